@@ -1,0 +1,269 @@
+#include "att.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "crc32c.h"
+#include "pm_file.h"
+
+namespace pmu {
+
+namespace {
+
+const uint8_t kMagic[8] = {'P', 'M', 'U', 'F', 'I', 'L', 'E', '1'};
+
+// Field offsets: the single source for both directions; docs/FORMAT.md lists the same.
+namespace sbo {
+constexpr size_t magic = 0, version = 8, page_size = 12, file_size = 16, uuid = 24,
+                 generation = 40, max_regions = 48, entry_size = 52, meta_copy_size = 56,
+                 data_offset = 64, next_handle = 72, next_vaddr = 80, table_crc = 88,
+                 sb_crc = 508;
+}
+namespace eo {
+constexpr size_t state = 0, handle = 4, vbase = 8, length = 16, phys = 24, extent = 32,
+                 created_gen = 40, key = 48, name = 64, owner = 128, grants = 160,
+                 grant_size = 33, crc = 508;
+}
+constexpr uint32_t kStateActive = 1;
+
+void put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+void put64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
+uint32_t get32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+uint64_t get64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+void put_str(uint8_t* p, size_t field, const std::string& s) {
+  std::memset(p, 0, field);
+  std::memcpy(p, s.data(), std::min(s.size(), field - 1));
+}
+// Reads a NUL-padded field; false if it has no terminator or a byte after the first NUL.
+bool get_str(const uint8_t* p, size_t field, std::string* out) {
+  const void* nul = std::memchr(p, 0, field);
+  if (nul == nullptr) return false;
+  size_t n = static_cast<size_t>(static_cast<const uint8_t*>(nul) - p);
+  for (size_t i = n; i < field; i++)
+    if (p[i] != 0) return false;
+  out->assign(reinterpret_cast<const char*>(p), n);
+  return true;
+}
+
+bool is_all_zero(const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i] != 0) return false;
+  return true;
+}
+
+void encode_entry(const RegionEntry& e, uint8_t* p) {
+  std::memset(p, 0, kEntrySize);
+  put32(p + eo::state, kStateActive);
+  put32(p + eo::handle, e.handle);
+  put64(p + eo::vbase, e.vbase);
+  put64(p + eo::length, e.length);
+  put64(p + eo::phys, e.phys_offset);
+  put64(p + eo::extent, e.extent);
+  put64(p + eo::created_gen, e.created_generation);
+  std::memcpy(p + eo::key, e.key, kKeySize);
+  put_str(p + eo::name, kNameMax + 1, e.name);
+  put_str(p + eo::owner, kUserMax + 1, e.owner);
+  for (size_t i = 0; i < e.grants.size() && i < kGrantsMax; i++) {
+    uint8_t* g = p + eo::grants + i * eo::grant_size;
+    put_str(g, kUserMax + 1, e.grants[i].user);
+    g[kUserMax + 1] = e.grants[i].rights;
+  }
+  put32(p + eo::crc, crc32c(p, eo::crc));
+}
+
+}  // namespace
+
+bool valid_region_name(const std::string& name) {
+  return !name.empty() && name.size() <= kNameMax && name.find('\0') == std::string::npos;
+}
+
+bool valid_user_name(const std::string& user) {
+  return !user.empty() && user.size() <= kUserMax && user.find('\0') == std::string::npos;
+}
+
+uint64_t meta_copy_size(uint32_t max_regions) {
+  uint64_t bytes = kSuperblockSize + static_cast<uint64_t>(max_regions) * kEntrySize;
+  return (bytes + kPageSize - 1) & ~(kPageSize - 1);
+}
+
+void encode_copy(const Superblock& sb, const std::vector<RegionEntry>& entries, uint8_t* out) {
+  uint64_t copy_size = meta_copy_size(sb.max_regions);
+  std::memset(out, 0, copy_size);
+  uint8_t* table = out + kSuperblockSize;
+  for (size_t i = 0; i < entries.size() && i < sb.max_regions; i++)
+    encode_entry(entries[i], table + i * kEntrySize);
+  // Free slots stay all-zero, so the table CRC covers them too and a stale slot cannot hide.
+  uint32_t table_crc = crc32c(table, static_cast<size_t>(sb.max_regions) * kEntrySize);
+
+  std::memcpy(out + sbo::magic, kMagic, 8);
+  put32(out + sbo::version, sb.version);
+  put32(out + sbo::page_size, static_cast<uint32_t>(kPageSize));
+  put64(out + sbo::file_size, sb.file_size);
+  std::memcpy(out + sbo::uuid, sb.uuid, 16);
+  put64(out + sbo::generation, sb.generation);
+  put32(out + sbo::max_regions, sb.max_regions);
+  put32(out + sbo::entry_size, static_cast<uint32_t>(kEntrySize));
+  put64(out + sbo::meta_copy_size, copy_size);
+  put64(out + sbo::data_offset, sb.data_offset);
+  put64(out + sbo::next_handle, sb.next_handle);
+  put64(out + sbo::next_vaddr, sb.next_vaddr);
+  put32(out + sbo::table_crc, table_crc);
+  put32(out + sbo::sb_crc, crc32c(out, sbo::sb_crc));
+}
+
+CopyState decode_copy(const uint8_t* copy, uint64_t available, uint64_t file_size,
+                      Superblock* sb, std::vector<RegionEntry>* entries, std::string* why) {
+  if (available < kSuperblockSize) {
+    *why = "the file ends inside the superblock (truncated)";
+    return CopyState::kInvalid;
+  }
+  if (std::memcmp(copy + sbo::magic, kMagic, 8) != 0) {
+    *why = is_all_zero(copy, kSuperblockSize) ? "superblock is all zeros" : "bad magic: not a PMU file";
+    return CopyState::kInvalid;
+  }
+  if (get32(copy + sbo::sb_crc) != crc32c(copy, sbo::sb_crc)) {
+    *why = "superblock checksum mismatch";
+    return CopyState::kTorn;
+  }
+  Superblock s;
+  s.version = get32(copy + sbo::version);
+  if (s.version != kFormatVersion) {
+    *why = "format version " + std::to_string(s.version) + " is not supported (this build reads version " +
+           std::to_string(kFormatVersion) + ")";
+    return CopyState::kInvalid;
+  }
+  if (get32(copy + sbo::page_size) != kPageSize || get32(copy + sbo::entry_size) != kEntrySize) {
+    *why = "unsupported page or entry size";
+    return CopyState::kInvalid;
+  }
+  s.file_size = get64(copy + sbo::file_size);
+  std::memcpy(s.uuid, copy + sbo::uuid, 16);
+  s.generation = get64(copy + sbo::generation);
+  s.max_regions = get32(copy + sbo::max_regions);
+  s.meta_copy_size = get64(copy + sbo::meta_copy_size);
+  s.data_offset = get64(copy + sbo::data_offset);
+  s.next_handle = get64(copy + sbo::next_handle);
+  s.next_vaddr = get64(copy + sbo::next_vaddr);
+  if (s.max_regions == 0 || s.max_regions > kMaxMaxRegions ||
+      s.meta_copy_size != meta_copy_size(s.max_regions) || s.data_offset != 2 * s.meta_copy_size) {
+    *why = "superblock geometry is inconsistent (max regions, metadata size, data offset)";
+    return CopyState::kInvalid;
+  }
+  if (s.file_size != file_size) {
+    *why = "superblock says the file is " + std::to_string(s.file_size) + " bytes but it is " +
+           std::to_string(file_size) + (file_size < s.file_size ? " (truncated)" : "");
+    return CopyState::kInvalid;
+  }
+  if (s.data_offset >= s.file_size || s.file_size % kPageSize != 0) {
+    *why = "superblock data offset lies outside the file";
+    return CopyState::kInvalid;
+  }
+  if (s.next_handle == 0 || s.next_handle > UINT32_MAX || s.next_vaddr < kFirstVirtualAddress ||
+      s.next_vaddr > kMaxVirtualAddress) {
+    *why = "superblock allocation counters are out of range";
+    return CopyState::kInvalid;
+  }
+  if (available < s.meta_copy_size) {
+    *why = "the file ends inside the address translation table (truncated)";
+    return CopyState::kInvalid;
+  }
+  const uint8_t* table = copy + kSuperblockSize;
+  size_t table_bytes = static_cast<size_t>(s.max_regions) * kEntrySize;
+
+  std::vector<RegionEntry> found;
+  for (uint32_t i = 0; i < s.max_regions; i++) {
+    const uint8_t* p = table + static_cast<size_t>(i) * kEntrySize;
+    if (is_all_zero(p, kEntrySize)) continue;
+    std::string where = "table entry " + std::to_string(i) + ": ";
+    if (get32(p + eo::crc) != crc32c(p, eo::crc)) {
+      *why = where + "checksum mismatch";
+      return CopyState::kTorn;
+    }
+    RegionEntry e;
+    e.handle = get32(p + eo::handle);
+    e.vbase = get64(p + eo::vbase);
+    e.length = get64(p + eo::length);
+    e.phys_offset = get64(p + eo::phys);
+    e.extent = get64(p + eo::extent);
+    e.created_generation = get64(p + eo::created_gen);
+    std::memcpy(e.key, p + eo::key, kKeySize);
+    if (get32(p + eo::state) != kStateActive || e.handle == 0 || e.handle >= s.next_handle) {
+      *why = where + "bad state or handle";
+      return CopyState::kInvalid;
+    }
+    if (!get_str(p + eo::name, kNameMax + 1, &e.name) || !valid_region_name(e.name) ||
+        !get_str(p + eo::owner, kUserMax + 1, &e.owner)) {
+      *why = where + "bad name or owner field";
+      return CopyState::kInvalid;
+    }
+    for (size_t g = 0; g < kGrantsMax; g++) {
+      const uint8_t* gp = p + eo::grants + g * eo::grant_size;
+      Grant grant;
+      if (!get_str(gp, kUserMax + 1, &grant.user)) {
+        *why = where + "bad grant field";
+        return CopyState::kInvalid;
+      }
+      grant.rights = gp[kUserMax + 1];
+      if (grant.user.empty()) continue;
+      if (grant.rights == kRightNone || grant.rights > (kRightRead | kRightWrite)) {
+        *why = where + "bad grant rights";
+        return CopyState::kInvalid;
+      }
+      e.grants.push_back(grant);
+    }
+    // Every extent must sit page-aligned inside the data area, and hold its length.
+    bool inside = e.length > 0 && e.length <= kMaxRegionLength && e.extent >= e.length &&
+                  e.extent % kPageSize == 0 && e.phys_offset % kPageSize == 0 &&
+                  e.phys_offset >= s.data_offset && e.phys_offset <= s.file_size &&
+                  e.extent <= s.file_size - e.phys_offset;
+    if (!inside) {
+      *why = where + "region '" + e.name + "' points outside the file's data area";
+      return CopyState::kInvalid;
+    }
+    if (e.vbase < kFirstVirtualAddress || e.vbase > kMaxVirtualAddress - e.extent ||
+        e.vbase + e.extent > s.next_vaddr) {
+      *why = where + "region '" + e.name + "' has a virtual range outside the allocated space";
+      return CopyState::kInvalid;
+    }
+    found.push_back(std::move(e));
+  }
+  if (get32(copy + sbo::table_crc) != crc32c(table, table_bytes)) {
+    *why = "table checksum mismatch (entries from different updates)";
+    return CopyState::kTorn;
+  }
+  // No two regions may share a physical page, a virtual address, a handle or a name.
+  std::vector<const RegionEntry*> by_phys;
+  for (const auto& e : found) by_phys.push_back(&e);
+  std::sort(by_phys.begin(), by_phys.end(),
+            [](const RegionEntry* a, const RegionEntry* b) { return a->phys_offset < b->phys_offset; });
+  for (size_t i = 1; i < by_phys.size(); i++) {
+    if (by_phys[i - 1]->phys_offset + by_phys[i - 1]->extent > by_phys[i]->phys_offset) {
+      *why = "regions '" + by_phys[i - 1]->name + "' and '" + by_phys[i]->name + "' overlap in the file";
+      return CopyState::kInvalid;
+    }
+  }
+  for (size_t i = 0; i < found.size(); i++) {
+    for (size_t j = i + 1; j < found.size(); j++) {
+      const RegionEntry& a = found[i];
+      const RegionEntry& b = found[j];
+      bool vaddr_overlap = a.vbase < b.vbase + b.extent && b.vbase < a.vbase + a.extent;
+      if (a.handle == b.handle || a.name == b.name || vaddr_overlap) {
+        *why = "regions '" + a.name + "' and '" + b.name + "' share a handle, name or virtual range";
+        return CopyState::kInvalid;
+      }
+    }
+  }
+  *sb = s;
+  *entries = std::move(found);
+  return CopyState::kValid;
+}
+
+}  // namespace pmu

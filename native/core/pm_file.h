@@ -1,0 +1,61 @@
+// The PMU file: one regular file, preallocated, exclusively locked and mapped MAP_SHARED.
+// Knows nothing of regions; it hands out the mapping and flushes page-aligned ranges of it.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "status.h"
+
+namespace pmu {
+
+constexpr uint64_t kPageSize = 4096;
+
+class PmFile {
+ public:
+  PmFile() = default;
+  ~PmFile();
+  PmFile(const PmFile&) = delete;
+  PmFile& operator=(const PmFile&) = delete;
+
+  // Opens an existing file read-write under an exclusive lock (ELOCKED if another open file
+  // description holds it) and maps it. `detail` receives a sentence on failure.
+  Status open(const std::string& path, std::string* detail);
+  // Opens without a lock, mapped read-only: for offline inspection.
+  Status open_read_only(const std::string& path, std::string* detail);
+  // Flushes the whole mapping (unless failed), unmaps, closes and releases the lock.
+  Status close();
+
+  // msync(MS_SYNC) of the pages covering [offset, offset + length). Any failure is final:
+  // the kernel may already have dropped the dirty pages, so the file stops accepting writes.
+  Status flush(uint64_t offset, uint64_t length);
+  // Zeroes a page-aligned range without writing it: punches a hole and reallocates the
+  // blocks, so a new region never sees a deleted region's bytes.
+  Status zero_range(uint64_t offset, uint64_t length);
+
+  // Makes a preallocated file of `size` bytes whose first bytes are `header` (written with
+  // pwrite and fsync'd), atomically: built under a temporary name and linked into place, so
+  // a crash never leaves a half-made file at `path`. EEXIST if `path` exists.
+  static Status create(const std::string& path, uint64_t size, const uint8_t* header,
+                       size_t header_length, std::string* detail);
+
+  bool is_open() const { return map_ != nullptr; }
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  bool read_only() const { return read_only_; }
+  uint8_t* data() const { return map_; }
+  uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  Status map(int fd, const std::string& path, bool writable, std::string* detail);
+
+  int fd_ = -1;
+  uint8_t* map_ = nullptr;
+  uint64_t size_ = 0;
+  bool read_only_ = false;
+  std::atomic<bool> failed_{false};
+  std::string path_;
+};
+
+}  // namespace pmu

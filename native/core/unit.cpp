@@ -1,0 +1,440 @@
+#include "unit.h"
+
+#include <sys/random.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace pmu {
+
+namespace {
+
+bool fill_random(uint8_t* out, size_t n) {
+  while (n > 0) {
+    ssize_t got = ::getrandom(out, n, 0);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    out += got;
+    n -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+uint64_t round_up_page(uint64_t n) { return (n + kPageSize - 1) & ~(kPageSize - 1); }
+
+}  // namespace
+
+Status Unit::create(const std::string& path, uint64_t size, uint32_t max_regions,
+                    std::string* detail) {
+  if (max_regions == 0 || max_regions > kMaxMaxRegions) {
+    *detail = "maxRegions must be between 1 and " + std::to_string(kMaxMaxRegions);
+    return Status::kInvalid;
+  }
+  if (size == 0 || size > (1ull << 50)) {
+    *detail = "size must be between 1 byte and 1 PiB";
+    return Status::kInvalid;
+  }
+  Superblock sb;
+  sb.max_regions = max_regions;
+  sb.meta_copy_size = meta_copy_size(max_regions);
+  sb.data_offset = 2 * sb.meta_copy_size;
+  sb.file_size = round_up_page(size);
+  if (sb.file_size <= sb.data_offset) {
+    *detail = "size " + std::to_string(size) + " leaves no room for data: the metadata of " +
+              std::to_string(max_regions) + " regions takes " + std::to_string(sb.data_offset) + " bytes";
+    return Status::kInvalid;
+  }
+  if (!fill_random(sb.uuid, sizeof sb.uuid)) {
+    *detail = "getrandom failed";
+    return Status::kSys;
+  }
+  // Copy A holds generation 1; copy B stays zero (invalid) until the first update lands there.
+  sb.generation = 1;
+  std::vector<uint8_t> header(static_cast<size_t>(sb.meta_copy_size));
+  encode_copy(sb, {}, header.data());
+  return PmFile::create(path, sb.file_size, header.data(), header.size(), detail);
+}
+
+Status Unit::open(const std::string& path, std::string* detail) {
+  Status s = file_.open(path, detail);
+  if (s != Status::kOk) return s;
+  s = load(detail);
+  if (s != Status::kOk) file_.close();
+  return s;
+}
+
+Status Unit::open_for_inspection(const std::string& path, CopyReport reports[2], std::string* detail) {
+  Status s = file_.open_read_only(path, detail);
+  if (s != Status::kOk) return s;
+  uint64_t copy_size = 0;
+  for (int i = 0; i < 2; i++) {
+    uint64_t offset = static_cast<uint64_t>(i) * copy_size;
+    Superblock sb;
+    std::vector<RegionEntry> entries;
+    if (offset > file_.size()) {
+      reports[i].why = "the file ends before this copy (truncated)";
+      continue;
+    }
+    reports[i].state = decode_copy(file_.data() + offset, file_.size() - offset, file_.size(), &sb,
+                                   &entries, &reports[i].why);
+    if (reports[i].state == CopyState::kValid) reports[i].generation = sb.generation;
+    if (i == 0) {
+      // Copy B starts where copy A ends; a damaged A still tells its size if its geometry reads.
+      copy_size = reports[0].state == CopyState::kValid ? sb.meta_copy_size : 0;
+      if (copy_size == 0) {
+        uint32_t max_regions;
+        std::memcpy(&max_regions, file_.data() + 48, 4);
+        copy_size = max_regions > 0 && max_regions <= kMaxMaxRegions ? meta_copy_size(max_regions) : 0;
+        if (copy_size == 0) {
+          reports[1].why = "cannot locate copy B: copy A's geometry is unreadable";
+          break;
+        }
+      }
+    }
+  }
+  s = load(detail);
+  return s;
+}
+
+Status Unit::load(std::string* detail) {
+  uint8_t* base = file_.data();
+  uint64_t size = file_.size();
+  Superblock sbs[2];
+  std::vector<RegionEntry> tables[2];
+  CopyState states[2] = {CopyState::kInvalid, CopyState::kInvalid};
+  std::string whys[2];
+
+  states[0] = decode_copy(base, size, size, &sbs[0], &tables[0], &whys[0]);
+  // Where copy B starts follows from copy A's geometry; if A is unreadable, try B at every
+  // geometry A could have had (the max_regions field, then the default).
+  uint64_t b_offset = 0;
+  if (states[0] == CopyState::kValid) {
+    b_offset = sbs[0].meta_copy_size;
+  } else {
+    uint32_t max_regions;
+    std::memcpy(&max_regions, base + 48, 4);
+    if (max_regions == 0 || max_regions > kMaxMaxRegions) max_regions = kDefaultMaxRegions;
+    b_offset = meta_copy_size(max_regions);
+  }
+  if (b_offset < size) {
+    states[1] = decode_copy(base + b_offset, size - b_offset, size, &sbs[1], &tables[1], &whys[1]);
+    if (states[1] == CopyState::kValid && sbs[1].meta_copy_size != b_offset) {
+      states[1] = CopyState::kInvalid;
+      whys[1] = "copy B's geometry disagrees with its position";
+    }
+  } else {
+    whys[1] = "the file ends before copy B (truncated)";
+  }
+
+  bool a = states[0] == CopyState::kValid;
+  bool b = states[1] == CopyState::kValid;
+  auto describe = [&]() {
+    return std::string("copy A: ") + (a ? "valid" : whys[0]) + "; copy B: " + (b ? "valid" : whys[1]);
+  };
+  if (!a && !b) {
+    *detail = file_.path() + " is not a usable PMU file: " + describe();
+    return Status::kCorrupt;
+  }
+  int pick = (a && b) ? (sbs[1].generation > sbs[0].generation ? 1 : 0) : (a ? 0 : 1);
+  int other = 1 - pick;
+  // A copy whose checksums pass but whose content is wrong was written that way: that is
+  // corruption, not a torn update, and falling back to the other copy would hide it. The one
+  // legitimate invalid copy is copy B before the first update (all zeros).
+  bool never_written = other == 1 && whys[1] == "superblock is all zeros";
+  if (states[other] == CopyState::kInvalid && !never_written) {
+    *detail = file_.path() + " has a damaged metadata copy: " + describe() +
+              ". Run `pmu inspect` on it; restore from a backup if this is not a torn write";
+    return Status::kCorrupt;
+  }
+  if (a && b && sbs[0].generation == sbs[1].generation) {
+    *detail = file_.path() + ": both metadata copies claim generation " + std::to_string(sbs[0].generation);
+    return Status::kCorrupt;
+  }
+  if (a && b && std::memcmp(sbs[0].uuid, sbs[1].uuid, 16) != 0) {
+    *detail = file_.path() + ": the two metadata copies belong to different files (uuid mismatch)";
+    return Status::kCorrupt;
+  }
+  recovery_note_.clear();
+  if (states[other] == CopyState::kTorn) {
+    recovery_note_ = std::string("copy ") + (other == 0 ? "A" : "B") + " was torn (" + whys[other] +
+                     "); opened copy " + (pick == 0 ? "A" : "B") + " at generation " +
+                     std::to_string(sbs[pick].generation);
+  }
+  sb_ = sbs[pick];
+  entries_ = std::move(tables[pick]);
+  current_copy_ = pick;
+  rebuild_index();
+  return Status::kOk;
+}
+
+Status Unit::close() {
+  if (!file_.is_open()) return Status::kClosed;
+  entries_.clear();
+  by_handle_.clear();
+  pending_ = FlushSpan();
+  return file_.close();
+}
+
+void Unit::rebuild_index() {
+  by_handle_.clear();
+  for (size_t i = 0; i < entries_.size(); i++) by_handle_[entries_[i].handle] = i;
+}
+
+const RegionEntry* Unit::find_by_name(const std::string& name) const {
+  for (const auto& e : entries_)
+    if (e.name == name) return &e;
+  return nullptr;
+}
+
+const RegionEntry* Unit::find_by_handle(uint32_t handle) const {
+  auto it = by_handle_.find(handle);
+  return it == by_handle_.end() ? nullptr : &entries_[it->second];
+}
+
+UnitInfo Unit::info() const {
+  UnitInfo info;
+  if (!file_.is_open()) return info;
+  info.path = file_.path();
+  info.file_size = sb_.file_size;
+  info.data_offset = sb_.data_offset;
+  info.generation = sb_.generation;
+  info.max_regions = sb_.max_regions;
+  info.region_count = static_cast<uint32_t>(entries_.size());
+  std::memcpy(info.uuid, sb_.uuid, 16);
+  uint64_t used = 0;
+  for (const auto& e : entries_) used += e.extent;
+  info.free_bytes = sb_.file_size - sb_.data_offset - used;
+  uint64_t ignored;
+  find_free_extent(UINT64_MAX, &ignored, &info.largest_free_extent);
+  return info;
+}
+
+// First fit over the gaps between extents, in file order. Also reports the largest gap,
+// so ENOSPC can say how much would have fitted.
+bool Unit::find_free_extent(uint64_t bytes, uint64_t* offset, uint64_t* largest) const {
+  std::vector<std::pair<uint64_t, uint64_t>> used;
+  for (const auto& e : entries_) used.emplace_back(e.phys_offset, e.extent);
+  std::sort(used.begin(), used.end());
+  uint64_t cursor = sb_.data_offset;
+  *largest = 0;
+  bool found = false;
+  auto consider = [&](uint64_t gap_start, uint64_t gap_end) {
+    uint64_t gap = gap_end - gap_start;
+    *largest = std::max(*largest, gap);
+    if (!found && gap >= bytes) {
+      *offset = gap_start;
+      found = true;
+    }
+  };
+  for (const auto& [start, extent] : used) {
+    if (start > cursor) consider(cursor, start);
+    cursor = std::max(cursor, start + extent);
+  }
+  if (sb_.file_size > cursor) consider(cursor, sb_.file_size);
+  return found;
+}
+
+Status Unit::commit(std::vector<RegionEntry> next_entries, Superblock next_sb) {
+  if (file_.failed()) return Status::kIo;
+  if (file_.read_only()) return Status::kInvalid;
+  next_sb.generation = sb_.generation + 1;
+  int target = 1 - current_copy_;
+  uint64_t offset = static_cast<uint64_t>(target) * sb_.meta_copy_size;
+  // Encode beside the mapping, then copy and flush: the older copy is overwritten whole and
+  // a crash mid-way leaves it with a bad checksum, while the current copy stays intact.
+  std::vector<uint8_t> buffer(static_cast<size_t>(sb_.meta_copy_size));
+  encode_copy(next_sb, next_entries, buffer.data());
+  std::memcpy(file_.data() + offset, buffer.data(), buffer.size());
+  Status s = file_.flush(offset, buffer.size());
+  if (s != Status::kOk) return s;
+  sb_ = next_sb;
+  entries_ = std::move(next_entries);
+  current_copy_ = target;
+  rebuild_index();
+  return Status::kOk;
+}
+
+Status Unit::create_region(const std::string& name, uint64_t length, const std::string& owner,
+                           const RegionEntry** created, std::string* detail) {
+  if (!file_.is_open()) return Status::kClosed;
+  if (file_.failed()) return Status::kIo;
+  if (!valid_region_name(name)) {
+    *detail = "region name must be 1 to " + std::to_string(kNameMax) + " bytes with no NUL";
+    return Status::kInvalid;
+  }
+  if (!owner.empty() && !valid_user_name(owner)) {
+    *detail = "owner must be 1 to " + std::to_string(kUserMax) + " bytes with no NUL";
+    return Status::kInvalid;
+  }
+  if (length == 0 || length > kMaxRegionLength) {
+    *detail = "region length must be between 1 byte and 64 TiB";
+    return Status::kInvalid;
+  }
+  if (find_by_name(name) != nullptr) {
+    *detail = "region '" + name + "' already exists; open it, or delete it first";
+    return Status::kExists;
+  }
+  if (entries_.size() >= sb_.max_regions) {
+    *detail = "the table holds at most " + std::to_string(sb_.max_regions) +
+              " regions; delete one or create the file with a larger maxRegions";
+    return Status::kTooMany;
+  }
+  uint64_t extent = round_up_page(length);
+  uint64_t phys = 0, largest = 0;
+  if (!find_free_extent(extent, &phys, &largest)) {
+    *detail = "no free extent of " + std::to_string(extent) + " bytes for region '" + name +
+              "'; the largest free extent is " + std::to_string(largest) + " bytes";
+    return Status::kNoSpace;
+  }
+  // Virtual ranges are never reused, with a guard page between regions.
+  uint64_t vbase = sb_.next_vaddr;
+  if (vbase > kMaxVirtualAddress - extent - kPageSize || sb_.next_handle > UINT32_MAX - 1) {
+    *detail = "the file has used up its virtual address space or handles";
+    return Status::kNoSpace;
+  }
+  RegionEntry e;
+  e.handle = static_cast<uint32_t>(sb_.next_handle);
+  e.vbase = vbase;
+  e.length = length;
+  e.phys_offset = phys;
+  e.extent = extent;
+  e.created_generation = sb_.generation + 1;
+  e.name = name;
+  e.owner = owner;
+  if (!fill_random(e.key, kKeySize)) {
+    *detail = "getrandom failed";
+    return Status::kSys;
+  }
+  // Zero the extent before the table points at it: a crash in between leaves it free.
+  Status s = file_.zero_range(phys, extent);
+  if (s != Status::kOk) return s;
+
+  Superblock next_sb = sb_;
+  next_sb.next_handle = sb_.next_handle + 1;
+  next_sb.next_vaddr = vbase + extent + kPageSize;
+  std::vector<RegionEntry> next = entries_;
+  next.push_back(e);
+  s = commit(std::move(next), next_sb);
+  if (s != Status::kOk) return s;
+  *created = find_by_handle(e.handle);
+  return Status::kOk;
+}
+
+Status Unit::delete_region(uint32_t handle) {
+  if (!file_.is_open()) return Status::kClosed;
+  if (file_.failed()) return Status::kIo;
+  auto it = by_handle_.find(handle);
+  if (it == by_handle_.end()) return Status::kNotFound;
+  std::vector<RegionEntry> next = entries_;
+  next.erase(next.begin() + static_cast<std::ptrdiff_t>(it->second));
+  return commit(std::move(next), sb_);
+}
+
+Status Unit::set_grants(uint32_t handle, const std::vector<Grant>& grants, std::string* detail) {
+  if (!file_.is_open()) return Status::kClosed;
+  if (file_.failed()) return Status::kIo;
+  auto it = by_handle_.find(handle);
+  if (it == by_handle_.end()) return Status::kNotFound;
+  if (grants.size() > kGrantsMax) {
+    *detail = "a region holds at most " + std::to_string(kGrantsMax) + " grants";
+    return Status::kTooMany;
+  }
+  for (const auto& g : grants) {
+    if (!valid_user_name(g.user) || g.rights == kRightNone || g.rights > (kRightRead | kRightWrite)) {
+      *detail = "each grant needs a user name of 1 to " + std::to_string(kUserMax) +
+                " bytes and rights 'r' or 'rw'";
+      return Status::kInvalid;
+    }
+  }
+  std::vector<RegionEntry> next = entries_;
+  next[it->second].grants = grants;
+  return commit(std::move(next), sb_);
+}
+
+Status Unit::translate(uint32_t handle, uint64_t vaddr, uint64_t length, uint64_t* offset) const {
+  auto it = by_handle_.find(handle);
+  if (it == by_handle_.end()) return file_.is_open() ? Status::kNotFound : Status::kClosed;
+  const RegionEntry& e = entries_[it->second];
+  // Subtractions only, each guarded: no sum here can wrap.
+  if (vaddr < e.vbase) return Status::kBounds;
+  uint64_t within = vaddr - e.vbase;
+  if (within > e.length || length > e.length - within) return Status::kBounds;
+  *offset = e.phys_offset + within;
+  return Status::kOk;
+}
+
+Status Unit::write(uint32_t handle, uint64_t vaddr, const uint8_t* data, uint64_t length,
+                   const WriteOptions& options) {
+  if (!file_.is_open()) return Status::kClosed;
+  if (file_.failed()) return Status::kIo;
+  if (file_.read_only()) return Status::kInvalid;
+  uint64_t offset;
+  Status s = translate(handle, vaddr, length, &offset);
+  if (s != Status::kOk) return s;
+  if (options.fence) {
+    uint64_t fence_offset;
+    s = translate(handle, options.fence_vaddr, 8, &fence_offset);
+    if (s != Status::kOk) return s;
+    if (fence_offset % 8 != 0) return Status::kAlign;
+    auto* word = reinterpret_cast<uint64_t*>(file_.data() + fence_offset);
+    if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != options.fence_epoch) return Status::kFenced;
+  }
+  if (length > 0) std::memcpy(file_.data() + offset, data, length);
+  if (options.sync) return file_.flush(offset, length);
+  if (options.join_group && length > 0) {
+    if (pending_.empty()) {
+      pending_ = {offset, offset + length};
+    } else {
+      pending_.start = std::min(pending_.start, offset);
+      pending_.end = std::max(pending_.end, offset + length);
+    }
+  }
+  return Status::kOk;
+}
+
+Status Unit::read(uint32_t handle, uint64_t vaddr, uint8_t* out, uint64_t length) const {
+  if (!file_.is_open()) return Status::kClosed;
+  uint64_t offset;
+  Status s = translate(handle, vaddr, length, &offset);
+  if (s != Status::kOk) return s;
+  if (length > 0) std::memcpy(out, file_.data() + offset, length);
+  return Status::kOk;
+}
+
+Status Unit::flush(uint32_t handle, uint64_t vaddr, uint64_t length) {
+  if (!file_.is_open()) return Status::kClosed;
+  uint64_t offset;
+  Status s = translate(handle, vaddr, length, &offset);
+  if (s != Status::kOk) return s;
+  return file_.flush(offset, length);
+}
+
+Status Unit::compare_and_swap(uint32_t handle, uint64_t vaddr, uint64_t expected, uint64_t desired,
+                              uint64_t* previous, bool sync) {
+  if (!file_.is_open()) return Status::kClosed;
+  if (file_.failed()) return Status::kIo;
+  if (file_.read_only()) return Status::kInvalid;
+  uint64_t offset;
+  Status s = translate(handle, vaddr, 8, &offset);
+  if (s != Status::kOk) return s;
+  if (offset % 8 != 0) return Status::kAlign;
+  auto* word = reinterpret_cast<uint64_t*>(file_.data() + offset);
+  uint64_t seen = expected;
+  if (__atomic_compare_exchange_n(word, &seen, desired, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    *previous = expected;
+    return sync ? file_.flush(offset, 8) : Status::kOk;
+  }
+  *previous = seen;
+  return Status::kOk;
+}
+
+FlushSpan Unit::take_pending_span() {
+  FlushSpan span = pending_;
+  pending_ = FlushSpan();
+  return span;
+}
+
+}  // namespace pmu

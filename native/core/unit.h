@@ -1,0 +1,111 @@
+// A persistent memory unit: the PMU file, its ATT, and the region operations on top.
+// Not thread-safe, except flush_span(), which may run on a worker thread while the owning
+// thread keeps writing (see the binding's FlushWorker). Every address is checked here,
+// whatever the caller checked before.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "att.h"
+#include "pm_file.h"
+#include "status.h"
+
+namespace pmu {
+
+struct UnitInfo {
+  std::string path;
+  uint64_t file_size = 0;
+  uint64_t data_offset = 0;
+  uint64_t generation = 0;
+  uint32_t max_regions = 0;
+  uint32_t region_count = 0;
+  uint64_t free_bytes = 0;
+  uint64_t largest_free_extent = 0;
+  uint8_t uuid[16] = {};
+};
+
+// Where a copy stands, for `pmu inspect`.
+struct CopyReport {
+  CopyState state = CopyState::kInvalid;
+  uint64_t generation = 0;
+  std::string why;
+};
+
+// A half-open range of file offsets still to be flushed by the next group flush.
+struct FlushSpan {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  bool empty() const { return end <= start; }
+};
+
+class Unit {
+ public:
+  // Creates and formats a new file (EEXIST if present). size is rounded up to a page.
+  static Status create(const std::string& path, uint64_t size, uint32_t max_regions,
+                       std::string* detail);
+
+  Status open(const std::string& path, std::string* detail);
+  // Opens read-only and unlocked; fills the report for both copies even when it fails.
+  Status open_for_inspection(const std::string& path, CopyReport reports[2], std::string* detail);
+  Status close();
+  bool is_open() const { return file_.is_open(); }
+  bool failed() const { return file_.failed(); }
+
+  UnitInfo info() const;
+  const std::vector<RegionEntry>& regions() const { return entries_; }
+  // Non-empty when open() fell back to the older metadata copy because the newer was torn.
+  const std::string& recovery_note() const { return recovery_note_; }
+  const RegionEntry* find_by_name(const std::string& name) const;
+  const RegionEntry* find_by_handle(uint32_t handle) const;
+
+  // PMM operations: each commits a new ATT copy (crash-atomic) before it returns.
+  Status create_region(const std::string& name, uint64_t length, const std::string& owner,
+                       const RegionEntry** created, std::string* detail);
+  Status delete_region(uint32_t handle);
+  Status set_grants(uint32_t handle, const std::vector<Grant>& grants, std::string* detail);
+
+  // (handle, virtual address, length) -> file offset. EBOUNDS unless the whole range lies
+  // inside the region; ENOENT for an unknown handle. Never clamps.
+  Status translate(uint32_t handle, uint64_t vaddr, uint64_t length, uint64_t* offset) const;
+
+  // Copies data into the region. With `fence`, first checks that the 8-byte word at
+  // fence_vaddr (same region) still holds fence_epoch: EFENCED if another writer bumped it.
+  // sync: msync the written pages before returning. Otherwise, when join_group is set, the
+  // range joins the span that the next flush_span() covers.
+  struct WriteOptions {
+    bool sync = false;
+    bool join_group = false;
+    bool fence = false;
+    uint64_t fence_vaddr = 0;
+    uint64_t fence_epoch = 0;
+  };
+  Status write(uint32_t handle, uint64_t vaddr, const uint8_t* data, uint64_t length,
+               const WriteOptions& options);
+  Status read(uint32_t handle, uint64_t vaddr, uint8_t* out, uint64_t length) const;
+  Status flush(uint32_t handle, uint64_t vaddr, uint64_t length);
+  // Atomic 8-byte compare-and-swap at an 8-aligned region offset; *previous gets the old value.
+  Status compare_and_swap(uint32_t handle, uint64_t vaddr, uint64_t expected, uint64_t desired,
+                          uint64_t* previous, bool sync);
+
+  // Group commit: take the pending span (owning thread), then flush it (any thread).
+  FlushSpan take_pending_span();
+  Status flush_span(const FlushSpan& span) { return file_.flush(span.start, span.end - span.start); }
+
+ private:
+  Status load(std::string* detail);
+  Status commit(std::vector<RegionEntry> next_entries, Superblock next_sb);
+  bool find_free_extent(uint64_t bytes, uint64_t* offset, uint64_t* largest) const;
+  void rebuild_index();
+
+  PmFile file_;
+  Superblock sb_;
+  int current_copy_ = 0;  // the copy holding sb_.generation; commit writes the other
+  std::vector<RegionEntry> entries_;
+  std::unordered_map<uint32_t, size_t> by_handle_;
+  FlushSpan pending_;
+  std::string recovery_note_;
+};
+
+}  // namespace pmu
