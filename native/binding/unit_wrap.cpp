@@ -81,6 +81,7 @@ Napi::Function NativeUnit::Define(Napi::Env env) {
                          InstanceMethod<&NativeUnit::Write>("write"),
                          InstanceMethod<&NativeUnit::Read>("read"),
                          InstanceMethod<&NativeUnit::Flush>("flush"),
+                         InstanceMethod<&NativeUnit::MarkForFlush>("markForFlush"),
                          InstanceMethod<&NativeUnit::FlushGroup>("flushGroup"),
                          InstanceMethod<&NativeUnit::CompareAndSwap>("compareAndSwap"),
                          InstanceMethod<&NativeUnit::Failed>("failed"),
@@ -207,6 +208,16 @@ Napi::Value NativeUnit::Flush(const Napi::CallbackInfo& info) {
   if (!ToU32(info[0], &handle) || !ToU64(info[1], &vaddr) || !ToU64(info[2], &length))
     return Status(env, pmu::Status::kInvalid);
   return Status(env, unit_.flush(handle, vaddr, length));
+}
+
+// markForFlush(handle, vaddr, length) -> status; the range joins the next flushGroup
+Napi::Value NativeUnit::MarkForFlush(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t handle;
+  uint64_t vaddr, length;
+  if (!ToU32(info[0], &handle) || !ToU64(info[1], &vaddr) || !ToU64(info[2], &length))
+    return Status(env, pmu::Status::kInvalid);
+  return Status(env, unit_.mark_for_flush(handle, vaddr, length));
 }
 
 // flushGroup(callback(status)): msync, on the libuv pool, of every range that joined the group

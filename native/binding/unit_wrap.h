@@ -32,6 +32,7 @@ class NativeUnit : public Napi::ObjectWrap<NativeUnit> {
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value Read(const Napi::CallbackInfo& info);
   Napi::Value Flush(const Napi::CallbackInfo& info);
+  Napi::Value MarkForFlush(const Napi::CallbackInfo& info);
   Napi::Value FlushGroup(const Napi::CallbackInfo& info);
   Napi::Value CompareAndSwap(const Napi::CallbackInfo& info);
   Napi::Value Failed(const Napi::CallbackInfo& info);

@@ -384,15 +384,27 @@ Status Unit::write(uint32_t handle, uint64_t vaddr, const uint8_t* data, uint64_
   }
   if (length > 0) std::memcpy(file_.data() + offset, data, length);
   if (options.sync) return file_.flush(offset, length);
-  if (options.join_group && length > 0) {
-    if (pending_.empty()) {
-      pending_ = {offset, offset + length};
-    } else {
-      pending_.start = std::min(pending_.start, offset);
-      pending_.end = std::max(pending_.end, offset + length);
-    }
-  }
+  if (options.join_group) extend_pending(offset, length);
   return Status::kOk;
+}
+
+void Unit::extend_pending(uint64_t offset, uint64_t length) {
+  if (length == 0) return;
+  if (pending_.empty()) {
+    pending_ = {offset, offset + length};
+  } else {
+    pending_.start = std::min(pending_.start, offset);
+    pending_.end = std::max(pending_.end, offset + length);
+  }
+}
+
+Status Unit::mark_for_flush(uint32_t handle, uint64_t vaddr, uint64_t length) {
+  if (!file_.is_open()) return Status::kClosed;
+  if (file_.failed()) return Status::kIo;
+  uint64_t offset;
+  Status s = translate(handle, vaddr, length, &offset);
+  if (s == Status::kOk) extend_pending(offset, length);
+  return s;
 }
 
 Status Unit::read(uint32_t handle, uint64_t vaddr, uint8_t* out, uint64_t length) const {

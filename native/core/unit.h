@@ -89,6 +89,8 @@ class Unit {
   Status compare_and_swap(uint32_t handle, uint64_t vaddr, uint64_t expected, uint64_t desired,
                           uint64_t* previous, bool sync);
 
+  // Adds a region range to the span the next flush_span() covers, without writing it.
+  Status mark_for_flush(uint32_t handle, uint64_t vaddr, uint64_t length);
   // Group commit: take the pending span (owning thread), then flush it (any thread).
   FlushSpan take_pending_span();
   Status flush_span(const FlushSpan& span) { return file_.flush(span.start, span.end - span.start); }
@@ -96,6 +98,7 @@ class Unit {
  private:
   Status load(std::string* detail);
   Status commit(std::vector<RegionEntry> next_entries, Superblock next_sb);
+  void extend_pending(uint64_t offset, uint64_t length);
   bool find_free_extent(uint64_t bytes, uint64_t* offset, uint64_t* largest) const;
   void rebuild_index();
 

@@ -1,0 +1,90 @@
+/**
+ * The only file that loads the addon. It registers PmuError with it (so native errors are
+ * real PmuError instances) and turns the addon's numeric statuses into PmuErrors using the
+ * status table the addon itself exports: one table, defined in native/core/status.h.
+ */
+import bindings from 'bindings';
+import { PmuError, PmuErrorCode } from './errors';
+
+export interface NativeEntry {
+  handle: number;
+  name: string;
+  base: number;
+  length: number;
+  physOffset: number;
+  extent: number;
+  createdGeneration: number;
+  owner: string;
+  key: Buffer;
+  grants: Array<{ user: string; rights: number }>;
+}
+
+export interface NativeInfo {
+  path: string;
+  size: number;
+  dataOffset: number;
+  generation: number;
+  maxRegions: number;
+  regionCount: number;
+  freeBytes: number;
+  largestFreeExtent: number;
+  uuid: string;
+}
+
+export interface NativeInspection {
+  copies: Array<{ state: 'valid' | 'torn' | 'invalid'; generation: number; problem: string }>;
+  status: string;
+  problem: string;
+  info?: NativeInfo;
+  recoveryNote?: string;
+  regions?: NativeEntry[];
+}
+
+export interface NativeUnit {
+  open(path: string): NativeInfo & { recoveryNote: string };
+  close(): void;
+  info(): NativeInfo;
+  regions(): NativeEntry[];
+  createRegion(name: string, length: number, owner: string): NativeEntry;
+  deleteRegion(handle: number): void;
+  setGrants(handle: number, grants: Array<{ user: string; rights: number }>): void;
+  write(handle: number, vaddr: number, data: Uint8Array, flags: number, fenceVaddr?: number, fenceEpoch?: bigint): number;
+  read(handle: number, vaddr: number, target: Uint8Array): number;
+  flush(handle: number, vaddr: number, length: number): number;
+  markForFlush(handle: number, vaddr: number, length: number): number;
+  flushGroup(callback: (status: number) => void): void;
+  compareAndSwap(handle: number, vaddr: number, expected: bigint, desired: bigint, sync: boolean): bigint;
+  failed(): boolean;
+}
+
+interface Addon {
+  NativeUnit: new () => NativeUnit;
+  registerErrorClass(errorClass: typeof PmuError): void;
+  statusCodes(): Array<{ code: string; message: string }>;
+  createFile(path: string, size: number, maxRegions: number): void;
+  inspect(path: string): NativeInspection;
+  crc32c(data: Uint8Array, seed?: number): number;
+}
+
+/** Write flags, as native/binding/unit_wrap.cpp reads them. */
+export const WRITE_SYNC = 1;
+export const WRITE_JOIN_GROUP = 2;
+export const WRITE_FENCE = 4;
+
+export const addon: Addon = bindings('pmu');
+addon.registerErrorClass(PmuError);
+
+const statusTable = addon.statusCodes();
+export const STATUS_OK = 0;
+
+/** A PmuError for a numeric status from the addon; `context` says what was being done. */
+export function statusError(status: number, context: string): PmuError {
+  const row = statusTable[status];
+  const code = (row ? row.code : 'ESYS') as PmuErrorCode;
+  const message = row ? row.message : `unknown native status ${status}`;
+  return new PmuError(code, `${context}: ${message}`);
+}
+
+export function crc32c(data: Uint8Array, seed = 0): number {
+  return addon.crc32c(data, seed);
+}

@@ -1,0 +1,57 @@
+/**
+ * The Region interface: one shape for a region in this process (LocalRegion) and a region on
+ * a PMU server (RemoteRegion), so the checkpoint protocol is written once.
+ *
+ * Offsets are relative to the region's start (0 .. size); the region's virtual base address
+ * is in `context.base`, and the wire protocol carries base + offset. Every out-of-range
+ * access fails with EBOUNDS; nothing is ever clamped.
+ */
+
+/**
+ * What an acknowledged write guarantees.
+ * - 'flushed': msync'd to the file before the ack: survives a process crash, an OS crash
+ *   and power loss (on storage that honours flushes). The default.
+ * - 'mapped': copied into the shared mapping before the ack: survives the crash of any
+ *   process, the PMU server included, but not an OS crash or power loss until a flush.
+ */
+export type Durability = 'flushed' | 'mapped';
+
+export const DURABILITIES: readonly Durability[] = ['flushed', 'mapped'];
+
+export interface WriteOptions {
+  durability?: Durability;
+  /**
+   * Refuse the write with EFENCED unless the 8-byte word at `offset` (in this region) still
+   * holds `epoch`. Checked where the write lands, so a writer that was taken over learns it
+   * from the PMU itself.
+   */
+  fence?: { offset: number; epoch: bigint };
+}
+
+export type Rights = 'r' | 'rw';
+
+/** Context information for a region: what a requester needs to address it. */
+export interface RegionContext {
+  name: string;
+  handle: number;
+  /** Virtual base address; the region spans [base, base + size). */
+  base: number;
+  size: number;
+  rights: Rights;
+}
+
+export interface Region {
+  readonly name: string;
+  readonly size: number;
+  readonly context: RegionContext;
+  write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void>;
+  read(offset: number, length: number): Promise<Buffer>;
+  /** Makes [offset, offset + length) 'flushed' (defaults: the whole region). */
+  flush(offset?: number, length?: number): Promise<void>;
+  /**
+   * Atomically replaces the 8-byte little-endian word at `offset` (8-aligned) with `value`
+   * if it holds `expected`. Returns the previous value: the swap happened iff it equals
+   * `expected`.
+   */
+  compareAndSwap(offset: number, expected: bigint, value: bigint, options?: { durability?: Durability }): Promise<bigint>;
+}

@@ -1,0 +1,194 @@
+/**
+ * PersistentMemoryUnit: a PMU file opened in this process (embedded mode), or the unit a
+ * PmuServer serves. It is also the persistent memory manager's local face: createRegion,
+ * openRegion, deleteRegion, setGrants change the address translation and protection table,
+ * and each change is crash-atomic before the call returns.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PmuError } from './errors';
+import { GroupCommit } from './group-commit';
+import { LocalRegion, UnitAccess } from './local-region';
+import { addon, NativeEntry, NativeInfo, NativeUnit } from './native';
+import { Rights } from './region';
+import { checkInteger, checkName } from './validate';
+
+export interface OpenOptions {
+  /** Bytes; creates the file at this size if it does not exist. Ignored for an existing file. */
+  size?: number;
+  /** Table entries, fixed when the file is created. Default 256. */
+  maxRegions?: number;
+}
+
+export interface Grant {
+  user: string;
+  rights: Rights;
+}
+
+export interface RegionInfo {
+  name: string;
+  handle: number;
+  /** Virtual base address. */
+  base: number;
+  size: number;
+  owner: string;
+  grants: Grant[];
+}
+
+export interface UnitInfo extends NativeInfo {
+  /** Set when open fell back to the older metadata copy because the newer one was torn. */
+  recoveryNote: string;
+}
+
+const RIGHTS_BITS: Record<Rights, number> = { r: 1, rw: 3 };
+export const NAME_MAX_BYTES = 63;
+export const USER_MAX_BYTES = 31;
+export const DEFAULT_MAX_REGIONS = 256;
+
+export class PersistentMemoryUnit {
+  private readonly access: UnitAccess;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private readonly recoveryNote: string;
+
+  private constructor(private readonly native: NativeUnit, recoveryNote: string) {
+    const groupCommit = new GroupCommit(native);
+    this.recoveryNote = recoveryNote;
+    this.access = { native, groupCommit, assertOpen: () => this.assertOpen() };
+  }
+
+  /**
+   * Opens the PMU file at `file`, creating it first when `options.size` is given and the file
+   * does not exist. Fails with ELOCKED if another unit has it open, ECORRUPT if it is damaged.
+   */
+  static open(file: string, options: OpenOptions = {}): PersistentMemoryUnit {
+    if (typeof file !== 'string' || file.length === 0) throw new PmuError('EINVAL', 'file must be a non-empty path');
+    const resolved = path.resolve(file);
+    if (options.size !== undefined && !fs.existsSync(resolved)) {
+      checkInteger('size', options.size, 1);
+      const maxRegions = checkInteger('maxRegions', options.maxRegions ?? DEFAULT_MAX_REGIONS, 1, 4096);
+      try {
+        addon.createFile(resolved, options.size, maxRegions);
+      } catch (error) {
+        // Another process created it between our check and our create: open theirs.
+        if (!(error instanceof PmuError && error.code === 'EEXIST')) throw error;
+      }
+    } else if (!fs.existsSync(resolved)) {
+      throw new PmuError('ENOENT', `${resolved} does not exist; pass { size } to create it`);
+    }
+    const native = new addon.NativeUnit();
+    const opened = native.open(resolved);
+    return new PersistentMemoryUnit(native, opened.recoveryNote);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  info(): UnitInfo {
+    this.assertOpen();
+    return { ...this.native.info(), recoveryNote: this.recoveryNote };
+  }
+
+  /** Flushes issued by group commit since open (for benchmarks). */
+  get groupFlushes(): number {
+    return this.access.groupCommit.flushes;
+  }
+
+  createRegion(name: string, size: number, options: { owner?: string } = {}): LocalRegion {
+    checkName('region name', name, NAME_MAX_BYTES);
+    checkInteger('size', size, 1);
+    const owner = options.owner === undefined ? '' : checkName('owner', options.owner, USER_MAX_BYTES);
+    this.assertOpen();
+    return new LocalRegion(this.access, this.native.createRegion(name, size, owner));
+  }
+
+  openRegion(name: string): LocalRegion {
+    return new LocalRegion(this.access, this.entry(name));
+  }
+
+  /** Opens the region if it exists, else creates it with `size` bytes. */
+  ensureRegion(name: string, size: number, options: { owner?: string } = {}): LocalRegion {
+    const existing = this.findEntry(name);
+    return existing ? new LocalRegion(this.access, existing) : this.createRegion(name, size, options);
+  }
+
+  deleteRegion(name: string): void {
+    this.native.deleteRegion(this.entry(name).handle);
+  }
+
+  hasRegion(name: string): boolean {
+    return this.findEntry(name) !== undefined;
+  }
+
+  listRegions(): RegionInfo[] {
+    this.assertOpen();
+    return this.native.regions().map(toRegionInfo);
+  }
+
+  setGrants(name: string, grants: Grant[]): void {
+    const entry = this.entry(name);
+    if (!Array.isArray(grants)) throw new PmuError('EINVAL', 'grants must be an array of { user, rights }');
+    const bits = grants.map((grant) => {
+      checkName('grant user', grant?.user, USER_MAX_BYTES);
+      if (grant.rights !== 'r' && grant.rights !== 'rw') throw new PmuError('EINVAL', `grant rights must be 'r' or 'rw', got ${String(grant.rights)}`);
+      return { user: grant.user, rights: RIGHTS_BITS[grant.rights] };
+    });
+    this.native.setGrants(entry.handle, bits);
+  }
+
+  /** @internal The full table entry, access key included: for the server only. */
+  entry(name: string): NativeEntry {
+    const found = this.findEntry(name);
+    if (!found) throw new PmuError('ENOENT', `no region named '${name}'; create it first (list them with listRegions())`);
+    return found;
+  }
+
+  /** @internal */
+  entryByHandle(handle: number): NativeEntry | undefined {
+    this.assertOpen();
+    return this.native.regions().find((e) => e.handle === handle);
+  }
+
+  /** @internal A LocalRegion for a table entry the caller already holds. */
+  regionFor(entry: NativeEntry): LocalRegion {
+    return new LocalRegion(this.access, entry);
+  }
+
+  /** Waits for flushes in flight, flushes the whole mapping, unmaps and releases the lock. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      await this.access.groupCommit.idle();
+      this.closed = true;
+      this.native.close();
+    })();
+    return this.closing;
+  }
+
+  private findEntry(name: string): NativeEntry | undefined {
+    checkName('region name', name, NAME_MAX_BYTES);
+    this.assertOpen();
+    return this.native.regions().find((e) => e.name === name);
+  }
+
+  private assertOpen(): void {
+    if (this.closed || this.closing) throw new PmuError('ECLOSED', 'the unit is closed; open it again with PersistentMemoryUnit.open()');
+  }
+}
+
+export function toRegionInfo(entry: NativeEntry): RegionInfo {
+  return {
+    name: entry.name,
+    handle: entry.handle,
+    base: entry.base,
+    size: entry.length,
+    owner: entry.owner,
+    grants: entry.grants.map((g) => ({ user: g.user, rights: g.rights === 3 ? 'rw' : 'r' })),
+  };
+}
+
+/** Reads a PMU file's metadata without opening it for writing (works while a server has it). */
+export function inspectFile(file: string) {
+  return addon.inspect(path.resolve(file));
+}

@@ -1,0 +1,56 @@
+/** Argument checks at the API boundary, with messages that name the argument and the value. */
+import { PmuError } from './errors';
+import { Durability, DURABILITIES } from './region';
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === null || typeof value !== 'object') return String(value);
+  return Object.prototype.toString.call(value);
+}
+
+export function checkInteger(name: string, value: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new PmuError('EINVAL', `${name} must be an integer from ${min} to ${max}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export function checkBytes(name: string, value: unknown): Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw new PmuError('EINVAL', `${name} must be a Buffer or Uint8Array, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export function checkU64(name: string, value: unknown): bigint {
+  if (typeof value !== 'bigint' || value < 0n || value > 0xffff_ffff_ffff_ffffn) {
+    throw new PmuError('EINVAL', `${name} must be a bigint from 0n to 2n ** 64n - 1n, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export function checkDurability(value: unknown): Durability {
+  if (value === undefined) return 'flushed';
+  if (!DURABILITIES.includes(value as Durability)) {
+    throw new PmuError('EINVAL', `durability must be 'flushed' or 'mapped', got ${describe(value)}`);
+  }
+  return value as Durability;
+}
+
+export function checkName(name: string, value: unknown, maxBytes: number): string {
+  if (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value) > maxBytes || value.includes('\0')) {
+    throw new PmuError('EINVAL', `${name} must be a string of 1 to ${maxBytes} UTF-8 bytes without NUL, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** EBOUNDS unless [offset, offset + length) lies inside a region of `size` bytes. */
+export function checkRange(regionName: string, size: number, offset: number, length: number, what: string): void {
+  if (offset > size || length > size - offset) {
+    throw new PmuError(
+      'EBOUNDS',
+      `${what} of ${length} bytes at offset ${offset} is outside region '${regionName}' (${size} bytes): keep offset + length <= ${size}`,
+    );
+  }
+}
