@@ -62,6 +62,7 @@ export class LocalRegion implements Region {
     checkInteger('offset', offset);
     checkBytes('target', target);
     this.unit.assertOpen();
+    checkRange(this.name, this.size, offset, target.length, 'read');
     const status = this.unit.native.read(this.handle, this.base + offset, target);
     if (status !== STATUS_OK) throw this.error(status, 'read', offset, target.length);
   }
@@ -106,6 +107,7 @@ export class LocalRegion implements Region {
     checkBytes('data', data);
     const durability = checkDurability(options?.durability);
     this.unit.assertOpen();
+    checkRange(this.name, this.size, offset, data.length, 'write');
     let flags = durability === 'flushed' ? (sync ? WRITE_SYNC : WRITE_JOIN_GROUP) : 0;
     let status: number;
     const fence = options?.fence;
@@ -125,6 +127,7 @@ export class LocalRegion implements Region {
     checkInteger('offset', offset);
     checkInteger('length', length);
     this.unit.assertOpen();
+    checkRange(this.name, this.size, offset, length, 'flush');
   }
 
   private error(status: number, what: string, offset: number, length: number): PmuError {

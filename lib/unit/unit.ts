@@ -166,6 +166,13 @@ export class PersistentMemoryUnit {
     return this.closing;
   }
 
+  /** Closes at once; EBUSY if a flush is still in flight (then use close()). */
+  closeSync(): void {
+    if (this.closed) return;
+    this.native.close();
+    this.closed = true;
+  }
+
   private findEntry(name: string): NativeEntry | undefined {
     checkName('region name', name, NAME_MAX_BYTES);
     this.assertOpen();
