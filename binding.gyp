@@ -10,7 +10,8 @@
         "native/core/unit.cpp",
         "native/binding/addon.cpp",
         "native/binding/unit_wrap.cpp",
-        "native/binding/flush_worker.cpp"
+        "native/binding/flush_worker.cpp",
+        "native/binding/floor.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

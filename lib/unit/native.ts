@@ -64,6 +64,8 @@ interface Addon {
   createFile(path: string, size: number, maxRegions: number): void;
   inspect(path: string): NativeInspection;
   crc32c(data: Uint8Array, seed?: number): number;
+  /** Benchmark floor: ns per memcpy (+ msync) into a fresh mapping, timed in C. */
+  measureFloor(path: string, fileSize: number, writeSize: number, iterations: number, msync: boolean): Float64Array;
 }
 
 /** Write flags, as native/binding/unit_wrap.cpp reads them. */

@@ -9,6 +9,7 @@
 #include "../core/crc32c.h"
 #include "../core/unit.h"
 #include "args.h"
+#include "floor.h"
 #include "unit_wrap.h"
 
 namespace pmu_binding {
@@ -134,6 +135,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createFile", Napi::Function::New(env, CreateFile));
   exports.Set("inspect", Napi::Function::New(env, Inspect));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
+  exports.Set("measureFloor", Napi::Function::New(env, MeasureFloor));
   return exports;
 }
 
