@@ -178,6 +178,13 @@ CopyState decode_copy(const uint8_t* copy, uint64_t available, uint64_t file_siz
   const uint8_t* table = copy + kSuperblockSize;
   size_t table_bytes = static_cast<size_t>(s.max_regions) * kEntrySize;
 
+  // Before any entry's content: a torn update can pair this superblock with entries it never
+  // counted (a handle or address past its counters), which is a torn write, not corruption.
+  if (get32(copy + sbo::table_crc) != crc32c(table, table_bytes)) {
+    *why = "table checksum mismatch (entries from different updates)";
+    return CopyState::kTorn;
+  }
+
   std::vector<RegionEntry> found;
   for (uint32_t i = 0; i < s.max_regions; i++) {
     const uint8_t* p = table + static_cast<size_t>(i) * kEntrySize;
@@ -234,10 +241,6 @@ CopyState decode_copy(const uint8_t* copy, uint64_t available, uint64_t file_siz
       return CopyState::kInvalid;
     }
     found.push_back(std::move(e));
-  }
-  if (get32(copy + sbo::table_crc) != crc32c(table, table_bytes)) {
-    *why = "table checksum mismatch (entries from different updates)";
-    return CopyState::kTorn;
   }
   // No two regions may share a physical page, a virtual address, a handle or a name.
   std::vector<const RegionEntry*> by_phys;
