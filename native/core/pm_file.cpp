@@ -111,6 +111,7 @@ Status PmFile::open(const std::string& path, std::string* detail) {
     *detail = errno_text("flock", path, err);
     return Status::kSys;
   }
+  read_only_ = false;  // this object may have been opened read-only before
   return map(fd, path, true, detail);
 }
 
@@ -186,6 +187,7 @@ Status PmFile::flush(uint64_t offset, uint64_t length) {
 Status PmFile::zero_range(uint64_t offset, uint64_t length) {
   if (!is_open()) return Status::kClosed;
   if (failed()) return Status::kIo;
+  if (read_only_) return Status::kInvalid;  // the fallback below would write a PROT_READ map
   if (offset > size_ || length > size_ - offset) return Status::kBounds;
   if (length == 0) return Status::kOk;
   off_t off = static_cast<off_t>(offset);
