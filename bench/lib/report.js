@@ -1,0 +1,116 @@
+'use strict';
+// Turns the rows of one run into markdown (per-suite tables, then the headline ratios against
+// the floors and the peers, with the issue's targets) and JSON.
+const { formatUs } = require('./stats');
+
+function sizeName(size) {
+  if (size >= 1 << 20) return `${size / (1 << 20)} MiB`;
+  if (size >= 1024) return `${size / 1024} KiB`;
+  return `${size} B`;
+}
+
+function rate(opsPerSec) {
+  if (opsPerSec === undefined) return '';
+  if (opsPerSec >= 1e6) return `${(opsPerSec / 1e6).toFixed(2)} M/s`;
+  if (opsPerSec >= 1e3) return `${(opsPerSec / 1e3).toFixed(1)} k/s`;
+  return `${opsPerSec.toFixed(0)}/s`;
+}
+
+function bandwidth(bytesPerSec) {
+  if (bytesPerSec === undefined) return '';
+  return bytesPerSec >= 1e9 ? `${(bytesPerSec / 1e9).toFixed(2)} GB/s` : `${(bytesPerSec / 1e6).toFixed(0)} MB/s`;
+}
+
+function find(rows, suite, name, size) {
+  return rows.find((r) => r.suite === suite && r.name === name && (size === undefined || r.size === size));
+}
+
+/** The comparisons the project is judged by; each names its two rows and its target. */
+function headlines(rows) {
+  const out = [];
+  const p50 = (suite, name, size = 4096) => find(rows, suite, name, size)?.p50;
+  const ops = (suite, name, size = 4096) => find(rows, suite, name, size)?.opsPerSec;
+  const add = (what, value, versus, ratio, target, met) => out.push({ what, value, versus, ratio, target, met });
+
+  const mapped = p50('embedded', "writeSync, 'mapped'");
+  add("embedded 4 KiB write, 'mapped', p50", formatUs(mapped), '', '', '≤ 2 µs', mapped === undefined ? undefined : mapped <= 2);
+  const msyncFloor = p50('floors', 'memcpy + msync (C)');
+  const durable = p50('embedded', "writeSync, 'flushed'");
+  if (durable !== undefined && msyncFloor !== undefined) {
+    add("embedded 4 KiB writeSync, 'flushed', p50", formatUs(durable), `raw memcpy + msync ${formatUs(msyncFloor)}`, durable / msyncFloor, '≤ 1.1×', durable / msyncFloor <= 1.1);
+  }
+  const awaited = p50('embedded', "await write, 'flushed'");
+  if (awaited !== undefined && msyncFloor !== undefined) {
+    add("embedded 4 KiB await write, 'flushed' (msync on the libuv pool), p50", formatUs(awaited), `raw memcpy + msync ${formatUs(msyncFloor)}`, awaited / msyncFloor, '(informational)', undefined);
+  }
+  for (const [layout, size] of [['own 4 KiB page each', 4096], ['packed 64 B records', 64]]) {
+    const serial = ops('embedded', `serial durable writes, one writer (${layout})`, size);
+    const group = find(rows, 'embedded', `16 concurrent durable writers (${layout})`, size);
+    if (serial && group) {
+      add(`16 concurrent durable writers, ${layout}, writes/s`, rate(group.opsPerSec), `one writer ${rate(serial)}`, group.opsPerSec / serial, '≥ 10×', group.opsPerSec / serial >= 10);
+    }
+  }
+  // Why distinct pages cannot reach 10× here: one msync of 16 dirty pages costs more than 1.6×
+  // one of a single page, because the device writes 64 KiB instead of 4 KiB.
+  const floor4k = p50('floors', 'memcpy + msync (C)', 4096);
+  const floor64k = p50('floors', 'memcpy + msync (C)', 65536);
+  if (floor4k !== undefined && floor64k !== undefined) {
+    add('bound for 16 writers on distinct pages: 16 × msync(4 KiB) / msync(64 KiB)', `${((16 * floor4k) / floor64k).toFixed(1)}×`, `msync 4 KiB ${formatUs(floor4k)}, 64 KiB ${formatUs(floor64k)}`, '', '(the ceiling of the row above on this disk)', undefined);
+  }
+  for (const transport of ['TCP', 'Unix']) {
+    const floor = p50('floors', `Node ${transport} ping-pong (write → 8 B ack)`);
+    const remote = p50('remote', `${transport} write, 'mapped'`);
+    if (floor !== undefined && remote !== undefined) {
+      add(`remote 4 KiB write over ${transport}, 'mapped', p50`, formatUs(remote), `Node ${transport} ping-pong ${formatUs(floor)}`, remote / floor, '≤ 1.15×', remote / floor <= 1.15);
+    }
+  }
+  const redisAof = p50('peers', 'Redis appendfsync always: SET');
+  const remoteFlushed = p50('remote', "TCP write, 'flushed'");
+  if (redisAof !== undefined && remoteFlushed !== undefined) {
+    add("remote 4 KiB write over TCP, 'flushed', p50", formatUs(remoteFlushed), `Redis SET, appendfsync always ${formatUs(redisAof)}`, remoteFlushed / redisAof, '< 1× (faster)', remoteFlushed < redisAof);
+  }
+  const redisPlain = p50('peers', 'Redis AOF off: SET');
+  const remoteMapped = p50('remote', "TCP write, 'mapped'");
+  if (redisPlain !== undefined && remoteMapped !== undefined) {
+    add("remote 4 KiB write over TCP, 'mapped', p50", formatUs(remoteMapped), `Redis SET, AOF off ${formatUs(redisPlain)}`, remoteMapped / redisPlain, '< 1× (faster)', remoteMapped < redisPlain);
+  }
+  const pipelined = ops('remote', "TCP pipelined writes, 'mapped', 64 in flight");
+  if (pipelined !== undefined) add('remote pipelined 4 KiB writes over TCP', rate(pipelined), '', '', '≥ 100k/s', pipelined >= 100000);
+  const big = find(rows, 'remote', "TCP checkpoint write, 'mapped'", 16 << 20);
+  if (big?.bytesPerSec !== undefined) add('16 MiB checkpoint over TCP loopback', bandwidth(big.bytesPerSec), '', '', '≥ 1 GB/s', big.bytesPerSec >= 1e9);
+  return out;
+}
+
+function markdown(run) {
+  const lines = [];
+  lines.push(`Command: \`${run.command}\``);
+  lines.push('');
+  lines.push(`Machine: ${run.machine.cpus} × ${run.machine.cpuModel}, ${run.machine.memoryGiB} GiB, Linux ${run.machine.kernel}, Node ${run.machine.node}; files in ${run.machine.tmpdir} (${run.machine.tmpFs}). Date: ${run.date}.${run.quick ? ' **Quick smoke run: few samples, figures are rough.**' : ''}`);
+  lines.push('');
+  for (const note of run.notes) lines.push(`- ${note}`);
+  if (run.notes.length) lines.push('');
+  lines.push('## Headline ratios');
+  lines.push('');
+  lines.push('| what | pmu | compared with | ratio | target | met |');
+  lines.push('|---|---:|---|---:|---|:-:|');
+  for (const h of headlines(run.rows)) {
+    const ratio = typeof h.ratio === 'number' ? `${h.ratio.toFixed(2)}×` : h.ratio;
+    const met = h.met === undefined ? '' : h.met ? 'yes' : '**no**';
+    lines.push(`| ${h.what} | ${h.value} | ${h.versus} | ${ratio} | ${h.target} | ${met} |`);
+  }
+  for (const suite of [...new Set(run.rows.map((r) => r.suite))]) {
+    lines.push('');
+    lines.push(`## ${suite}`);
+    lines.push('');
+    lines.push('| operation | size | p50 | p99 | throughput | note |');
+    lines.push('|---|---:|---:|---:|---:|---|');
+    for (const r of run.rows.filter((row) => row.suite === suite)) {
+      const tp = [rate(r.opsPerSec), bandwidth(r.bytesPerSec)].filter(Boolean).join(', ');
+      const notes = [r.note, r.deviceBytesPerOp !== undefined ? `${(r.deviceBytesPerOp / 1024).toFixed(1)} KiB written to the device per op` : ''].filter(Boolean).join('; ');
+      lines.push(`| ${r.name} | ${sizeName(r.size)} | ${r.p50 !== undefined ? formatUs(r.p50) : ''} | ${r.p99 !== undefined ? formatUs(r.p99) : ''} | ${tp} | ${notes} |`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+module.exports = { markdown, headlines, sizeName };

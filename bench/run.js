@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+'use strict';
+// The benchmark: floors, pmu (embedded, remote, checkpoint) and peers, side by side in one run.
+//   node bench/run.js [--quick] [--only suite,suite] [--docs] [--out DIR]
+// --quick is the CI smoke run (seconds, no assertions); --docs rewrites docs/BENCHMARKS.md.
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { parseArgs } = require('node:util');
+const { Progress } = require('./lib/progress');
+const { markdown, sizeName } = require('./lib/report');
+
+const SUITES = ['floors', 'embedded', 'remote', 'checkpoint', 'peers'];
+
+function machine() {
+  let tmpFs = 'unknown';
+  try {
+    const mounts = fs.readFileSync('/proc/mounts', 'utf8').trim().split('\n').map((l) => l.split(' '));
+    const tmp = fs.realpathSync(os.tmpdir());
+    const best = mounts.filter((m) => tmp === m[1] || tmp.startsWith(m[1].endsWith('/') ? m[1] : m[1] + '/')).sort((a, b) => b[1].length - a[1].length)[0];
+    if (best) tmpFs = best[2];
+  } catch {}
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    node: process.versions.node,
+    tmpdir: os.tmpdir(),
+    tmpFs,
+  };
+}
+
+async function main(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      docs: { type: 'boolean', default: false },
+      out: { type: 'string', default: path.join(__dirname, 'results') },
+    },
+  });
+  const only = values.only ? values.only.split(',') : SUITES;
+  const quick = values.quick;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pmu-bench-'));
+  const notes = [];
+  const ctx = {
+    quick,
+    dir,
+    sizes: quick ? [64, 4096, 1 << 20] : [64, 4096, 65536, 1 << 20, 16 << 20],
+    networkSizes: quick ? [4096] : [64, 4096, 65536, 1 << 20, 16 << 20],
+    iterations(size) {
+      const full = size <= 4096 ? 2000 : size <= 65536 ? 1000 : size <= 1 << 20 ? 100 : 15;
+      return quick ? Math.max(5, Math.floor(full / 10)) : full;
+    },
+    sizeName,
+    note: (line) => notes.push(line),
+  };
+
+  const loaded = [];
+  for (const name of only) {
+    if (!SUITES.includes(name)) throw new Error(`unknown suite '${name}'; choose from ${SUITES.join(', ')}`);
+    const file = path.join(__dirname, 'suites', `${name}.js`);
+    if (!fs.existsSync(file)) {
+      notes.push(`${name}: suite not available in this build: skipped`);
+      continue;
+    }
+    loaded.push(require(file));
+  }
+  const plan = loaded.map((suite) => ({ suite, cases: suite.cases(ctx) }));
+  const progress = new Progress(plan.reduce((n, p) => n + p.cases.length, 0));
+  const rows = [];
+  try {
+    for (const { suite, cases } of plan) {
+      let state;
+      try {
+        state = await suite.setup(ctx);
+      } catch (error) {
+        notes.push(`${suite.name}: could not start (${error.message}): skipped`);
+        for (let i = 0; i < cases.length; i++) progress.tick();
+        continue;
+      }
+      try {
+        for (const c of cases) {
+          progress.step(`${suite.name}: ${c.label}`);
+          const result = await c.run(state);
+          for (const row of [].concat(result || [])) rows.push({ suite: suite.name, ...row });
+          progress.tick();
+        }
+      } finally {
+        await suite.teardown?.(state);
+      }
+    }
+  } finally {
+    progress.finish();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  const run = {
+    command: `npm run bench${quick ? ' -- --quick' : ''}${values.only ? ` -- --only ${values.only}` : ''}`,
+    date: new Date().toISOString(),
+    quick,
+    machine: machine(),
+    notes,
+    rows,
+  };
+  const md = markdown(run);
+  fs.mkdirSync(values.out, { recursive: true });
+  fs.writeFileSync(path.join(values.out, 'latest.json'), JSON.stringify(run, null, 2) + '\n');
+  fs.writeFileSync(path.join(values.out, 'latest.md'), md);
+  if (values.docs) {
+    const header = '# Benchmarks\n\nThe latest full run of `npm run bench`, written by `node bench/run.js --docs`. Every figure below comes from that one run: the floors, pmu and the peers were measured side by side on the same machine. Compare only figures from one run: the machine is shared and noisy.\n\n';
+    fs.writeFileSync(path.join(__dirname, '..', 'docs', 'BENCHMARKS.md'), header + md);
+  }
+  process.stdout.write(md);
+  process.stdout.write(`\n(written to ${path.relative(process.cwd(), values.out) || '.'}/latest.md and latest.json)\n`);
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((error) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
+
+module.exports = { main };

@@ -1,0 +1,147 @@
+'use strict';
+// What users would pick instead, on the same machine in the same run: Redis (AOF off, and
+// appendonly with appendfsync always) through ioredis, lmdb-js (durable and noSync), and a
+// plain fs write + fdatasync. A peer that is missing is skipped with a line saying so.
+const fs = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const { summarize, sampleAsync, sampleSync } = require('../lib/stats');
+const { startChild } = require('../lib/child');
+const { windowed } = require('../lib/throughput');
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+function hasRedis() {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startRedis(ctx, name, extra) {
+  const port = await freePort();
+  const dir = path.join(ctx.dir, name);
+  fs.mkdirSync(dir, { recursive: true });
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--protected-mode', 'yes', ...extra];
+  const server = await startChild('redis-server', args, /Ready to accept connections/);
+  const Redis = require('ioredis');
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, enableAutoPipelining: false });
+  await client.connect();
+  return { server, client };
+}
+
+async function redisRows(ctx, peer, label) {
+  const value = Buffer.alloc(4096, 0x5a);
+  const n = ctx.iterations(4096);
+  const rows = [];
+  rows.push({ name: `Redis ${label}: SET`, size: 4096, ...summarize(await sampleAsync((i) => peer.client.set(`k${i % 100}`, value), n)) });
+  rows.push({ name: `Redis ${label}: GET`, size: 4096, ...summarize(await sampleAsync((i) => peer.client.getBuffer(`k${i % 100}`), n)) });
+  const batches = ctx.quick ? 5 : 30;
+  const t0 = process.hrtime.bigint();
+  for (let b = 0; b < batches; b++) {
+    const pipeline = peer.client.pipeline();
+    for (let i = 0; i < 100; i++) pipeline.set(`p${i}`, value);
+    await pipeline.exec();
+  }
+  const perSec = (batches * 100) / (Number(process.hrtime.bigint() - t0) / 1e9);
+  rows.push({ name: `Redis ${label}: SET, pipeline of 100`, size: 4096, opsPerSec: perSec });
+  rows.push({ name: `Redis ${label}: XADD (log append)`, size: 4096, ...summarize(await sampleAsync(() => peer.client.xadd('log', '*', 'v', value), n)) });
+  rows.push({ name: `Redis ${label}: XRANGE 100 entries`, size: 4096 * 100, ...summarize(await sampleAsync(() => peer.client.xrange('log', '-', '+', 'COUNT', 100), Math.max(20, n / 10))) });
+  return rows;
+}
+
+module.exports = {
+  name: 'peers',
+  async setup(ctx) {
+    const state = { skipped: [] };
+    if (hasRedis()) {
+      state.redisPlain = await startRedis(ctx, 'redis-plain', ['--appendonly', 'no']);
+      state.redisAof = await startRedis(ctx, 'redis-aof', ['--appendonly', 'yes', '--appendfsync', 'always']);
+    } else {
+      state.skipped.push('Redis: redis-server is not installed (run bench/peers/install.sh as root): Redis rows skipped');
+    }
+    try {
+      state.lmdb = require('lmdb');
+    } catch (error) {
+      state.skipped.push(`lmdb-js: cannot load (${error.message}): lmdb rows skipped`);
+    }
+    for (const line of state.skipped) ctx.note(line);
+    return state;
+  },
+  async teardown(state) {
+    for (const peer of [state.redisPlain, state.redisAof]) {
+      if (!peer) continue;
+      peer.client.disconnect();
+      await peer.server.stop();
+    }
+  },
+  cases(ctx) {
+    const value = Buffer.alloc(4096, 0x5a);
+    const n = ctx.iterations(4096);
+    return [
+      {
+        label: 'Redis, no persistence',
+        run: (state) => (state.redisPlain ? redisRows(ctx, state.redisPlain, 'AOF off') : []),
+      },
+      {
+        label: 'Redis, appendfsync always',
+        run: (state) => (state.redisAof ? redisRows(ctx, state.redisAof, 'appendfsync always') : []),
+      },
+      {
+        label: 'lmdb-js',
+        run: async (state) => {
+          if (!state.lmdb) return [];
+          const rows = [];
+          for (const noSync of [false, true]) {
+            const db = state.lmdb.open({ path: path.join(ctx.dir, `lmdb-${noSync}`), noSync, compression: false, encoding: 'binary' });
+            const label = noSync ? 'lmdb-js noSync' : 'lmdb-js durable';
+            rows.push({ name: `${label}: await put`, size: 4096, ...summarize(await sampleAsync((i) => db.put(`k${i % 100}`, value), Math.min(n, noSync ? n : 500))) });
+            rows.push({ name: `${label}: putSync`, size: 4096, ...summarize(sampleSync((i) => db.putSync(`k${i % 100}`, value), Math.min(n, noSync ? n : 500))) });
+            const total = ctx.quick ? 500 : 5000;
+            const rate = await windowed((i) => db.put(`w${i % 1000}`, value), total, 256);
+            rows.push({ name: `${label}: put, 256 in flight`, size: 4096, opsPerSec: rate });
+            await db.close();
+          }
+          return rows;
+        },
+      },
+      {
+        label: 'fs write + fdatasync',
+        run: () => {
+          const file = path.join(ctx.dir, 'fdatasync.bin');
+          const fd = fs.openSync(file, 'w+');
+          try {
+            const overwrite = sampleSync(() => {
+              fs.writeSync(fd, value, 0, value.length, 0);
+              fs.fdatasyncSync(fd);
+            }, Math.min(n, 500));
+            let position = 4096;
+            const append = sampleSync(() => {
+              fs.writeSync(fd, value, 0, value.length, position);
+              position += value.length;
+              fs.fdatasyncSync(fd);
+            }, Math.min(n, 500));
+            return [
+              { name: 'fs pwrite + fdatasync, overwrite', size: 4096, ...summarize(overwrite) },
+              { name: 'fs pwrite + fdatasync, append', size: 4096, ...summarize(append) },
+            ];
+          } finally {
+            fs.closeSync(fd);
+          }
+        },
+      },
+    ];
+  },
+};
