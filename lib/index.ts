@@ -3,3 +3,8 @@ export { Region, RegionContext, Durability, WriteOptions, Rights } from './unit/
 export { LocalRegion } from './unit/local-region';
 export { PersistentMemoryUnit, OpenOptions, RegionInfo, Grant, UnitInfo, inspectFile } from './unit/unit';
 export { crc32c } from './unit/native';
+export { PmuServer, ServerOptions, ServerAddresses, ServerStats, DEFAULT_PORT, DEFAULT_HOST } from './net/server';
+export { PmuClient, ClientOptions, RemoteRegionInfo } from './net/client';
+export { RemoteRegion, WriterEvent, WriterListener } from './net/remote-region';
+export { UserDirectory, addUser } from './net/users';
+export { PROTOCOL_VERSION } from './net/protocol';

@@ -1,0 +1,273 @@
+/**
+ * One authenticated connection from a client to a server. Requests are pipelined: each gets
+ * a request id and a deadline, and the reply with that id settles it. At most `maxInFlight`
+ * requests are on the wire; up to `maxQueued` more wait here (beyond that a request fails at
+ * once with EBUSY: the queue is bounded). When the socket closes, every request in flight or
+ * queued fails with ECONNECTION; nothing waits forever.
+ */
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { PmuError, PmuErrorCode } from '../unit/errors';
+import { proof, proofsMatch, randomNonce } from './auth';
+import { FrameReader } from './frame-reader';
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  encodeHeader,
+  FrameHeader,
+  HELLO_BYTES,
+  NO_REQUEST,
+  Op,
+  OP_NAMES,
+  PRE_AUTH_MAX_BODY_BYTES,
+  PROOF_BYTES,
+  PROTOCOL_VERSION,
+} from './protocol';
+import { Endpoint } from './url';
+import { decodeError } from './wire-error';
+
+export interface ConnectionSettings {
+  user: string;
+  secret: string;
+  /** Deadline of every request, and of connecting plus authenticating. */
+  timeoutMs: number;
+  maxInFlight: number;
+  maxQueued: number;
+  maxBodyBytes: number;
+  /** Extra options for tls:// URLs (e.g. { ca } for a self-signed server certificate). */
+  tls?: tls.ConnectionOptions;
+}
+
+export interface WriterEvent {
+  subscriptionId: number;
+  reason: number;
+  user: string;
+}
+
+interface Pending {
+  id: number;
+  op: number;
+  flags: number;
+  parts: Uint8Array[];
+  bodyLength: number;
+  timer: NodeJS.Timeout;
+  resolve(body: Buffer): void;
+  reject(error: PmuError): void;
+}
+
+export class ClientConnection {
+  private readonly reader: FrameReader;
+  private readonly inFlight = new Map<number, Pending>();
+  private readonly queue: Pending[] = [];
+  private nextId = 1;
+  private corked = false;
+  private closedError: PmuError | undefined;
+  private keepAlive: NodeJS.Timeout | undefined;
+  private handshake: ((header: FrameHeader, body: Buffer) => void) | undefined;
+  private failHandshake: ((error: PmuError) => void) | undefined;
+  admin = false;
+
+  private constructor(
+    private readonly socket: net.Socket,
+    private readonly endpoint: Endpoint,
+    private readonly settings: ConnectionSettings,
+    private readonly onEvent: (event: WriterEvent) => void,
+    private readonly onClosed: (connection: ClientConnection, error: PmuError) => void,
+  ) {
+    this.reader = new FrameReader(
+      {
+        onFrame: (header, body) => this.onFrame(header, body),
+        onStreamError: (code, message) => this.abort(code, `${endpoint.url} sent a bad frame: ${message}`),
+      },
+      PRE_AUTH_MAX_BODY_BYTES,
+    );
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
+    socket.on('drain', () => this.pump());
+    socket.on('error', (error: NodeJS.ErrnoException) => this.shutDown(new PmuError('ECONNECTION', `connection to ${endpoint.url} failed: ${error.code ?? ''} ${error.message}`.replace(/\s+/g, ' '), { cause: error })));
+    socket.on('close', () => this.shutDown(new PmuError('ECONNECTION', `connection to ${endpoint.url} closed`)));
+  }
+
+  /** Connects, checks the server's HELLO, authenticates both ways. */
+  static open(endpoint: Endpoint, settings: ConnectionSettings, onEvent: (event: WriterEvent) => void, onClosed: (connection: ClientConnection, error: PmuError) => void): Promise<ClientConnection> {
+    const socket =
+      endpoint.kind === 'unix'
+        ? net.connect({ path: endpoint.path })
+        : endpoint.tls
+          ? tls.connect({ host: endpoint.host, port: endpoint.port, ...settings.tls })
+          : net.connect({ host: endpoint.host, port: endpoint.port });
+    const connection = new ClientConnection(socket, endpoint, settings, onEvent, onClosed);
+    return connection.authenticate();
+  }
+
+  get alive(): boolean {
+    return this.closedError === undefined;
+  }
+
+  /** Sends a request; resolves with the OK body, rejects with the server's PmuError. */
+  request(op: number, flags: number, parts: Uint8Array[], timeoutMs = this.settings.timeoutMs): Promise<Buffer> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    if (this.inFlight.size + this.queue.length >= this.settings.maxInFlight + this.settings.maxQueued) {
+      return Promise.reject(new PmuError('EBUSY', `${this.inFlight.size + this.queue.length} requests already pending on ${this.endpoint.url}; wait for some to finish`));
+    }
+    let bodyLength = 0;
+    for (const part of parts) bodyLength += part.length;
+    if (bodyLength > this.settings.maxBodyBytes) {
+      return Promise.reject(new PmuError('EFRAMETOOBIG', `${OP_NAMES[op]} of ${bodyLength} bytes exceeds the frame limit of ${this.settings.maxBodyBytes}`));
+    }
+    return new Promise<Buffer>((resolve, reject) => {
+      const id = this.takeId();
+      const pending: Pending = { id, op, flags, parts, bodyLength, resolve, reject, timer: undefined as unknown as NodeJS.Timeout };
+      pending.timer = setTimeout(() => this.expire(pending, timeoutMs), timeoutMs);
+      if (this.inFlight.size < this.settings.maxInFlight && this.queue.length === 0 && !this.socket.writableNeedDrain) this.transmit(pending);
+      else this.queue.push(pending);
+    });
+  }
+
+  /** Closes the connection; requests still pending fail with ECONNECTION. */
+  close(): Promise<void> {
+    if (this.socket.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.socket.once('close', () => resolve());
+      this.socket.end();
+      // A server that does not answer our FIN must not hold close() up.
+      setTimeout(() => this.socket.destroy(), 1000).unref();
+    });
+  }
+
+  /** Drops the connection at once (tests use it to simulate a network failure). */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private async authenticate(): Promise<ClientConnection> {
+    const { user, secret, timeoutMs } = this.settings;
+    const clientNonce = randomNonce();
+    try {
+      return await new Promise<ClientConnection>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new PmuError('ETIMEDOUT', `no authenticated session with ${this.endpoint.url} within ${timeoutMs} ms`)), timeoutMs);
+        const fail = (error: PmuError) => {
+          clearTimeout(timer);
+          reject(error);
+        };
+        this.failHandshake = fail;
+        this.handshake = (header, body) => {
+          if (header.op !== Op.HELLO || body.length !== HELLO_BYTES) return fail(new PmuError('EPROTO', `${this.endpoint.url} did not greet with a pmu HELLO`));
+          const version = body.readUInt16LE(0);
+          if (version !== PROTOCOL_VERSION) return fail(new PmuError('EPROTO', `${this.endpoint.url} speaks protocol version ${version}; this client speaks ${PROTOCOL_VERSION}`));
+          const idleTimeoutMs = body.readUInt32LE(4);
+          const serverNonce = Buffer.from(body.subarray(8));
+          this.handshake = undefined;
+          const clientProof = proof('client', secret, PROTOCOL_VERSION, serverNonce, clientNonce, user);
+          this.request(Op.AUTH, 0, [clientNonce, clientProof, Buffer.from(user, 'utf8')], timeoutMs).then((reply) => {
+            const expected = proof('server', secret, PROTOCOL_VERSION, serverNonce, clientNonce, user);
+            if (reply.length !== PROOF_BYTES + 1 || !proofsMatch(expected, reply.subarray(0, PROOF_BYTES))) {
+              return fail(new PmuError('EAUTH', `${this.endpoint.url} could not prove it knows user '${user}''s secret: not the server you meant to reach`));
+            }
+            clearTimeout(timer);
+            this.admin = reply[PROOF_BYTES] === 1;
+            this.reader.setMaxBodyBytes(this.settings.maxBodyBytes);
+            this.startKeepAlive(idleTimeoutMs);
+            resolve(this);
+          }, fail);
+        };
+      });
+    } catch (error) {
+      this.socket.destroy();
+      throw error;
+    } finally {
+      this.failHandshake = undefined;
+    }
+  }
+
+  /** The server closes idle connections; a ping at half its idle timeout keeps a quiet client connected. */
+  private startKeepAlive(idleTimeoutMs: number): void {
+    if (idleTimeoutMs === 0) return;
+    this.keepAlive = setInterval(() => {
+      this.request(Op.PING, 0, []).catch(() => undefined);
+    }, Math.max(10, Math.floor(idleTimeoutMs / 2)));
+    this.keepAlive.unref();
+  }
+
+  private onFrame(header: FrameHeader, body: Buffer): void {
+    if (this.handshake) {
+      this.handshake(header, body);
+      return;
+    }
+    if (header.op === Op.EVENT) {
+      if (body.length >= 5) this.onEvent({ subscriptionId: body.readUInt32LE(0), reason: body[4], user: body.subarray(5).toString('utf8') });
+      return;
+    }
+    if (header.requestId === NO_REQUEST && header.op === Op.ERROR) {
+      // The server refuses the whole connection (timeout, protocol error) and is closing it.
+      this.shutDown(decodeError(body, this.endpoint.url));
+      return;
+    }
+    const pending = this.inFlight.get(header.requestId);
+    if (!pending) return; // its deadline passed; the late reply is dropped
+    this.inFlight.delete(header.requestId);
+    clearTimeout(pending.timer);
+    if (header.op === Op.OK) pending.resolve(body);
+    else if (header.op === Op.ERROR) pending.reject(decodeError(body, this.endpoint.url));
+    else pending.reject(new PmuError('EPROTO', `${this.endpoint.url} answered ${OP_NAMES[pending.op]} with ${OP_NAMES[header.op] ?? `opcode 0x${header.op.toString(16)}`}`));
+    this.pump();
+  }
+
+  private transmit(pending: Pending): void {
+    this.inFlight.set(pending.id, pending);
+    if (!this.corked) {
+      // Requests issued in the same tick leave in one writev.
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(encodeHeader(pending.op, pending.flags, pending.id, pending.bodyLength));
+    for (const part of pending.parts) if (part.length > 0) this.socket.write(part);
+    pending.parts = [];
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0 && this.inFlight.size < this.settings.maxInFlight && !this.socket.writableNeedDrain && !this.closedError) {
+      this.transmit(this.queue.shift()!);
+    }
+  }
+
+  private expire(pending: Pending, timeoutMs: number): void {
+    const queued = this.queue.indexOf(pending);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    else if (!this.inFlight.delete(pending.id)) return;
+    pending.reject(new PmuError('ETIMEDOUT', `${OP_NAMES[pending.op]} to ${this.endpoint.url} got no reply within ${timeoutMs} ms`));
+  }
+
+  private takeId(): number {
+    let id = this.nextId;
+    while (id === NO_REQUEST || this.inFlight.has(id)) id = (id + 1) >>> 0;
+    this.nextId = (id + 1) >>> 0;
+    return id;
+  }
+
+  private abort(code: PmuErrorCode, message: string): void {
+    this.shutDown(new PmuError(code, message));
+    this.socket.destroy();
+  }
+
+  private shutDown(error: PmuError): void {
+    if (this.closedError) return;
+    this.closedError = error;
+    clearInterval(this.keepAlive);
+    this.reader.stop();
+    this.socket.destroy();
+    this.failHandshake?.(error);
+    const failed = [...this.inFlight.values(), ...this.queue];
+    this.inFlight.clear();
+    this.queue.length = 0;
+    for (const pending of failed) {
+      clearTimeout(pending.timer);
+      // Whatever ended the connection, the request's fate is unknown to us: ECONNECTION, with the cause attached.
+      pending.reject(new PmuError('ECONNECTION', `${OP_NAMES[pending.op]} not acknowledged: ${error.message}`, { cause: error }));
+    }
+    this.onClosed(this, error);
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * The pmu wire protocol: constants and the frame header. docs/PROTOCOL.md is the prose of
+ * this file; change both together.
+ *
+ * Every frame is a 12-byte little-endian header followed by `bodyLength` bytes:
+ *   u32 bodyLength | u8 version | u8 opcode | u16 flags | u32 requestId
+ * Requests carry a client-chosen request id; the reply (OK or ERROR) carries the same id, so
+ * many requests can be in flight on one connection and complete in any order.
+ */
+
+export const PROTOCOL_VERSION = 1;
+export const HEADER_BYTES = 12;
+
+/** Room for a data op's fixed fields in front of a 64 MiB payload. */
+export const BODY_OVERHEAD_BYTES = 64;
+export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_BODY_BYTES = DEFAULT_MAX_PAYLOAD_BYTES + BODY_OVERHEAD_BYTES;
+/** Before authentication a peer may send only small frames: an unauthenticated peer cannot make the server buffer much. */
+export const PRE_AUTH_MAX_BODY_BYTES = 4096;
+
+export const NONCE_BYTES = 32;
+export const PROOF_BYTES = 32;
+export const KEY_BYTES = 16;
+
+export enum Op {
+  // handshake
+  HELLO = 0x01,
+  AUTH = 0x02,
+  PING = 0x03,
+  // persistent memory manager
+  OPEN = 0x20,
+  CLOSE = 0x21,
+  CREATE = 0x22,
+  DELETE = 0x23,
+  LIST = 0x24,
+  SET_GRANTS = 0x25,
+  // one-sided data operations
+  WRITE = 0x30,
+  READ = 0x31,
+  FLUSH = 0x32,
+  CAS = 0x33,
+  // failure detection
+  WATCH = 0x40,
+  UNWATCH = 0x41,
+  // server to client
+  OK = 0x80,
+  ERROR = 0x81,
+  EVENT = 0x82,
+}
+
+export const OP_NAMES: Readonly<Record<number, string>> = {
+  [Op.HELLO]: 'HELLO',
+  [Op.AUTH]: 'AUTH',
+  [Op.PING]: 'PING',
+  [Op.OPEN]: 'OPEN',
+  [Op.CLOSE]: 'CLOSE',
+  [Op.CREATE]: 'CREATE',
+  [Op.DELETE]: 'DELETE',
+  [Op.LIST]: 'LIST',
+  [Op.SET_GRANTS]: 'SET_GRANTS',
+  [Op.WRITE]: 'WRITE',
+  [Op.READ]: 'READ',
+  [Op.FLUSH]: 'FLUSH',
+  [Op.CAS]: 'CAS',
+  [Op.WATCH]: 'WATCH',
+  [Op.UNWATCH]: 'UNWATCH',
+  [Op.OK]: 'OK',
+  [Op.ERROR]: 'ERROR',
+  [Op.EVENT]: 'EVENT',
+};
+
+/** WRITE and CAS flags. Without FLAG_FLUSHED the durability is 'mapped'. */
+export const FLAG_FLUSHED = 1;
+export const FLAG_FENCE = 2;
+
+/** Rights as the ATT stores them (1 = read, 3 = read and write); 0 in OPEN means "the most I may have". */
+export const RIGHTS_NONE = 0;
+export const RIGHTS_READ = 1;
+export const RIGHTS_READ_WRITE = 3;
+
+export const EVENT_WRITER_CLOSED = 1;
+export const EVENT_WRITER_DISCONNECTED = 2;
+
+/** Fixed field sizes of the data ops: u32 handle | key[16] | u64 vaddr, then per-op fields. */
+export const DATA_PREFIX_BYTES = 4 + KEY_BYTES + 8;
+export const WRITE_FIXED_BYTES = DATA_PREFIX_BYTES + 16;
+export const READ_FIXED_BYTES = DATA_PREFIX_BYTES + 4;
+export const FLUSH_FIXED_BYTES = DATA_PREFIX_BYTES + 8;
+export const CAS_FIXED_BYTES = DATA_PREFIX_BYTES + 16;
+export const OPEN_REPLY_BYTES = 4 + 1 + 3 + 8 + 8 + KEY_BYTES;
+export const HELLO_BYTES = 2 + 2 + 4 + NONCE_BYTES;
+
+/** Request ids are u32; 0 is reserved for frames that answer no request (HELLO, EVENT). */
+export const NO_REQUEST = 0;
+
+export interface FrameHeader {
+  bodyLength: number;
+  version: number;
+  op: number;
+  flags: number;
+  requestId: number;
+}
+
+export function encodeHeader(op: number, flags: number, requestId: number, bodyLength: number): Buffer {
+  const header = Buffer.allocUnsafe(HEADER_BYTES);
+  header.writeUInt32LE(bodyLength, 0);
+  header[4] = PROTOCOL_VERSION;
+  header[5] = op;
+  header.writeUInt16LE(flags, 6);
+  header.writeUInt32LE(requestId, 8);
+  return header;
+}
+
+export function decodeHeader(bytes: Uint8Array, at: number): FrameHeader {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset + at, HEADER_BYTES);
+  return {
+    bodyLength: view.readUInt32LE(0),
+    version: view[4],
+    op: view[5],
+    flags: view.readUInt16LE(6),
+    requestId: view.readUInt32LE(8),
+  };
+}
+
+/**
+ * Reads a u64 that must be a safe JS integer (addresses and lengths). Returns -1 when it is
+ * not, so the caller can refuse it with EBOUNDS instead of computing with a rounded value.
+ */
+export function readSafeU64(bytes: Buffer, at: number): number {
+  const low = bytes.readUInt32LE(at);
+  const high = bytes.readUInt32LE(at + 4);
+  if (high >= 0x200000) return -1;
+  return high * 0x1_0000_0000 + low;
+}
+
+export function writeU64(bytes: Buffer, at: number, value: number): void {
+  bytes.writeUInt32LE(value % 0x1_0000_0000, at);
+  bytes.writeUInt32LE(Math.floor(value / 0x1_0000_0000), at + 4);
+}
