@@ -35,9 +35,14 @@ export class GroupCommit {
     });
   }
 
+  /** True while a flush is scheduled, in flight, or awaited. */
+  get busy(): boolean {
+    return this.inFlight || this.scheduled || this.waiting.length > 0;
+  }
+
   /** Resolves when no flush is in flight and none is waiting (close waits for this). */
   idle(): Promise<void> {
-    if (!this.inFlight && !this.scheduled && this.waiting.length === 0) return Promise.resolve();
+    if (!this.busy) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 

@@ -169,6 +169,7 @@ export class PersistentMemoryUnit {
   /** Closes at once; EBUSY if a flush is still in flight (then use close()). */
   closeSync(): void {
     if (this.closed) return;
+    if (this.access.groupCommit.busy) throw new PmuError('EBUSY', 'durable writes are still waiting for their flush: await close() instead of closeSync()');
     this.native.close();
     this.closed = true;
   }
