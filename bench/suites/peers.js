@@ -66,7 +66,15 @@ module.exports = {
   name: 'peers',
   async setup(ctx) {
     const state = { skipped: [] };
-    if (hasRedis()) {
+    let ioredis = true;
+    try {
+      require.resolve('ioredis');
+    } catch {
+      ioredis = false;
+    }
+    if (!ioredis) {
+      state.skipped.push('Redis: the ioredis client is not installed (a dev dependency): Redis rows skipped');
+    } else if (hasRedis()) {
       state.redisPlain = await startRedis(ctx, 'redis-plain', ['--appendonly', 'no']);
       state.redisAof = await startRedis(ctx, 'redis-aof', ['--appendonly', 'yes', '--appendfsync', 'always']);
     } else {

@@ -1,0 +1,23 @@
+'use strict';
+// A PMU server for the bench, in its own process as in production: a fresh unit in DATA_DIR,
+// one admin user whose secret comes from PMU_BENCH_SECRET, TCP on a free loopback port and a
+// Unix socket. Prints "ready <tcp-url> <unix-url>". Usage: node pmu-server.js DATA_DIR
+const path = require('node:path');
+const { PersistentMemoryUnit } = require('../../dist');
+const { PmuServer } = require('../../dist/net/server');
+const { UserDirectory } = require('../../dist/net/users');
+
+async function main() {
+  const dataDir = process.argv[2];
+  const unit = PersistentMemoryUnit.open(path.join(dataDir, 'bench.pmu'), { size: 160 << 20 });
+  const users = new UserDirectory({ bench: { secret: process.env.PMU_BENCH_SECRET, admin: true } });
+  const server = new PmuServer({ unit, users, tcp: { host: '127.0.0.1', port: 0 }, socket: path.join(dataDir, 'pmu.sock') });
+  const addresses = await server.listen();
+  process.stdout.write(`ready ${addresses.tcp} ${addresses.unix}\n`);
+  process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,111 @@
+'use strict';
+// pmu over the network: a PmuServer in its own process, the client here. Sequential write
+// (both durability words) and read latency over TCP and a Unix socket at each size, pipelined
+// throughput, a 16 MiB checkpoint, and 16 connections writing durably at once.
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const { PmuClient } = require('../../dist/net/client');
+const { summarize, sampleAsync } = require('../lib/stats');
+const { startChild } = require('../lib/child');
+const { windowed } = require('../lib/throughput');
+
+const SERVER = path.join(__dirname, '..', 'peers', 'pmu-server.js');
+const REGION_SIZE = 40 << 20;
+const CONNECTIONS = 16;
+
+module.exports = {
+  name: 'remote',
+  async setup(ctx) {
+    const secret = crypto.randomBytes(32).toString('hex');
+    const dataDir = path.join(ctx.dir, 'pmu-server');
+    fs.mkdirSync(dataDir, { recursive: true });
+    const server = await startChild(process.execPath, [SERVER, dataDir], /ready (\S+) (\S+)/, { env: { PMU_BENCH_SECRET: secret } });
+    const credentials = { user: 'bench', secret, timeoutMs: 60_000 };
+    const urls = { TCP: server.match[1], Unix: server.match[2] };
+    const admin = await PmuClient.connect(urls.TCP, credentials);
+    await admin.createRegion('bench', REGION_SIZE);
+    const clients = {};
+    const regions = {};
+    for (const [transport, url] of Object.entries(urls)) {
+      clients[transport] = await PmuClient.connect(url, credentials);
+      regions[transport] = await clients[transport].openRegion('bench');
+    }
+    return { server, admin, clients, regions, urls, credentials };
+  },
+  async teardown(state) {
+    for (const client of Object.values(state.clients)) await client.close();
+    await state.admin.close();
+    await state.server.stop();
+  },
+  cases(ctx) {
+    const cases = [];
+    for (const transport of ['TCP', 'Unix']) {
+      for (const size of ctx.networkSizes) {
+        const data = Buffer.alloc(size, 0x5a);
+        const n = ctx.iterations(size);
+        cases.push({
+          label: `${transport} ${ctx.sizeName(size)}`,
+          run: async ({ regions }) => {
+            const region = regions[transport];
+            const rows = [];
+            for (const durability of ['mapped', 'flushed']) {
+              const s = summarize(await sampleAsync(() => region.write(0, data, { durability }), n, Math.min(100, n)));
+              rows.push({ name: `${transport} write, '${durability}'`, size, ...s, bytesPerSec: size >= 1 << 20 ? size / (s.p50 / 1e6) : undefined });
+            }
+            const r = summarize(await sampleAsync(() => region.read(0, size), n, Math.min(100, n)));
+            rows.push({ name: `${transport} read`, size, ...r, bytesPerSec: size >= 1 << 20 ? size / (r.p50 / 1e6) : undefined });
+            if (size === 4096) {
+              const total = n * 10;
+              const opsPerSec = await windowed(() => region.write(0, data, { durability: 'mapped' }), total, 64);
+              rows.push({ name: `${transport} pipelined writes, 'mapped', 64 in flight`, size, opsPerSec, bytesPerSec: opsPerSec * size });
+              const durable = await windowed((i) => region.write((i % 64) * 64, data.subarray(0, 64)), Math.max(200, n), 64);
+              rows.push({ name: `${transport} pipelined 64 B writes, 'flushed', 64 in flight`, size: 64, opsPerSec: durable });
+            }
+            return rows;
+          },
+        });
+      }
+    }
+    const big = 16 << 20;
+    cases.push({
+      label: '16 MiB checkpoint over TCP',
+      run: async ({ regions }) => {
+        const data = Buffer.alloc(big, 0x5a);
+        const n = ctx.quick ? 3 : 15;
+        const rows = [];
+        for (const durability of ['mapped', 'flushed']) {
+          const s = summarize(await sampleAsync(() => regions.TCP.write(0, data, { durability }), n, 2));
+          rows.push({ name: `TCP checkpoint write, '${durability}'`, size: big, ...s, bytesPerSec: big / (s.p50 / 1e6) });
+        }
+        return rows;
+      },
+    });
+    cases.push({
+      label: `${CONNECTIONS} connections writing durably`,
+      run: async ({ urls, credentials }) => {
+        const clients = await Promise.all(Array.from({ length: CONNECTIONS }, () => PmuClient.connect(urls.Unix, credentials)));
+        try {
+          const regions = await Promise.all(clients.map((c) => c.openRegion('bench')));
+          const perWriter = ctx.quick ? 20 : 200;
+          const record = Buffer.alloc(64, 0x5a);
+          const t0 = process.hrtime.bigint();
+          for (let i = 0; i < perWriter * 2; i++) await regions[0].write(0, record);
+          const serial = (perWriter * 2) / (Number(process.hrtime.bigint() - t0) / 1e9);
+          const t1 = process.hrtime.bigint();
+          await Promise.all(regions.map(async (region, w) => {
+            for (let i = 0; i < perWriter; i++) await region.write(w * 64, record);
+          }));
+          const rate = (CONNECTIONS * perWriter) / (Number(process.hrtime.bigint() - t1) / 1e9);
+          return [
+            { name: "Unix, one connection, serial 64 B 'flushed' writes", size: 64, opsPerSec: serial },
+            { name: `Unix, ${CONNECTIONS} connections, 64 B 'flushed' writes`, size: 64, opsPerSec: rate, note: `${(rate / serial).toFixed(1)}× one connection` },
+          ];
+        } finally {
+          await Promise.all(clients.map((c) => c.close()));
+        }
+      },
+    });
+    return cases;
+  },
+};
