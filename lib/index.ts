@@ -8,3 +8,4 @@ export { PmuClient, ClientOptions, RemoteRegionInfo } from './net/client';
 export { RemoteRegion, WriterEvent, WriterListener } from './net/remote-region';
 export { UserDirectory, addUser } from './net/users';
 export { PROTOCOL_VERSION } from './net/protocol';
+export * from './checkpoint';

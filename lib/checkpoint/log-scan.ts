@@ -1,0 +1,157 @@
+/**
+ * Walking the append ring from a position: the one place that decides which records are
+ * trusted. A record is accepted only if it sits at the expected logical position, carries the
+ * expected sequence, does not go back in epoch, and its CRC validates; the walk stops at the
+ * first record that is not, and says why. The tail is found by content, never by a pointer.
+ *
+ * Ring geometry: logical position p lives at data offset p % capacity. A record never wraps:
+ * the writer fills the end of the ring with a pad record, or, if fewer bytes than a record
+ * header remain, both sides skip them implicitly.
+ */
+import { Region } from '../unit/region';
+import { LogHeader } from './header';
+import { checkHeader, crcMatches, occupiedBytes, RECORD_HEADER_BYTES, RecordHeader } from './record';
+
+export type LogRecordType = 'update' | 'snapshot';
+
+export interface LogRecord {
+  sequence: number;
+  type: LogRecordType;
+  payload: Buffer;
+  /** Low 32 bits of the epoch of the writer that appended it. */
+  epoch: number;
+  /** Logical log position of the record, and of the byte after it. */
+  position: number;
+  end: number;
+}
+
+export interface LogPoint {
+  /** Logical byte position of the next record. */
+  position: number;
+  /** Sequence the next record must carry. */
+  sequence: number;
+}
+
+export interface ScanStop {
+  /** 'end': no record here yet; 'torn': something here claims to be the next record but fails validation; 'limit': the batch is full. */
+  reason: 'end' | 'torn' | 'limit';
+  position: number;
+  sequence: number;
+  detail: string;
+}
+
+export interface ScanLimits {
+  maxRecords?: number;
+  maxBytes?: number;
+}
+
+/** A pad or a real record, as the walk met it; pads matter to the cursor, not to callers. */
+export interface ScannedEntry {
+  header: RecordHeader;
+  record?: LogRecord;
+  end: number;
+}
+
+export interface ScanResult {
+  entries: ScannedEntry[];
+  next: LogPoint;
+  /** Epoch tag of the last accepted entry (for the no-going-back check of the next walk). */
+  lastEpoch: number;
+  stop: ScanStop;
+}
+
+export const DEFAULT_SCAN_BYTES = 1 << 20;
+/** A single read asks for at most this much: keeps remote frames and copies moderate. */
+const READ_CHUNK_BYTES = 256 * 1024;
+
+/** Where the next record after `position` starts, skipping a ring tail too small for a header. */
+export function nextRecordStart(position: number, capacity: number): number {
+  const remaining = capacity - (position % capacity);
+  return remaining < RECORD_HEADER_BYTES ? position + remaining : position;
+}
+
+/**
+ * Walks from `from`. With `trustFirstSequence`, the first entry may carry any sequence (the
+ * persisted cursor's sequence word can run ahead of its position after a crash between the two
+ * updates; the record found at the cursor position is the authority).
+ */
+export async function scanLog(
+  region: Region,
+  header: LogHeader,
+  from: LogPoint,
+  options: ScanLimits & { trustFirstSequence?: boolean; lastEpoch?: number } = {},
+): Promise<ScanResult> {
+  const { capacity, dataOffset, logId } = header;
+  const maxRecords = options.maxRecords ?? Number.MAX_SAFE_INTEGER;
+  const maxBytes = options.maxBytes ?? DEFAULT_SCAN_BYTES;
+  const entries: ScannedEntry[] = [];
+  let position = from.position;
+  let sequence = from.sequence;
+  let lastEpoch = options.lastEpoch ?? 0;
+  let trustSequence = options.trustFirstSequence ?? false;
+  let recordCount = 0;
+  let bytesRead = 0;
+  // A window of the ring already read: [windowStart, windowStart + window.length) in positions.
+  let window: Buffer = Buffer.alloc(0);
+  let windowStart = 0;
+
+  const stop = (reason: ScanStop['reason'], detail: string): ScanResult => ({ entries, next: { position, sequence }, lastEpoch, stop: { reason, position, sequence, detail } });
+
+  /** Makes sure [position, position + length) is in the window; never reads past the ring end. */
+  const ensure = async (length: number): Promise<void> => {
+    if (position >= windowStart && position + length <= windowStart + window.length) return;
+    const ringOffset = position % capacity;
+    const wanted = Math.min(capacity - ringOffset, Math.max(length, Math.min(READ_CHUNK_BYTES, maxBytes - bytesRead)));
+    window = await region.read(dataOffset + ringOffset, wanted);
+    windowStart = position;
+  };
+
+  for (;;) {
+    if (recordCount >= maxRecords) return stop('limit', `batch holds the ${maxRecords} records asked for`);
+    if (bytesRead >= maxBytes && recordCount > 0) return stop('limit', `batch holds ${bytesRead} bytes (limit ${maxBytes})`);
+    position = nextRecordStart(position, capacity);
+    const roomToRingEnd = capacity - (position % capacity);
+    await ensure(RECORD_HEADER_BYTES);
+    const checked = checkHeader(window, position - windowStart, position, roomToRingEnd);
+    if (checked.kind !== 'header') return stop(checked.kind, checked.reason);
+    const recordHeader = checked.header;
+    const isPad = recordHeader.type === 'pad';
+    if (recordHeader.type === 'checkpoint') return stop('torn', `an overwrite-mode slot record in an append log at position ${position}`);
+    const expectedSequence = isPad ? sequence - 1 : sequence;
+    if (!trustSequence && recordHeader.sequence !== expectedSequence) {
+      return stop('torn', `record at position ${position} carries sequence ${recordHeader.sequence}, expected ${expectedSequence}`);
+    }
+    if (recordHeader.epoch < lastEpoch) {
+      return stop('torn', `record ${recordHeader.sequence} at position ${position} has epoch ${recordHeader.epoch}, older than the ${lastEpoch} before it (a fenced writer's leftover)`);
+    }
+    const occupies = occupiedBytes(recordHeader);
+    const checkedBytes = isPad ? RECORD_HEADER_BYTES : occupies;
+    await ensure(checkedBytes);
+    const start = position - windowStart;
+    const recordBytes = window.subarray(start, start + checkedBytes);
+    if (!crcMatches(recordBytes, recordHeader, logId)) return stop('torn', `record ${recordHeader.sequence} at position ${position} fails its CRC32C`);
+
+    trustSequence = false;
+    lastEpoch = recordHeader.epoch;
+    const end = position + occupies;
+    if (isPad) {
+      entries.push({ header: recordHeader, end });
+      sequence = recordHeader.sequence + 1;
+    } else {
+      const record: LogRecord = {
+        sequence: recordHeader.sequence,
+        type: recordHeader.type as LogRecordType,
+        // Copied out: the window buffer is reused for the next records of this walk.
+        payload: Buffer.from(recordBytes.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + recordHeader.length)),
+        epoch: recordHeader.epoch,
+        position,
+        end,
+      };
+      entries.push({ header: recordHeader, record, end });
+      sequence = recordHeader.sequence + 1;
+      recordCount++;
+      bytesRead += occupies;
+    }
+    position = end;
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * CheckpointReader: the backup's side. It reads the log in batches from its own position,
+ * clears what it has consumed (advancing the persisted cursor so the writer can reuse the
+ * space), watches the primary, and takes over when the primary is gone.
+ *
+ * One reader owns the cursor at a time. Its read position runs ahead of the cleared cursor:
+ * records read but not cleared are read again by the next reader if this one dies.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PmuError } from '../unit/errors';
+import { Region } from '../unit/region';
+import { LogHeader, readHeader, readWord, wordBytes } from './header';
+import { CheckpointMode, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, EPOCH_OFFSET } from './layout';
+import { LogPoint, LogRecord, scanLog, ScanLimits, ScanStop, ScannedEntry } from './log-scan';
+import { watchPrimary, PrimaryFailure, WatchPrimaryOptions } from './primary-watch';
+import { Checkpoint, readLatestCheckpoint } from './slots';
+import { CheckpointWriter, CheckpointWriterOptions } from './writer';
+
+export interface LogBatch {
+  records: LogRecord[];
+  /** Why the batch ended: 'end' (caught up), 'limit', or 'torn' (a damaged record: the log is not trusted past it). */
+  stop: ScanStop;
+}
+
+export interface FollowOptions extends ScanLimits {
+  /** Poll period while caught up. Default 10 ms. */
+  intervalMs?: number;
+  signal?: AbortSignal;
+  /** Clear each batch once the loop asks for the next one (it has been consumed). Default false. */
+  autoClear?: boolean;
+}
+
+export interface TakeoverOptions extends CheckpointWriterOptions {
+  /**
+   * The epoch of the primary being replaced. Default: the epoch this reader last saw in use
+   * (at open, or while watching the primary). If it changed since, someone else took over: ETAKEN.
+   */
+  expectedEpoch?: bigint;
+}
+
+export interface Takeover {
+  /** The new primary's writer, at the new epoch, positioned after the last valid record. */
+  writer: CheckpointWriter;
+  /** Append mode: every record this reader had not read yet, in order. */
+  records: LogRecord[];
+  /** Overwrite mode: the newest valid checkpoint, if any. */
+  checkpoint?: Checkpoint;
+  /** Where the recovered log ends and why (append mode). */
+  stop?: ScanStop;
+  epoch: bigint;
+}
+
+export interface ReaderOpenOptions {
+  /** Wait up to this long for the primary to format the region. Default 0 (fail at once with ENOENT). */
+  waitForLogMs?: number;
+}
+
+export class CheckpointReader {
+  private readPoint: LogPoint;
+  private clearedPosition: number;
+  /** Entries read but not yet cleared, in log order (pads included: they must be cleared too). */
+  private uncleared: ScannedEntry[] = [];
+  private trustFirstSequence = true;
+  private lastEpochTag = 0;
+  private observedEpoch: bigint;
+  private lastStopValue: ScanStop | undefined;
+
+  private constructor(
+    readonly region: Region,
+    private readonly header: LogHeader,
+  ) {
+    this.readPoint = { position: header.cursorPosition, sequence: header.cursorSequence };
+    this.clearedPosition = header.cursorPosition;
+    this.observedEpoch = header.epoch;
+  }
+
+  static async open(region: Region, options: ReaderOpenOptions = {}): Promise<CheckpointReader> {
+    const deadline = Date.now() + (options.waitForLogMs ?? 0);
+    for (;;) {
+      const header = await readHeader(region);
+      if (header) return new CheckpointReader(region, header);
+      if (Date.now() >= deadline) throw new PmuError('ENOENT', `region '${region.name}' holds no checkpoint log yet: start the primary (CheckpointWriter.open) first`);
+      await sleep(5);
+    }
+  }
+
+  get mode(): CheckpointMode {
+    return this.header.mode;
+  }
+
+  /** Ring bytes (append) or bytes per slot (overwrite). */
+  get capacity(): number {
+    return this.header.capacity;
+  }
+
+  /** Position and sequence of the next record this reader will read. */
+  get next(): LogPoint {
+    return { ...this.readPoint };
+  }
+
+  /** The epoch of the primary this reader follows (as last seen). */
+  get epoch(): bigint {
+    return this.observedEpoch;
+  }
+
+  /** Why the last batch stopped. */
+  get lastStop(): ScanStop | undefined {
+    return this.lastStopValue;
+  }
+
+  /** Append mode: the records after the read position, as many as the limits allow (default up to 1 MiB). */
+  async readBatch(limits: ScanLimits = {}): Promise<LogBatch> {
+    this.needAppend('readBatch');
+    const scan = await scanLog(this.region, this.header, this.readPoint, { ...limits, trustFirstSequence: this.trustFirstSequence, lastEpoch: this.lastEpochTag });
+    if (scan.entries.length > 0) {
+      this.trustFirstSequence = false;
+      this.uncleared.push(...scan.entries);
+    }
+    this.readPoint = scan.next;
+    this.lastEpochTag = scan.lastEpoch;
+    this.lastStopValue = scan.stop;
+    const records = scan.entries.flatMap((entry) => (entry.record ? [entry.record] : []));
+    return { records, stop: scan.stop };
+  }
+
+  /**
+   * Append mode: yields each non-empty batch, polling every `intervalMs` while caught up, until
+   * `signal` aborts (then it ends quietly).
+   */
+  async *follow(options: FollowOptions = {}): AsyncGenerator<LogRecord[], void, undefined> {
+    this.needAppend('follow');
+    const intervalMs = options.intervalMs ?? 10;
+    const signal = options.signal;
+    let lastYielded: number | undefined;
+    while (!signal?.aborted) {
+      if (options.autoClear && lastYielded !== undefined) {
+        await this.clear(lastYielded);
+        lastYielded = undefined;
+      }
+      const { records } = await this.readBatch(options);
+      if (records.length > 0) {
+        lastYielded = records[records.length - 1].sequence;
+        yield records;
+        continue;
+      }
+      try {
+        await sleep(intervalMs, undefined, { signal });
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /**
+   * Append mode: advances the persisted cursor past every record with a sequence up to
+   * `upToSequence` that this reader has read, so the writer may reuse the space. Clearing up to
+   * just before a snapshot drops history that recovery no longer needs.
+   */
+  async clear(upToSequence: number): Promise<void> {
+    this.needAppend('clear');
+    let last = -1;
+    for (let i = 0; i < this.uncleared.length && this.uncleared[i].header.sequence <= upToSequence; i++) last = i;
+    if (last < 0) return;
+    const through = this.uncleared[last];
+    const position = through.end;
+    const sequence = through.header.sequence + 1;
+    // The sequence word first: if we die before the position moves, the record still at the old
+    // position is the authority (scanLog trusts it); the other order could leave a cursor whose
+    // sequence describes an earlier record.
+    await this.region.write(CURSOR_SEQUENCE_OFFSET, wordBytes(sequence), { durability: 'mapped' });
+    const previous = await this.region.compareAndSwap(CURSOR_POSITION_OFFSET, BigInt(this.clearedPosition), BigInt(position), { durability: 'mapped' });
+    if (previous !== BigInt(this.clearedPosition)) {
+      throw new PmuError('EBUSY', `the cursor of region '${this.region.name}' was moved by someone else (expected ${this.clearedPosition}, found ${previous}): only one reader may clear a log`);
+    }
+    // One flush for both words (they share a page and a sector).
+    await this.region.flush(CURSOR_POSITION_OFFSET, 16);
+    this.clearedPosition = position;
+    this.uncleared.splice(0, last + 1);
+  }
+
+  /** Overwrite mode: the newest valid checkpoint, or undefined if none was written yet. */
+  async latest(): Promise<Checkpoint | undefined> {
+    if (this.header.mode !== 'overwrite') throw new PmuError('EINVAL', `latest() needs an overwrite-mode log; region '${this.region.name}' holds an append-mode log (use readBatch)`);
+    return (await readLatestCheckpoint(this.region, this.header)).checkpoint;
+  }
+
+  /**
+   * Resolves when the primary looks gone: its heartbeat has not moved for `leaseMs` by this
+   * process's clock, or the region reports that the writer's connection dropped. A takeover by
+   * someone else (the epoch moved) restarts the watch on the new primary.
+   */
+  async watchPrimary(options: WatchPrimaryOptions = {}): Promise<PrimaryFailure> {
+    return watchPrimary(this.region, options, (epoch) => {
+      this.observedEpoch = epoch;
+    });
+  }
+
+  /**
+   * Becomes the primary: fences the old one first (epoch CAS; from then on the PMU refuses its
+   * writes with EFENCED), then reads everything not read yet, and returns the state with a
+   * writer at the new epoch. Fails with ETAKEN if another takeover won.
+   */
+  async takeover(options: TakeoverOptions = {}): Promise<Takeover> {
+    const expected = options.expectedEpoch ?? this.observedEpoch;
+    const epoch = expected + 1n;
+    const previous = await this.region.compareAndSwap(EPOCH_OFFSET, expected, epoch);
+    if (previous !== expected) {
+      throw new PmuError('ETAKEN', `takeover of region '${this.region.name}' lost: the epoch is ${previous}, not the ${expected} this reader followed; another writer took over`);
+    }
+    this.observedEpoch = epoch;
+    const heartbeat = (await readHeader(this.region))?.heartbeat ?? 0n;
+    const writerOptions = { ...options, mode: options.mode ?? this.header.mode };
+    if (this.header.mode === 'overwrite') {
+      const checkpoint = await this.latest();
+      const next = { position: 0, sequence: (checkpoint?.sequence ?? 0) + 1 };
+      const writer = new CheckpointWriter(this.region, { header: this.header, epoch, next, clearedPosition: 0, heartbeat }, writerOptions);
+      return { writer, records: [], checkpoint, epoch };
+    }
+    const records: LogRecord[] = [];
+    let batch: LogBatch;
+    do {
+      batch = await this.readBatch();
+      records.push(...batch.records);
+    } while (batch.stop.reason === 'limit');
+    this.clearedPosition = Number(await readWord(this.region, CURSOR_POSITION_OFFSET));
+    const writer = new CheckpointWriter(this.region, { header: this.header, epoch, next: this.readPoint, clearedPosition: this.clearedPosition, heartbeat }, writerOptions);
+    return { writer, records, stop: batch.stop, epoch };
+  }
+
+  private needAppend(what: string): void {
+    if (this.header.mode !== 'append') throw new PmuError('EINVAL', `${what}() needs an append-mode log; region '${this.region.name}' holds an overwrite-mode log (use latest())`);
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * The append side of the ring: places records in order, never over bytes the reader has not
+ * cleared, and acknowledges each one only when it and every record before it are persisted.
+ *
+ * Pipelining: placing a record (sequence, position, the write call) happens synchronously in
+ * call order, so the region receives records in sequence order; the flushes of concurrent
+ * appends overlap (LocalRegion joins them into one group commit; a RemoteRegion pipelines
+ * them on its connection). Acks are chained so they fire in order.
+ *
+ * Space: `clearedHint` is the reader's cursor as last read; it only ever lags the real one,
+ * so trusting it is safe. When a record does not fit, the persisted cursor is read again;
+ * if it still does not fit the record fails with EFULL or waits (bounded), as configured.
+ * Waiting records block the ones behind them, which keeps the order.
+ */
+import { PmuError } from '../unit/errors';
+import { Durability, Region } from '../unit/region';
+import { CURSOR_POSITION_OFFSET, EPOCH_OFFSET } from './layout';
+import { LogHeader, readWord } from './header';
+import { encodePad, encodeRecord, epochTag, recordBytes, RECORD_HEADER_BYTES } from './record';
+import { LogPoint } from './log-scan';
+import { WriterHealth } from './writer-health';
+
+export type WhenFull = 'error' | 'wait';
+
+export interface AppenderOptions {
+  durability: Durability;
+  whenFull: WhenFull;
+  /** How long a record may wait for room in 'wait' mode before failing with EFULL. */
+  fullWaitMs: number;
+  /** How often the persisted cursor is read again while waiting for room. */
+  fullPollMs: number;
+}
+
+interface Pending {
+  type: 'update' | 'snapshot';
+  payload: Uint8Array;
+  deadline: number;
+  resolve(sequence: number): void;
+  reject(error: unknown): void;
+}
+
+export class RingAppender {
+  private head: number;
+  private nextSequence: number;
+  private clearedHint: number;
+  private readonly queue: Pending[] = [];
+  private refreshing = false;
+  /** Settles when every record placed so far is persisted; rejects once any of them failed. */
+  private persistedSoFar: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly region: Region,
+    private readonly header: LogHeader,
+    private readonly epoch: bigint,
+    start: LogPoint,
+    clearedPosition: number,
+    private readonly options: AppenderOptions,
+    private readonly health: WriterHealth,
+  ) {
+    this.head = start.position;
+    this.nextSequence = start.sequence;
+    this.clearedHint = clearedPosition;
+  }
+
+  /** The sequence the next placed record will get. */
+  get sequence(): number {
+    return this.nextSequence;
+  }
+
+  append(type: 'update' | 'snapshot', payload: Uint8Array): Promise<number> {
+    this.health.assertUsable();
+    const size = recordBytes(payload.length);
+    if (size > this.header.capacity) {
+      return Promise.reject(new PmuError('ETOOBIG', `a ${payload.length}-byte ${type} needs ${size} bytes of ring but the ring of region '${this.region.name}' holds ${this.header.capacity}: use a larger region, or split it`));
+    }
+    return new Promise<number>((resolve, reject) => {
+      this.queue.push({ type, payload, deadline: Date.now() + this.options.fullWaitMs, resolve, reject });
+      this.placeQueued();
+    });
+  }
+
+  /** Settles once everything placed so far is persisted (rejects if any of it failed). */
+  drained(): Promise<void> {
+    return this.persistedSoFar;
+  }
+
+  /** Places queued records while they fit; starts a cursor refresh when the first does not. */
+  private placeQueued(): void {
+    while (this.queue.length > 0 && !this.refreshing) {
+      const pending = this.queue[0];
+      const failure = this.health.failure;
+      if (failure) {
+        this.queue.shift();
+        pending.reject(failure);
+        continue;
+      }
+      if (!this.makeRoom(recordBytes(pending.payload.length))) {
+        this.refreshing = true;
+        void this.refreshCursor();
+        return;
+      }
+      this.queue.shift();
+      this.place(pending);
+    }
+  }
+
+  /**
+   * True if a record of `size` bytes can go at the head now. A record that would cross the
+   * ring end first needs the tail filled; the pad is written as soon as the tail is free (so
+   * the reader can clear it), even if the record itself must still wait.
+   */
+  private makeRoom(size: number): boolean {
+    const capacity = this.header.capacity;
+    const tail = capacity - (this.head % capacity);
+    if (tail < size) {
+      if (this.head + tail - this.clearedHint > capacity) return false;
+      if (tail >= RECORD_HEADER_BYTES) {
+        const pad = encodePad(this.nextSequence - 1, this.head, epochTag(this.epoch), tail - RECORD_HEADER_BYTES, this.header.logId);
+        this.issue(this.head, pad);
+      }
+      this.head += tail;
+    }
+    return this.head + size - this.clearedHint <= capacity;
+  }
+
+  private place(pending: Pending): void {
+    const sequence = this.nextSequence++;
+    const record = encodeRecord({ sequence, position: this.head, epoch: epochTag(this.epoch), type: pending.type }, pending.payload, this.header.logId);
+    const persisted = this.issue(this.head, record);
+    this.head += record.length;
+    persisted.then(
+      () => pending.resolve(sequence),
+      (error) => pending.reject(error),
+    );
+  }
+
+  /** One write call for the whole record (a torn one fails its CRC); acked in placement order. */
+  private issue(position: number, bytes: Buffer): Promise<void> {
+    const offset = this.header.dataOffset + (position % this.header.capacity);
+    const written = this.region.write(offset, bytes, { durability: this.options.durability, fence: { offset: EPOCH_OFFSET, epoch: this.epoch } });
+    const before = this.persistedSoFar;
+    const persisted = (async () => {
+      try {
+        await written;
+      } catch (error) {
+        // A record that did not land leaves a hole: nothing placed after it is readable, so the writer stops here.
+        this.health.fail(error);
+        throw this.health.failure;
+      }
+      await before;
+    })();
+    // Keep the chain, but do not let a failure surface as an unhandled rejection when nobody awaits drained().
+    persisted.catch(() => undefined);
+    this.persistedSoFar = persisted;
+    return persisted;
+  }
+
+  private async refreshCursor(): Promise<void> {
+    try {
+      for (;;) {
+        this.clearedHint = Number(await readWord(this.region, CURSOR_POSITION_OFFSET));
+        const pending = this.queue[0];
+        if (!pending || this.health.failure || this.makeRoom(recordBytes(pending.payload.length))) break;
+        if (this.options.whenFull === 'error' || Date.now() >= pending.deadline) {
+          this.queue.shift();
+          const used = this.head - this.clearedHint;
+          const waited = this.options.whenFull === 'wait' ? ` after waiting ${this.options.fullWaitMs} ms` : '';
+          pending.reject(
+            new PmuError('EFULL', `the checkpoint log in region '${this.region.name}' is full${waited}: ${used} of ${this.header.capacity} bytes are not yet cleared by the reader; let the backup catch up (or clear), or use whenFull: 'wait'`),
+          );
+          continue;
+        }
+        await new Promise((resolve) => setTimeout(resolve, this.options.fullPollMs));
+      }
+    } catch (error) {
+      // Reading the cursor failed (e.g. the connection to the PMU): nothing was placed, so the
+      // writer stays usable; the records waiting for room fail with the reason.
+      for (const pending of this.queue.splice(0)) pending.reject(error);
+    } finally {
+      this.refreshing = false;
+    }
+    this.placeQueued();
+  }
+}

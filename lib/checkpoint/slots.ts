@@ -1,0 +1,126 @@
+/**
+ * Overwrite mode: two slots, each holding one whole checkpoint as a self-validating record
+ * whose position field is the slot's offset. Checkpoint n goes to slot n % 2, so it never
+ * overwrites the newest valid checkpoint (n - 1, in the other slot); the newer valid slot wins
+ * when reading. A slot is written by one write call, so one torn by a crash fails its CRC and
+ * the other, older slot is used.
+ *
+ * Checkpoints are written one at a time: slot n + 1 may only be overwritten once n is
+ * persisted, or a crash could leave neither valid. Calls made while one is in flight are
+ * coalesced: only the newest state is written next, and every caller it supersedes is
+ * acknowledged with it (a checkpoint replaces the whole state, so the newest covers them).
+ */
+import { PmuError } from '../unit/errors';
+import { Durability, Region } from '../unit/region';
+import { LogHeader } from './header';
+import { EPOCH_OFFSET } from './layout';
+import { checkHeader, crcMatches, encodeRecord, epochTag, recordBytes, RECORD_HEADER_BYTES, RecordHeader } from './record';
+import { WriterHealth } from './writer-health';
+
+export interface Checkpoint {
+  sequence: number;
+  /** Low 32 bits of the epoch of the writer that wrote it. */
+  epoch: number;
+  state: Buffer;
+}
+
+export interface LatestCheckpoint {
+  checkpoint?: Checkpoint;
+  /** Why a slot was passed over (torn, blank): reported, never guessed around. */
+  notes: string[];
+}
+
+export function slotOffset(header: LogHeader, slot: number): number {
+  return header.dataOffset + slot * header.capacity;
+}
+
+export async function readLatestCheckpoint(region: Region, header: LogHeader): Promise<LatestCheckpoint> {
+  const notes: string[] = [];
+  const candidates: Array<{ slot: number; header: RecordHeader }> = [];
+  for (const slot of [0, 1]) {
+    const offset = slotOffset(header, slot);
+    const checked = checkHeader(await region.read(offset, RECORD_HEADER_BYTES), 0, offset, header.capacity);
+    if (checked.kind === 'header' && checked.header.type === 'checkpoint') candidates.push({ slot, header: checked.header });
+    else if (checked.kind === 'header') notes.push(`slot ${slot}: a ${checked.header.type} record where a checkpoint belongs`);
+    else notes.push(`slot ${slot}: ${checked.reason}`);
+  }
+  candidates.sort((a, b) => b.header.sequence - a.header.sequence);
+  for (const candidate of candidates) {
+    const bytes = await region.read(slotOffset(header, candidate.slot), recordBytes(candidate.header.length));
+    if (crcMatches(bytes, candidate.header, header.logId)) {
+      const state = bytes.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + candidate.header.length);
+      return { checkpoint: { sequence: candidate.header.sequence, epoch: candidate.header.epoch, state }, notes };
+    }
+    notes.push(`slot ${candidate.slot}: checkpoint ${candidate.header.sequence} fails its CRC32C (torn)`);
+  }
+  return { notes };
+}
+
+interface Waiter {
+  resolve(sequence: number): void;
+  reject(error: unknown): void;
+}
+
+export class SlotWriter {
+  private writing = false;
+  private queued: { state: Uint8Array; waiters: Waiter[] } | undefined;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly region: Region,
+    private readonly header: LogHeader,
+    private readonly epoch: bigint,
+    private nextSequence: number,
+    private readonly durability: Durability,
+    private readonly health: WriterHealth,
+  ) {}
+
+  get sequence(): number {
+    return this.nextSequence;
+  }
+
+  checkpoint(state: Uint8Array): Promise<number> {
+    this.health.assertUsable();
+    if (recordBytes(state.length) > this.header.capacity) {
+      return Promise.reject(new PmuError('ETOOBIG', `a ${state.length}-byte checkpoint does not fit a slot of region '${this.region.name}' (${this.header.capacity - RECORD_HEADER_BYTES} bytes of payload): use a larger region`));
+    }
+    return new Promise<number>((resolve, reject) => {
+      if (this.queued) this.queued.state = state;
+      else this.queued = { state, waiters: [] };
+      this.queued.waiters.push({ resolve, reject });
+      if (!this.writing) void this.writeQueued();
+    });
+  }
+
+  /** Resolves when no checkpoint is being written or waiting. */
+  idle(): Promise<void> {
+    if (!this.writing) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async writeQueued(): Promise<void> {
+    this.writing = true;
+    while (this.queued) {
+      const { state, waiters } = this.queued;
+      this.queued = undefined;
+      try {
+        this.health.assertUsable();
+        const sequence = this.nextSequence;
+        const offset = slotOffset(this.header, sequence % 2);
+        const record = encodeRecord({ sequence, position: offset, epoch: epochTag(this.epoch), type: 'checkpoint' }, state, this.header.logId);
+        try {
+          await this.region.write(offset, record, { durability: this.durability, fence: { offset: EPOCH_OFFSET, epoch: this.epoch } });
+        } catch (error) {
+          this.health.fail(error);
+          throw this.health.failure;
+        }
+        this.nextSequence++;
+        for (const waiter of waiters) waiter.resolve(sequence);
+      } catch (error) {
+        for (const waiter of waiters) waiter.reject(error);
+      }
+    }
+    this.writing = false;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * CheckpointWriter: the primary's side. Every write it makes is fenced on the region's epoch,
+ * so once a takeover bumps the epoch, the PMU itself refuses this writer with EFENCED (and the
+ * writer stays refused: see WriterHealth). It never waits for the backup, except for room in a
+ * full ring when the caller chose whenFull: 'wait'.
+ *
+ * A heartbeat word is bumped every `heartbeatMs` ('mapped': it only has to be seen, not to
+ * survive power loss) so a backup's lease can tell a hung primary from a quiet one.
+ */
+import { PmuError } from '../unit/errors';
+import { Durability, Region } from '../unit/region';
+import { checkDurability, checkInteger } from '../unit/validate';
+import { formatRegion, LogHeader, readHeader, wordBytes } from './header';
+import { CheckpointMode, EPOCH_OFFSET, HEARTBEAT_OFFSET } from './layout';
+import { LogPoint } from './log-scan';
+import { RingAppender, WhenFull } from './ring-appender';
+import { SlotWriter } from './slots';
+import { WriterHealth } from './writer-health';
+
+export interface CheckpointWriterOptions {
+  /** Required to format a blank region; checked against an existing log. */
+  mode?: CheckpointMode;
+  /** What an acknowledged record guarantees: 'flushed' (default) or 'mapped'. */
+  durability?: Durability;
+  /** Append mode, ring full: fail with EFULL at once ('error', default) or wait for the reader to clear. */
+  whenFull?: WhenFull;
+  /** Longest wait for room in 'wait' mode before EFULL. Default 5000 ms. */
+  fullWaitMs?: number;
+  /** How often the reader's cursor is re-read while waiting for room. Default 2 ms. */
+  fullPollMs?: number;
+  /** Heartbeat period; 0 turns the heartbeat off. Default 100 ms. */
+  heartbeatMs?: number;
+}
+
+/** @internal Where a writer starts: the end of the valid log (append) or after the newest checkpoint. */
+export interface WriterStart {
+  header: LogHeader;
+  epoch: bigint;
+  /** Append mode: the next record's position and sequence. Overwrite mode: position unused. */
+  next: LogPoint;
+  /** The reader's persisted cursor position (append mode). */
+  clearedPosition: number;
+  heartbeat: bigint;
+}
+
+export class CheckpointWriter {
+  readonly mode: CheckpointMode;
+  readonly epoch: bigint;
+  private readonly health: WriterHealth;
+  private readonly appender?: RingAppender;
+  private readonly slots?: SlotWriter;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeatValue: bigint;
+  private heartbeatInFlight: Promise<void> | undefined;
+
+  /**
+   * Opens the primary's writer. A blank region is formatted for `options.mode`. An existing log
+   * is taken over: the epoch is bumped (fencing whichever writer had it) and the writer starts
+   * after its last valid record. To also get the state back, use CheckpointReader.takeover().
+   */
+  static async open(region: Region, options: CheckpointWriterOptions = {}): Promise<CheckpointWriter> {
+    const existing = await readHeader(region);
+    if (!existing) {
+      if (!options.mode) throw new PmuError('EINVAL', `region '${region.name}' holds no checkpoint log yet: pass { mode: 'overwrite' | 'append' } to format it`);
+      const header = await formatRegion(region, options.mode);
+      return new CheckpointWriter(region, { header, epoch: header.epoch, next: { position: 0, sequence: 1 }, clearedPosition: 0, heartbeat: 0n }, options);
+    }
+    // Lazy import: the reader module imports this one.
+    const { CheckpointReader } = await import('./reader');
+    const reader = await CheckpointReader.open(region);
+    const { writer } = await reader.takeover({ ...options, expectedEpoch: existing.epoch });
+    return writer;
+  }
+
+  /** @internal Use CheckpointWriter.open() or CheckpointReader.takeover(). */
+  constructor(
+    readonly region: Region,
+    start: WriterStart,
+    options: CheckpointWriterOptions,
+  ) {
+    const header = start.header;
+    if (options.mode !== undefined && options.mode !== header.mode) {
+      throw new PmuError('EINVAL', `region '${region.name}' holds an ${header.mode}-mode log, not ${options.mode}`);
+    }
+    const durability = checkDurability(options.durability);
+    const whenFull = options.whenFull ?? 'error';
+    if (whenFull !== 'error' && whenFull !== 'wait') throw new PmuError('EINVAL', `whenFull must be 'error' or 'wait', got ${String(whenFull)}`);
+    const heartbeatMs = checkInteger('heartbeatMs', options.heartbeatMs ?? 100);
+    this.mode = header.mode;
+    this.epoch = start.epoch;
+    this.health = new WriterHealth(region.name);
+    if (header.mode === 'append') {
+      this.appender = new RingAppender(region, header, start.epoch, start.next, start.clearedPosition, {
+        durability,
+        whenFull,
+        fullWaitMs: checkInteger('fullWaitMs', options.fullWaitMs ?? 5000),
+        fullPollMs: checkInteger('fullPollMs', options.fullPollMs ?? 2, 1),
+      }, this.health);
+    } else {
+      this.slots = new SlotWriter(region, header, start.epoch, start.next.sequence, durability, this.health);
+    }
+    this.heartbeatValue = start.heartbeat;
+    if (heartbeatMs > 0) {
+      this.heartbeatTimer = setInterval(() => this.beat(), heartbeatMs);
+      // The heartbeat must not keep a process alive that has nothing else to do.
+      this.heartbeatTimer.unref();
+      this.beat();
+    }
+  }
+
+  /** Sequence the next record (append) or checkpoint (overwrite) will get. */
+  get nextSequence(): number {
+    return (this.appender?.sequence ?? this.slots?.sequence) as number;
+  }
+
+  /** True once the PMU refused this writer because another writer took over. */
+  get fenced(): boolean {
+    return this.health.fenced;
+  }
+
+  /** Overwrite mode: replaces the checkpoint; resolves with its sequence once persisted. */
+  async checkpoint(state: Uint8Array): Promise<number> {
+    return this.need('overwrite', 'checkpoint').checkpoint(checkPayload('state', state));
+  }
+
+  /** Append mode: adds an update; resolves with its sequence once it and all before it are persisted. */
+  async append(update: Uint8Array): Promise<number> {
+    return this.need('append', 'append').append('update', checkPayload('update', update));
+  }
+
+  /**
+   * Append mode: adds a full snapshot. Recovery is the latest snapshot plus the updates after
+   * it, so once a reader has it, everything before it may be cleared.
+   */
+  async snapshot(state: Uint8Array): Promise<number> {
+    return this.need('append', 'snapshot').append('snapshot', checkPayload('state', state));
+  }
+
+  /** Resolves once everything handed to this writer so far is persisted. */
+  async drain(): Promise<void> {
+    if (this.appender) await this.appender.drained();
+    if (this.slots) await this.slots.idle();
+  }
+
+  /** Stops the heartbeat and waits for writes in flight; the log stays as it is. */
+  async close(): Promise<void> {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    this.health.markClosed();
+    await Promise.allSettled([this.drain(), this.heartbeatInFlight]);
+  }
+
+  private need(mode: 'append', what: string): RingAppender;
+  private need(mode: 'overwrite', what: string): SlotWriter;
+  private need(mode: CheckpointMode, what: string): RingAppender | SlotWriter {
+    const target = mode === 'append' ? this.appender : this.slots;
+    if (!target) throw new PmuError('EINVAL', `${what}() needs an ${mode}-mode log; region '${this.region.name}' holds an ${this.mode}-mode log`);
+    return target;
+  }
+
+  private beat(): void {
+    // A slow region (remote, busy) must not pile up heartbeats; a skipped beat is harmless.
+    if (this.heartbeatInFlight || this.health.failure !== undefined) return;
+    this.heartbeatValue++;
+    const write = this.region.write(HEARTBEAT_OFFSET, wordBytes(this.heartbeatValue), { durability: 'mapped', fence: { offset: EPOCH_OFFSET, epoch: this.epoch } });
+    this.heartbeatInFlight = write.then(
+      () => {
+        this.heartbeatInFlight = undefined;
+      },
+      (error) => {
+        this.heartbeatInFlight = undefined;
+        // Fenced: another writer took over, so this one is done. Other errors: try again next beat.
+        if (error instanceof PmuError && error.code === 'EFENCED') {
+          this.health.fail(error);
+          if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+        }
+        if (error instanceof PmuError && (error.code === 'ECLOSED' || error.code === 'ENOENT') && this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+      },
+    );
+  }
+}
+
+function checkPayload(name: string, value: unknown): Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new PmuError('EINVAL', `${name} must be a Buffer or Uint8Array`);
+  return value;
+}
