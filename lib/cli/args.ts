@@ -1,0 +1,47 @@
+/** Argument parsing shared by the commands: node:util parseArgs plus size and integer parsing with clear messages. */
+import { parseArgs, ParseArgsConfig } from 'node:util';
+
+/** A mistake in the command line: main prints it with the command's usage hint and exits 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+export interface Parsed {
+  values: Record<string, string | boolean | string[] | boolean[] | undefined>;
+  positionals: string[];
+}
+
+export function parse(argv: string[], options: Options): Parsed {
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    return { values: values as Parsed['values'], positionals };
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, kb: 1024, m: 1024 ** 2, mib: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3, gb: 1024 ** 3 };
+
+/** "4096", "64KiB", "16M", "1g" -> bytes (binary units). */
+export function parseSize(what: string, text: string | undefined): number {
+  const match = /^(\d+)\s*([a-z]*)$/i.exec(String(text ?? '').trim());
+  const unit = match ? UNITS[match[2].toLowerCase()] : undefined;
+  const value = match && unit ? Number(match[1]) * unit : NaN;
+  if (!Number.isSafeInteger(value)) throw new UsageError(`${what} must be a byte count such as 4096, 64KiB or 16MiB, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+export function parseInteger(what: string, text: string | undefined, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const value = /^\d+$/.test(String(text ?? '')) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) throw new UsageError(`${what} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+export function out(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+}

@@ -1,0 +1,39 @@
+/**
+ * Where a client command connects and as whom: --url / --user / --secret, else PMU_URL /
+ * PMU_USER / PMU_SECRET, else the admin credential `pmu serve` left in the data directory
+ * (./pmu-data unless --data says otherwise), else tcp://127.0.0.1:7420.
+ */
+import * as fs from 'node:fs';
+import { PmuClient } from '../net/client';
+import { DEFAULT_HOST, DEFAULT_PORT } from '../net/server';
+import { Options, Parsed, UsageError } from './args';
+import { dataDir, readCredential } from './data-dir';
+
+export const CONNECTION_OPTIONS: Options = {
+  url: { type: 'string' },
+  user: { type: 'string' },
+  secret: { type: 'string' },
+  data: { type: 'string' },
+  timeout: { type: 'string' },
+};
+
+export const CONNECTION_HELP = `Connection (else PMU_URL, PMU_USER, PMU_SECRET, else the admin credential in ./pmu-data):
+  --url URL        tcp://HOST:PORT, tls://HOST:PORT or unix:/PATH
+  --user NAME      user name
+  --secret SECRET  the user's secret (prefer PMU_SECRET: arguments show in ps)
+  --data DIR       data directory whose admin credential to use (default ./pmu-data)
+  --timeout MS     deadline per request (default 10000)`;
+
+export async function connectFromArgs(parsed: Parsed): Promise<PmuClient> {
+  const values = parsed.values;
+  const layout = dataDir(values.data as string | undefined);
+  const credential = readCredential(layout.credentialFile);
+  const user = (values.user as string | undefined) ?? process.env.PMU_USER ?? credential?.user;
+  const secret = (values.secret as string | undefined) ?? process.env.PMU_SECRET ?? (user === credential?.user ? credential?.secret : undefined);
+  if (!user || !secret) throw new UsageError(`no credentials: pass --user and --secret, set PMU_USER and PMU_SECRET, or run where ${layout.credentialFile} exists`);
+  const savedUnix = credential?.unix && fs.existsSync(credential.unix.slice('unix:'.length)) ? credential.unix : undefined;
+  const url = (values.url as string | undefined) ?? process.env.PMU_URL ?? savedUnix ?? credential?.tcp ?? `tcp://${DEFAULT_HOST}:${DEFAULT_PORT}`;
+  const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
+  if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && timeoutMs > 0)) throw new UsageError(`--timeout must be a positive integer of milliseconds, got ${JSON.stringify(values.timeout)}`);
+  return PmuClient.connect(url, { user, secret, timeoutMs });
+}

@@ -1,0 +1,59 @@
+/**
+ * The data directory `pmu serve` uses (./pmu-data by default): the PMU file, the users file,
+ * the admin credential and the Unix socket. Everything holding a secret is mode 0600 in a
+ * 0700 directory.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { addUser } from '../net/users';
+
+export const DEFAULT_DATA_DIR = 'pmu-data';
+
+export interface DataDir {
+  dir: string;
+  unitFile: string;
+  usersFile: string;
+  credentialFile: string;
+  socketPath: string;
+}
+
+/** What the admin credential file holds: enough for a client on this machine to connect. */
+export interface Credential {
+  user: string;
+  secret: string;
+  /** Filled in by `pmu serve` once it listens. */
+  tcp?: string;
+  unix?: string;
+}
+
+export function dataDir(dir = DEFAULT_DATA_DIR): DataDir {
+  const resolved = path.resolve(dir);
+  return {
+    dir: resolved,
+    unitFile: path.join(resolved, 'unit.pmu'),
+    usersFile: process.env.PMU_USERS_FILE ? path.resolve(process.env.PMU_USERS_FILE) : path.join(resolved, 'users.json'),
+    credentialFile: path.join(resolved, 'admin.credential.json'),
+    socketPath: path.join(resolved, 'pmu.sock'),
+  };
+}
+
+/** Creates the directory, and an admin user with its credential file if there is no users file yet. Returns true if it made the admin. */
+export function ensureAdmin(layout: DataDir): boolean {
+  fs.mkdirSync(layout.dir, { recursive: true, mode: 0o700 });
+  if (fs.existsSync(layout.usersFile)) return false;
+  const secret = addUser(layout.usersFile, 'admin', { admin: true });
+  writeCredential(layout.credentialFile, { user: 'admin', secret });
+  return true;
+}
+
+export function readCredential(file: string): Credential | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as Credential;
+  return typeof parsed?.user === 'string' && typeof parsed.secret === 'string' ? parsed : undefined;
+}
+
+export function writeCredential(file: string, credential: Credential): void {
+  const temp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(temp, JSON.stringify(credential, null, 2) + '\n', { mode: 0o600 });
+  fs.renameSync(temp, file);
+}

@@ -1,0 +1,82 @@
+/** pmu serve: creates the data directory on first use, then serves the unit until SIGINT or SIGTERM. */
+import * as fs from 'node:fs';
+import { PmuServer, DEFAULT_HOST, DEFAULT_PORT } from '../net/server';
+import { PersistentMemoryUnit } from '../unit/unit';
+import { out, parse, parseInteger, parseSize, UsageError } from './args';
+import { Command } from './command';
+import { dataDir, ensureAdmin, readCredential, writeCredential } from './data-dir';
+
+const DEFAULT_SIZE = 256 * 1024 * 1024;
+
+export const serve: Command = {
+  summary: 'serve a PMU file over TCP and a Unix socket',
+  usage: `Usage: pmu serve [--data DIR] [--host H] [--port N] [--socket PATH] [--size BYTES]
+
+Serves DIR/unit.pmu (default DIR ./pmu-data). On first use creates DIR, the PMU file
+(preallocated, --size bytes, default 256MiB), DIR/users.json with an admin user, and the admin
+credential DIR/admin.credential.json (mode 0600). Stops cleanly on SIGINT or SIGTERM.
+
+  --data DIR      data directory (default ./pmu-data)
+  --host H        TCP address to listen on (default ${DEFAULT_HOST})
+  --port N        TCP port (default ${DEFAULT_PORT}; 0 picks a free one)
+  --socket PATH   Unix socket (default DIR/pmu.sock)
+  --no-tcp        listen on the Unix socket only
+  --size BYTES    size of a new PMU file: 268435456, 256MiB, 1GiB
+  --users FILE    users file (default DIR/users.json, or PMU_USERS_FILE)`,
+  async run(argv) {
+    const { values, positionals } = parse(argv, {
+      data: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      socket: { type: 'string' },
+      size: { type: 'string' },
+      users: { type: 'string' },
+      'no-tcp': { type: 'boolean' },
+    });
+    if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+    if (values.users) process.env.PMU_USERS_FILE = values.users as string;
+    const layout = dataDir(values.data as string | undefined);
+    const port = values.port === undefined ? DEFAULT_PORT : parseInteger('--port', values.port as string, 0, 65535);
+    const size = values.size === undefined ? DEFAULT_SIZE : parseSize('--size', values.size as string);
+    const madeAdmin = ensureAdmin(layout);
+    const fresh = !fs.existsSync(layout.unitFile);
+    const unit = PersistentMemoryUnit.open(layout.unitFile, { size });
+    const socketPath = (values.socket as string | undefined) ?? layout.socketPath;
+    const server = new PmuServer({
+      unit,
+      users: layout.usersFile,
+      tcp: values['no-tcp'] ? false : { host: (values.host as string | undefined) ?? DEFAULT_HOST, port },
+      socket: socketPath,
+    });
+    let addresses;
+    try {
+      addresses = await server.listen();
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+    const credential = readCredential(layout.credentialFile);
+    if (credential) writeCredential(layout.credentialFile, { ...credential, tcp: addresses.tcp, unix: addresses.unix });
+
+    out(`pmu: ${fresh ? 'created' : 'serving'} ${layout.unitFile} (${unit.info().size} bytes)`);
+    if (addresses.tcp) out(`pmu: listening on ${addresses.tcp}`);
+    if (addresses.unix) out(`pmu: listening on ${addresses.unix}`);
+    if (credential) out(`pmu: ${madeAdmin ? 'created the' : ''} admin credential in ${layout.credentialFile} (user '${credential.user}', mode 0600)`.replace('  ', ' '));
+    out(`pmu: users file ${layout.usersFile}; add users with: pmu user add NAME --data ${layout.dir}`);
+    out(`pmu: connect with: pmu region list --data ${layout.dir}   (or PMU_URL=${addresses.tcp ?? addresses.unix} PMU_USER=admin PMU_SECRET=... pmu region list)`);
+
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    out('pmu: shutting down: finishing requests in flight, flushing');
+    await server.close();
+    out('pmu: stopped');
+    return 0;
+  },
+};

@@ -1,0 +1,44 @@
+/** pmu write: copies stdin (or --file) into a region at an offset. */
+import * as fs from 'node:fs';
+import { Durability } from '../unit/region';
+import { parse, parseInteger, UsageError } from './args';
+import { Command } from './command';
+import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromArgs } from './connect';
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export const write: Command = {
+  summary: 'write stdin or a file into a region',
+  usage: `Usage: pmu write REGION [--offset N] [--file F] [--durability flushed|mapped]
+
+Writes the bytes of F (stdin if no --file) at offset N (default 0) of REGION.
+--durability flushed (default): acknowledged after msync; mapped: once in the server's mapping.
+
+${CONNECTION_HELP}`,
+  async run(argv) {
+    const parsed = parse(argv, { ...CONNECTION_OPTIONS, offset: { type: 'string' }, file: { type: 'string' }, durability: { type: 'string' } });
+    const [name, ...rest] = parsed.positionals;
+    if (!name) throw new UsageError('pmu write needs a REGION name');
+    if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+    const offset = parsed.values.offset === undefined ? 0 : parseInteger('--offset', parsed.values.offset as string);
+    const durability = (parsed.values.durability as string | undefined) ?? 'flushed';
+    if (durability !== 'flushed' && durability !== 'mapped') throw new UsageError(`--durability must be flushed or mapped, got ${JSON.stringify(durability)}`);
+    const file = parsed.values.file as string | undefined;
+    const data = file ? fs.readFileSync(file) : await readStdin();
+    const client = await connectFromArgs(parsed);
+    try {
+      const region = await client.openRegion(name, { rights: 'rw' });
+      await region.write(offset, data, { durability: durability as Durability });
+      await region.close();
+      process.stderr.write(`wrote ${data.length} bytes to '${name}' at offset ${offset} (${durability})\n`);
+      return 0;
+    } finally {
+      await client.close();
+    }
+  },
+};
+
