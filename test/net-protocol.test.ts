@@ -1,0 +1,125 @@
+import fc from 'fast-check';
+import { FrameReader } from '../lib/net/frame-reader';
+import { decodeHeader, encodeHeader, HEADER_BYTES, Op, PROTOCOL_VERSION, readSafeU64, writeU64 } from '../lib/net/protocol';
+import { decodeError, encodeError } from '../lib/net/wire-error';
+import { parseUrl } from '../lib/net/url';
+import { PmuError } from '../lib/unit/errors';
+
+function frame(op: number, id: number, body: Buffer): Buffer {
+  return Buffer.concat([encodeHeader(op, 0, id, body.length), body]);
+}
+
+function collect(maxBody = 1 << 20) {
+  const frames: Array<{ op: number; id: number; body: Buffer }> = [];
+  const errors: string[] = [];
+  const reader = new FrameReader(
+    {
+      onFrame: (header, body) => frames.push({ op: header.op, id: header.requestId, body: Buffer.from(body) }),
+      onStreamError: (code) => errors.push(code),
+    },
+    maxBody,
+  );
+  return { reader, frames, errors };
+}
+
+describe('frame header', () => {
+  test('round-trips every field', () => {
+    const header = decodeHeader(encodeHeader(Op.WRITE, 3, 0xdeadbeef, 1234), 0);
+    expect(header).toEqual({ bodyLength: 1234, version: PROTOCOL_VERSION, op: Op.WRITE, flags: 3, requestId: 0xdeadbeef });
+    expect(encodeHeader(Op.OK, 0, 1, 0)).toHaveLength(HEADER_BYTES);
+  });
+
+  test('u64 fields beyond 2^53 read as -1 instead of a rounded number', () => {
+    const bytes = Buffer.alloc(8);
+    writeU64(bytes, 0, 2 ** 40 + 5);
+    expect(readSafeU64(bytes, 0)).toBe(2 ** 40 + 5);
+    bytes.writeBigUInt64LE(2n ** 60n);
+    expect(readSafeU64(bytes, 0)).toBe(-1);
+  });
+});
+
+describe('FrameReader', () => {
+  test('yields the same frames however the stream is cut into chunks', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 12 }), fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 20 }), (bodies, cuts) => {
+        const stream = Buffer.concat(bodies.map((body, index) => frame(Op.WRITE, index + 1, Buffer.from(body))));
+        const { reader, frames, errors } = collect();
+        let at = 0;
+        for (let i = 0; at < stream.length; i++) {
+          const size = cuts[i % cuts.length];
+          reader.push(stream.subarray(at, at + size));
+          at += size;
+        }
+        expect(errors).toEqual([]);
+        expect(frames.map((f) => f.id)).toEqual(bodies.map((_, index) => index + 1));
+        frames.forEach((f, index) => expect(f.body.equals(Buffer.from(bodies[index]))).toBe(true));
+        expect(reader.midFrame).toBe(false);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('hands a frame that arrived whole to the sink as a view of the chunk (no copy)', () => {
+    const chunk = frame(Op.WRITE, 7, Buffer.from('payload'));
+    let seen: Buffer | undefined;
+    const reader = new FrameReader({ onFrame: (_h, body) => (seen = body), onStreamError: () => undefined }, 1024);
+    reader.push(chunk);
+    expect(seen!.buffer).toBe(chunk.buffer);
+    expect(seen!.byteOffset).toBe(chunk.byteOffset + HEADER_BYTES);
+  });
+
+  test('refuses an oversized frame from its header, before buffering its body', () => {
+    const { reader, frames, errors } = collect(100);
+    reader.push(encodeHeader(Op.WRITE, 0, 9, 101));
+    expect(errors).toEqual(['EFRAMETOOBIG']);
+    reader.push(Buffer.alloc(101));
+    expect(frames).toEqual([]);
+  });
+
+  test('refuses a frame of another protocol version', () => {
+    const { reader, errors } = collect();
+    const bad = frame(Op.PING, 1, Buffer.alloc(0));
+    bad[4] = 99;
+    reader.push(bad);
+    expect(errors).toEqual(['EPROTO']);
+  });
+
+  test('a truncated frame stays pending (midFrame) and yields nothing', () => {
+    const { reader, frames } = collect();
+    reader.push(frame(Op.WRITE, 1, Buffer.alloc(50)).subarray(0, 30));
+    expect(frames).toEqual([]);
+    expect(reader.midFrame).toBe(true);
+  });
+});
+
+describe('errors on the wire', () => {
+  test('a PmuError crosses with its code and message', () => {
+    const error = decodeError(encodeError('EKEY', 'wrong access key'), 'peer');
+    expect(error).toBeInstanceOf(PmuError);
+    expect(error.code).toBe('EKEY');
+    expect(error.message).toBe('wrong access key');
+  });
+
+  test('an unknown code becomes EPROTO', () => {
+    const body = encodeError('EKEY', 'x');
+    body.write('ZZZZ', 1, 'latin1');
+    expect(decodeError(body, 'peer').code).toBe('EPROTO');
+    expect(decodeError(Buffer.alloc(0), 'peer').code).toBe('EPROTO');
+  });
+});
+
+describe('URLs', () => {
+  test.each([
+    ['tcp://127.0.0.1:7420', { kind: 'tcp', host: '127.0.0.1', port: 7420, tls: false }],
+    ['tls://localhost:443', { kind: 'tcp', host: 'localhost', port: 443, tls: true }],
+    ['tcp://[::1]:80', { kind: 'tcp', host: '::1', port: 80, tls: false }],
+    ['unix:/tmp/pmu.sock', { kind: 'unix', path: '/tmp/pmu.sock' }],
+    ['unix:///tmp/pmu.sock', { kind: 'unix', path: '/tmp/pmu.sock' }],
+  ])('%s', (url, expected) => {
+    expect(parseUrl(url)).toMatchObject(expected);
+  });
+
+  test.each(['http://x:1', 'tcp://host', 'tcp://h:0', 'tcp://h:70000', 'unix:', ''])('refuses %j', (url) => {
+    expect(() => parseUrl(url)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  });
+});
