@@ -5,5 +5,6 @@ export { Checkpoint } from './slots';
 export { WhenFull } from './ring-appender';
 export { PrimaryFailure, WatchPrimaryOptions } from './primary-watch';
 export { replayFrom, Replay } from './replay';
+export { openPrimary } from './open-primary';
 export { CheckpointMode, EPOCH_OFFSET, HEARTBEAT_OFFSET, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, HEADER_BYTES } from './layout';
 export { RECORD_HEADER_BYTES, recordBytes } from './record';

@@ -41,6 +41,8 @@ export interface TakeoverOptions extends CheckpointWriterOptions {
 export interface Takeover {
   /** The new primary's writer, at the new epoch, positioned after the last valid record. */
   writer: CheckpointWriter;
+  /** The reader that took over: it still owns the cursor (e.g. to clear up to a fresh snapshot). */
+  reader: CheckpointReader;
   /** Append mode: every record this reader had not read yet, in order. */
   records: LogRecord[];
   /** Overwrite mode: the newest valid checkpoint, if any. */
@@ -214,7 +216,7 @@ export class CheckpointReader {
       const checkpoint = await this.latest();
       const next = { position: 0, sequence: (checkpoint?.sequence ?? 0) + 1 };
       const writer = new CheckpointWriter(this.region, { header: this.header, epoch, next, clearedPosition: 0, heartbeat }, writerOptions);
-      return { writer, records: [], checkpoint, epoch };
+      return { writer, reader: this, records: [], checkpoint, epoch };
     }
     const records: LogRecord[] = [];
     let batch: LogBatch;
@@ -224,7 +226,7 @@ export class CheckpointReader {
     } while (batch.stop.reason === 'limit');
     this.clearedPosition = Number(await readWord(this.region, CURSOR_POSITION_OFFSET));
     const writer = new CheckpointWriter(this.region, { header: this.header, epoch, next: this.readPoint, clearedPosition: this.clearedPosition, heartbeat }, writerOptions);
-    return { writer, records, stop: batch.stop, epoch };
+    return { writer, reader: this, records, stop: batch.stop, epoch };
   }
 
   private needAppend(what: string): void {
