@@ -23,6 +23,10 @@ export class FrameReader {
   private body: Buffer | undefined;
   private bodyFilled = 0;
   private stopped = false;
+  private paused = false;
+  private pushing = false;
+  /** The unparsed rest of a chunk, kept while paused. */
+  private held: Buffer | undefined;
 
   /** `maxBodyBytes` may be raised later (after authentication) with setMaxBodyBytes. */
   constructor(
@@ -37,6 +41,26 @@ export class FrameReader {
   stop(): void {
     this.stopped = true;
     this.body = undefined;
+    this.held = undefined;
+  }
+
+  /**
+   * Stops handing on frames, even those already received in the current chunk; the rest is
+   * kept (at most one chunk) until resume(). Pausing the socket alone is not enough: one 64 KiB
+   * chunk can hold over a thousand small requests.
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const held = this.held;
+    this.held = undefined;
+    // Called from inside push (a frame's handler resumed us): that loop simply continues.
+    if (held && !this.pushing) this.push(held);
+    else if (held) this.held = held;
   }
 
   /** True while part of a frame is buffered (for telling a truncated stream from a clean end). */
@@ -45,8 +69,27 @@ export class FrameReader {
   }
 
   push(chunk: Buffer): void {
+    if (this.paused || this.held) {
+      this.held = this.held ? Buffer.concat([this.held, chunk]) : chunk;
+      if (this.paused) return;
+      chunk = this.held;
+      this.held = undefined;
+    }
+    this.pushing = true;
+    try {
+      this.consume(chunk);
+    } finally {
+      this.pushing = false;
+    }
+  }
+
+  private consume(chunk: Buffer): void {
     let at = 0;
     while (at < chunk.length && !this.stopped) {
+      if (this.paused) {
+        this.held = chunk.subarray(at);
+        return;
+      }
       if (this.body && this.pendingHeader) {
         const take = Math.min(chunk.length - at, this.body.length - this.bodyFilled);
         chunk.copy(this.body, this.bodyFilled, at, at + take);

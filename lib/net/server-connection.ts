@@ -559,10 +559,12 @@ export class ServerConnection {
     const shouldPause = this.socket.writableNeedDrain || this.inFlight >= this.host.maxInFlight;
     if (shouldPause && !this.readingPaused) {
       this.readingPaused = true;
+      this.reader.pause();
       this.socket.pause();
     } else if (!shouldPause && this.readingPaused) {
       this.readingPaused = false;
       this.socket.resume();
+      this.reader.resume();
     }
   }
 
