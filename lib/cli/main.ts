@@ -9,6 +9,7 @@ import { inspect } from './inspect';
 import { read } from './read';
 import { region } from './region';
 import { serve } from './serve';
+import { tail } from './tail';
 import { user } from './user';
 import { write } from './write';
 
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, Command> = {
   read,
   inspect,
   user,
+  tail,
 };
 
 function overview(): string {

@@ -1,0 +1,101 @@
+/**
+ * pmu tail: prints the records of an append-mode checkpoint log and follows it. A tail is an
+ * observer: it opens the region read-only and never clears, so it does not disturb the backup
+ * that owns the cursor. It starts at the persisted cursor (the oldest record not yet cleared).
+ */
+import { CheckpointReader } from '../checkpoint/reader';
+import { LogRecord } from '../checkpoint/log-scan';
+import { PersistentMemoryUnit } from '../unit/unit';
+import { parse, parseInteger, UsageError, out } from './args';
+import { Command } from './command';
+import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromArgs } from './connect';
+
+const FORMATS = ['text', 'json', 'hex'] as const;
+type Format = (typeof FORMATS)[number];
+
+export const tail: Command = {
+  summary: 'print and follow the records of an append-mode checkpoint log',
+  usage: `Usage: pmu tail REGION [--once] [--interval MS] [--format text|json|hex] [--file PMU_FILE]
+
+Prints each record of the checkpoint log in REGION from the reader's cursor on, one per line
+(sequence, type, epoch, bytes, payload), then keeps following it until interrupted.
+  --once           print what is there now and exit
+  --interval MS    poll period while caught up (default 100)
+  --format F       payload as text (default: UTF-8 if printable, else hex), json, or hex
+  --file PMU_FILE  read an embedded unit's file directly (only while no process has it open)
+
+A damaged record ends what can be trusted: tail reports where and why on stderr.
+
+${CONNECTION_HELP}`,
+  run: tailCommand,
+};
+
+export async function tailCommand(argv: string[]): Promise<number> {
+  const parsed = parse(argv, { ...CONNECTION_OPTIONS, once: { type: 'boolean' }, interval: { type: 'string' }, format: { type: 'string' }, file: { type: 'string' } });
+  const [name, ...rest] = parsed.positionals;
+  if (!name) throw new UsageError('pmu tail needs a REGION name');
+  if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+  const intervalMs = parsed.values.interval === undefined ? 100 : parseInteger('--interval', parsed.values.interval as string, 1);
+  const format = (parsed.values.format ?? 'text') as Format;
+  if (!FORMATS.includes(format)) throw new UsageError(`--format must be text, json or hex, got ${JSON.stringify(parsed.values.format)}`);
+  const file = parsed.values.file as string | undefined;
+
+  let close: () => Promise<void>;
+  let reader: CheckpointReader;
+  if (file) {
+    const unit = PersistentMemoryUnit.open(file);
+    close = () => unit.close();
+    reader = await CheckpointReader.open(unit.openRegion(name));
+  } else {
+    const client = await connectFromArgs(parsed);
+    close = () => client.close();
+    reader = await CheckpointReader.open(await client.openRegion(name, { rights: 'r' }));
+  }
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    let reportedStop = '';
+    const reportTorn = () => {
+      const last = reader.lastStop;
+      if (last?.reason !== 'torn' || last.detail === reportedStop) return;
+      reportedStop = last.detail;
+      process.stderr.write(`pmu tail: the log cannot be trusted past position ${last.position} (sequence ${last.sequence}): ${last.detail}\n`);
+    };
+    if (parsed.values.once) {
+      for (;;) {
+        const batch = await reader.readBatch();
+        for (const record of batch.records) out(formatRecord(record, format));
+        if (batch.stop.reason !== 'limit') break;
+      }
+      reportTorn();
+      return reader.lastStop?.reason === 'torn' ? 1 : 0;
+    }
+    const batches = reader.follow({ intervalMs, signal: stop.signal });
+    for await (const batch of batches) {
+      for (const record of batch) out(formatRecord(record, format));
+      reportTorn();
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await close();
+  }
+}
+
+function formatRecord(record: LogRecord, format: Format): string {
+  const head = { sequence: record.sequence, type: record.type, epoch: record.epoch, bytes: record.payload.length };
+  if (format === 'json') {
+    const printable = isPrintable(record.payload);
+    return JSON.stringify({ ...head, ...(printable ? { text: record.payload.toString('utf8') } : { hex: record.payload.toString('hex') }) });
+  }
+  const body = format === 'text' && isPrintable(record.payload) ? record.payload.toString('utf8') : record.payload.toString('hex');
+  return `${head.sequence}\t${head.type}\tepoch ${head.epoch}\t${head.bytes} B\t${body}`;
+}
+
+function isPrintable(bytes: Buffer): boolean {
+  const text = bytes.toString('utf8');
+  return !text.includes('\uFFFD') && !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(text);
+}
