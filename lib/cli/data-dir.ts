@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { addUser } from '../net/users';
+import { addUser, UserDirectory } from '../net/users';
 
 export const DEFAULT_DATA_DIR = 'pmu-data';
 
@@ -37,12 +37,17 @@ export function dataDir(dir = DEFAULT_DATA_DIR): DataDir {
   };
 }
 
-/** Creates the directory, and an admin user with its credential file if there is no users file yet. Returns true if it made the admin. */
+/**
+ * Creates the directory, and an admin user with its credential file unless the users file
+ * already has an admin (`pmu user add` may have made the file first). Returns true if it made one.
+ */
 export function ensureAdmin(layout: DataDir): boolean {
   fs.mkdirSync(layout.dir, { recursive: true, mode: 0o700 });
-  if (fs.existsSync(layout.usersFile)) return false;
-  const secret = addUser(layout.usersFile, 'admin', { admin: true });
-  writeCredential(layout.credentialFile, { user: 'admin', secret });
+  const existing = fs.existsSync(layout.usersFile) ? UserDirectory.load(layout.usersFile) : undefined;
+  if (existing?.hasAdmin()) return false;
+  const name = existing?.has('admin') ? 'pmu-admin' : 'admin';
+  const secret = addUser(layout.usersFile, name, { admin: true });
+  writeCredential(layout.credentialFile, { user: name, secret });
   return true;
 }
 

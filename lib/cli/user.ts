@@ -2,7 +2,7 @@
 import { addUser } from '../net/users';
 import { out, parse, UsageError } from './args';
 import { Command } from './command';
-import { dataDir } from './data-dir';
+import { dataDir, ensureAdmin } from './data-dir';
 
 export const user: Command = {
   summary: 'add a user (offline) and print its secret',
@@ -17,7 +17,10 @@ connection. --admin lets the user create, delete and grant regions.`,
     if (action !== 'add') throw new UsageError(action ? `unknown action ${JSON.stringify(action)}; use add` : 'say what to do: add');
     if (!name) throw new UsageError('pmu user add needs a NAME');
     if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
-    const file = (values.users as string | undefined) ?? dataDir(values.data as string | undefined).usersFile;
+    const layout = dataDir(values.data as string | undefined);
+    const file = (values.users as string | undefined) ?? layout.usersFile;
+    // On a fresh data directory the admin comes first, so the PMM stays manageable.
+    if (file === layout.usersFile) ensureAdmin(layout);
     const secret = addUser(file, name, { admin: values.admin === true });
     out(secret);
     process.stderr.write(`added ${values.admin ? 'admin ' : ''}user '${name}' to ${file}; connect with PMU_USER=${name} PMU_SECRET=<the secret above>\n`);

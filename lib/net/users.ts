@@ -61,6 +61,11 @@ export class UserDirectory {
     return this.users.has(name);
   }
 
+  hasAdmin(): boolean {
+    for (const record of this.users.values()) if (record.admin) return true;
+    return false;
+  }
+
   get size(): number {
     return this.users.size;
   }
