@@ -28,11 +28,13 @@ export async function connectFromArgs(parsed: Parsed): Promise<PmuClient> {
   const values = parsed.values;
   const layout = dataDir(values.data as string | undefined);
   const credential = readCredential(layout.credentialFile);
-  const user = (values.user as string | undefined) ?? process.env.PMU_USER ?? credential?.user;
-  const secret = (values.secret as string | undefined) ?? process.env.PMU_SECRET ?? (user === credential?.user ? credential?.secret : undefined);
+  // An empty environment variable counts as unset.
+  const env = (name: string) => process.env[name] || undefined;
+  const user = (values.user as string | undefined) ?? env('PMU_USER') ?? credential?.user;
+  const secret = (values.secret as string | undefined) ?? env('PMU_SECRET') ?? (user === credential?.user ? credential?.secret : undefined);
   if (!user || !secret) throw new UsageError(`no credentials: pass --user and --secret, set PMU_USER and PMU_SECRET, or run where ${layout.credentialFile} exists`);
   const savedUnix = credential?.unix && fs.existsSync(credential.unix.slice('unix:'.length)) ? credential.unix : undefined;
-  const url = (values.url as string | undefined) ?? process.env.PMU_URL ?? savedUnix ?? credential?.tcp ?? `tcp://${DEFAULT_HOST}:${DEFAULT_PORT}`;
+  const url = (values.url as string | undefined) ?? env('PMU_URL') ?? savedUnix ?? credential?.tcp ?? `tcp://${DEFAULT_HOST}:${DEFAULT_PORT}`;
   const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && timeoutMs > 0)) throw new UsageError(`--timeout must be a positive integer of milliseconds, got ${JSON.stringify(values.timeout)}`);
   return PmuClient.connect(url, { user, secret, timeoutMs });
