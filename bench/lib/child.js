@@ -1,11 +1,30 @@
 'use strict';
 // Starts a helper process for the bench (a peer server, an echo server) and waits, with a
 // deadline, for the line that says it is ready. stop() kills it and waits for the exit.
-const { spawn } = require('node:child_process');
+const { spawn, execFileSync } = require('node:child_process');
+const os = require('node:os');
 
-function startChild(command, args, readyPattern, { timeoutMs = 15000, env } = {}) {
+let tasksetWorks;
+/** True where `taskset` can pin processes (util-linux) and there are at least two CPUs. */
+function canPin() {
+  if (tasksetWorks === undefined) {
+    try {
+      execFileSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
+      tasksetWorks = os.cpus().length >= 2;
+    } catch {
+      tasksetWorks = false;
+    }
+  }
+  return tasksetWorks;
+}
+
+/** The CPU every server the bench talks to runs on; the bench itself runs on CPU 0. */
+const SERVER_CPU = 1;
+
+function startChild(command, args, readyPattern, { timeoutMs = 15000, env, cpu = SERVER_CPU } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const [file, argv] = cpu !== undefined && canPin() ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
+    const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let output = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -46,4 +65,4 @@ function stopChild(child) {
   });
 }
 
-module.exports = { startChild };
+module.exports = { startChild, canPin, SERVER_CPU };

@@ -58,11 +58,16 @@ function headlines(rows) {
     add('bound for 16 writers on distinct pages: 16 × msync(4 KiB) / msync(64 KiB)', `${((16 * floor4k) / floor64k).toFixed(1)}×`, `msync 4 KiB ${formatUs(floor4k)}, 64 KiB ${formatUs(floor64k)}`, '', '(the ceiling of the row above on this disk)', undefined);
   }
   for (const transport of ['TCP', 'Unix']) {
-    const floor = p50('floors', `Node ${transport} ping-pong (write → 8 B ack)`);
+    const floor = p50('remote', `Node ${transport} ping-pong, interleaved`) ?? p50('floors', `Node ${transport} ping-pong (write → 8 B ack)`);
     const remote = p50('remote', `${transport} write, 'mapped'`);
     if (floor !== undefined && remote !== undefined) {
-      add(`remote 4 KiB write over ${transport}, 'mapped', p50`, formatUs(remote), `Node ${transport} ping-pong ${formatUs(floor)}`, remote / floor, '≤ 1.15×', remote / floor <= 1.15);
+      add(`remote 4 KiB write over ${transport}, 'mapped', p50, client and server on two cores`, formatUs(remote), `Node ${transport} ping-pong ${formatUs(floor)}`, remote / floor, '≤ 1.15×', remote / floor <= 1.15);
     }
+  }
+  const oneCoreFloor = p50('remote', 'Node TCP ping-pong, interleaved, one core');
+  const oneCore = p50('remote', "TCP write, 'mapped', one core");
+  if (oneCoreFloor !== undefined && oneCore !== undefined) {
+    add("remote 4 KiB write over TCP, 'mapped', p50, client and server on one core", formatUs(oneCore), `Node TCP ping-pong, one core ${formatUs(oneCoreFloor)}`, oneCore / oneCoreFloor, '≤ 1.15×', oneCore / oneCoreFloor <= 1.15);
   }
   const redisAof = p50('peers', 'Redis appendfsync always: SET');
   const remoteFlushed = p50('remote', "TCP write, 'flushed'");
@@ -85,7 +90,7 @@ function markdown(run) {
   const lines = [];
   lines.push(`Command: \`${run.command}\``);
   lines.push('');
-  lines.push(`Machine: ${run.machine.cpus} × ${run.machine.cpuModel}, ${run.machine.memoryGiB} GiB, Linux ${run.machine.kernel}, Node ${run.machine.node}; files in ${run.machine.tmpdir} (${run.machine.tmpFs}). Date: ${run.date}.${run.quick ? ' **Quick smoke run: few samples, figures are rough.**' : ''}`);
+  lines.push(`Machine: ${run.machine.cpus} × ${run.machine.cpuModel}, ${run.machine.memoryGiB} GiB, Linux ${run.machine.kernel}, Node ${run.machine.node}; files in ${run.machine.tmpdir} (${run.machine.tmpFs}); ${run.machine.pinning}. Date: ${run.date}.${run.quick ? ' **Quick smoke run: few samples, figures are rough.**' : ''}`);
   lines.push('');
   for (const note of run.notes) lines.push(`- ${note}`);
   if (run.notes.length) lines.push('');

@@ -9,6 +9,10 @@ const { PmuClient } = require('../../dist/net/client');
 const { summarize, sampleAsync } = require('../lib/stats');
 const { startChild } = require('../lib/child');
 const { windowed } = require('../lib/throughput');
+const { PingPong, frameOf } = require('../lib/pingpong');
+
+const ECHO = path.join(__dirname, '..', 'peers', 'echo-server.js');
+const ROUNDS = 5;
 
 const SERVER = path.join(__dirname, '..', 'peers', 'pmu-server.js');
 const REGION_SIZE = 40 << 20;
@@ -31,9 +35,28 @@ module.exports = {
       clients[transport] = await PmuClient.connect(url, credentials);
       regions[transport] = await clients[transport].openRegion('bench');
     }
-    return { server, admin, clients, regions, urls, credentials };
+    // The ping-pong floor, measured here again in rounds interleaved with pmu's own, so that
+    // drift on a shared machine (which core each process lands on) hits both alike.
+    const echoTcp = await startChild(process.execPath, [ECHO, 'tcp'], /ready (\d+)/);
+    const echoUnix = await startChild(process.execPath, [ECHO, 'unix', path.join(ctx.dir, 'remote-echo.sock')], /ready/);
+    const pingPongs = { TCP: await PingPong.open({ port: Number(echoTcp.match[1]) }), Unix: await PingPong.open(path.join(ctx.dir, 'remote-echo.sock')) };
+    // The same pair again with both servers on the bench's own CPU, for the same-core figures.
+    const sameDir = path.join(ctx.dir, 'pmu-server-same-core');
+    fs.mkdirSync(sameDir, { recursive: true });
+    const sameServer = await startChild(process.execPath, [SERVER, sameDir], /ready (\S+) (\S+)/, { env: { PMU_BENCH_SECRET: secret }, cpu: 0 });
+    const sameClient = await PmuClient.connect(sameServer.match[1], credentials);
+    await sameClient.createRegion('bench', 1 << 20);
+    const sameEcho = await startChild(process.execPath, [ECHO, 'tcp'], /ready (\d+)/, { cpu: 0 });
+    const sameCore = { server: sameServer, client: sameClient, region: await sameClient.openRegion('bench'), echo: sameEcho, pingPong: await PingPong.open({ port: Number(sameEcho.match[1]) }) };
+    return { server, admin, clients, regions, urls, credentials, echoes: [echoTcp, echoUnix], pingPongs, sameCore };
   },
   async teardown(state) {
+    state.sameCore.pingPong.close();
+    await state.sameCore.client.close();
+    await state.sameCore.server.stop();
+    await state.sameCore.echo.stop();
+    for (const pingPong of Object.values(state.pingPongs)) pingPong.close();
+    for (const echo of state.echoes) await echo.stop();
     for (const client of Object.values(state.clients)) await client.close();
     await state.admin.close();
     await state.server.stop();
@@ -41,7 +64,44 @@ module.exports = {
   cases(ctx) {
     const cases = [];
     for (const transport of ['TCP', 'Unix']) {
-      for (const size of ctx.networkSizes) {
+      cases.push({
+        label: `${transport} 4 KiB, interleaved with the ping-pong floor`,
+        run: async ({ regions, pingPongs }) => {
+          const region = regions[transport];
+          const data = Buffer.alloc(4096, 0x5a);
+          const frame = frameOf(4096);
+          const per = Math.ceil(ctx.iterations(4096) / ROUNDS);
+          const samples = { floor: [], mapped: [], flushed: [], read: [] };
+          for (let round = 0; round < ROUNDS; round++) {
+            samples.floor.push(...(await sampleAsync(() => pingPongs[transport].send(frame), per, 50)));
+            samples.mapped.push(...(await sampleAsync(() => region.write(0, data, { durability: 'mapped' }), per, 50)));
+            samples.flushed.push(...(await sampleAsync(() => region.write(0, data, { durability: 'flushed' }), per, 20)));
+            samples.read.push(...(await sampleAsync(() => region.read(0, 4096), per, 50)));
+          }
+          return [
+            { name: `Node ${transport} ping-pong, interleaved`, size: 4096, ...summarize(samples.floor) },
+            { name: `${transport} write, 'mapped'`, size: 4096, ...summarize(samples.mapped) },
+            { name: `${transport} write, 'flushed'`, size: 4096, ...summarize(samples.flushed) },
+            { name: `${transport} read`, size: 4096, ...summarize(samples.read) },
+          ];
+        },
+      });
+      cases.push({
+        label: `${transport} pipelined 4 KiB`,
+        run: async ({ regions }) => {
+          const region = regions[transport];
+          const data = Buffer.alloc(4096, 0x5a);
+          const total = ctx.quick ? 5000 : 50000;
+          await windowed(() => region.write(0, data, { durability: 'mapped' }), total / 5, 64); // warm-up
+          const opsPerSec = await windowed(() => region.write(0, data, { durability: 'mapped' }), total, 64);
+          const durable = await windowed((i) => region.write((i % 64) * 64, data.subarray(0, 64)), total / 10, 64);
+          return [
+            { name: `${transport} pipelined writes, 'mapped', 64 in flight`, size: 4096, opsPerSec, bytesPerSec: opsPerSec * 4096 },
+            { name: `${transport} pipelined 64 B writes, 'flushed', 64 in flight`, size: 64, opsPerSec: durable },
+          ];
+        },
+      });
+      for (const size of ctx.networkSizes.filter((n) => n !== 4096)) {
         const data = Buffer.alloc(size, 0x5a);
         const n = ctx.iterations(size);
         cases.push({
@@ -55,18 +115,29 @@ module.exports = {
             }
             const r = summarize(await sampleAsync(() => region.read(0, size), n, Math.min(100, n)));
             rows.push({ name: `${transport} read`, size, ...r, bytesPerSec: size >= 1 << 20 ? size / (r.p50 / 1e6) : undefined });
-            if (size === 4096) {
-              const total = n * 10;
-              const opsPerSec = await windowed(() => region.write(0, data, { durability: 'mapped' }), total, 64);
-              rows.push({ name: `${transport} pipelined writes, 'mapped', 64 in flight`, size, opsPerSec, bytesPerSec: opsPerSec * size });
-              const durable = await windowed((i) => region.write((i % 64) * 64, data.subarray(0, 64)), Math.max(200, n), 64);
-              rows.push({ name: `${transport} pipelined 64 B writes, 'flushed', 64 in flight`, size: 64, opsPerSec: durable });
-            }
             return rows;
           },
         });
       }
     }
+    cases.push({
+      label: 'TCP 4 KiB, client and server on one core',
+      run: async ({ sameCore }) => {
+        const data = Buffer.alloc(4096, 0x5a);
+        const frame = frameOf(4096);
+        const per = Math.ceil(ctx.iterations(4096) / ROUNDS);
+        const floor = [];
+        const mapped = [];
+        for (let round = 0; round < ROUNDS; round++) {
+          floor.push(...(await sampleAsync(() => sameCore.pingPong.send(frame), per, 50)));
+          mapped.push(...(await sampleAsync(() => sameCore.region.write(0, data, { durability: 'mapped' }), per, 50)));
+        }
+        return [
+          { name: 'Node TCP ping-pong, interleaved, one core', size: 4096, ...summarize(floor) },
+          { name: "TCP write, 'mapped', one core", size: 4096, ...summarize(mapped) },
+        ];
+      },
+    });
     const big = 16 << 20;
     cases.push({
       label: '16 MiB checkpoint over TCP',

@@ -10,6 +10,7 @@ import * as tls from 'node:tls';
 import { PmuError, PmuErrorCode } from '../unit/errors';
 import { proof, proofsMatch, randomNonce } from './auth';
 import { FrameReader } from './frame-reader';
+import { FrameWriter } from './frame-writer';
 import {
   DEFAULT_MAX_BODY_BYTES,
   encodeHeader,
@@ -49,7 +50,9 @@ interface Pending {
   flags: number;
   parts: Uint8Array[];
   bodyLength: number;
-  timer: NodeJS.Timeout;
+  /** performance.now() after which the request fails with ETIMEDOUT. */
+  deadline: number;
+  timeoutMs: number;
   resolve(body: Buffer): void;
   reject(error: PmuError): void;
 }
@@ -59,9 +62,10 @@ export class ClientConnection {
   private readonly inFlight = new Map<number, Pending>();
   private readonly queue: Pending[] = [];
   private nextId = 1;
-  private corked = false;
+  private readonly writer: FrameWriter;
   private closedError: PmuError | undefined;
   private keepAlive: NodeJS.Timeout | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
   private handshake: ((header: FrameHeader, body: Buffer) => void) | undefined;
   private failHandshake: ((error: PmuError) => void) | undefined;
   admin = false;
@@ -81,6 +85,7 @@ export class ClientConnection {
       PRE_AUTH_MAX_BODY_BYTES,
     );
     socket.setNoDelay(true);
+    this.writer = new FrameWriter(socket);
     socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
     socket.on('drain', () => this.pump());
     socket.on('error', (error: NodeJS.ErrnoException) => this.shutDown(new PmuError('ECONNECTION', `connection to ${endpoint.url} failed: ${error.code ?? ''} ${error.message}`.replace(/\s+/g, ' '), { cause: error })));
@@ -116,8 +121,8 @@ export class ClientConnection {
     }
     return new Promise<Buffer>((resolve, reject) => {
       const id = this.takeId();
-      const pending: Pending = { id, op, flags, parts, bodyLength, resolve, reject, timer: undefined as unknown as NodeJS.Timeout };
-      pending.timer = setTimeout(() => this.expire(pending, timeoutMs), timeoutMs);
+      const pending: Pending = { id, op, flags, parts, bodyLength, resolve, reject, deadline: performance.now() + timeoutMs, timeoutMs };
+      this.armSweeper();
       if (this.inFlight.size < this.settings.maxInFlight && this.queue.length === 0 && !this.socket.writableNeedDrain) this.transmit(pending);
       else this.queue.push(pending);
     });
@@ -205,7 +210,6 @@ export class ClientConnection {
     const pending = this.inFlight.get(header.requestId);
     if (!pending) return; // its deadline passed; the late reply is dropped
     this.inFlight.delete(header.requestId);
-    clearTimeout(pending.timer);
     if (header.op === Op.OK) pending.resolve(body);
     else if (header.op === Op.ERROR) pending.reject(decodeError(body, this.endpoint.url));
     else pending.reject(new PmuError('EPROTO', `${this.endpoint.url} answered ${OP_NAMES[pending.op]} with ${OP_NAMES[header.op] ?? `opcode 0x${header.op.toString(16)}`}`));
@@ -214,17 +218,7 @@ export class ClientConnection {
 
   private transmit(pending: Pending): void {
     this.inFlight.set(pending.id, pending);
-    if (!this.corked) {
-      // Requests issued in the same tick leave in one writev.
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(encodeHeader(pending.op, pending.flags, pending.id, pending.bodyLength));
-    for (const part of pending.parts) if (part.length > 0) this.socket.write(part);
+    this.writer.write(pending.op, pending.flags, pending.id, pending.parts);
     pending.parts = [];
   }
 
@@ -234,11 +228,34 @@ export class ClientConnection {
     }
   }
 
-  private expire(pending: Pending, timeoutMs: number): void {
+  /**
+   * Deadlines are enforced by one sweep per connection rather than a timer per request (a
+   * timer per request costs more than the rest of the client's work for a small write). A
+   * request fails within its timeout plus one sweep period.
+   */
+  private armSweeper(): void {
+    if (this.sweeper) return;
+    const period = Math.max(5, Math.min(250, Math.floor(this.settings.timeoutMs / 10)));
+    this.sweeper = setInterval(() => this.sweep(), period);
+    this.sweeper.unref();
+  }
+
+  private sweep(): void {
+    if (this.inFlight.size === 0 && this.queue.length === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+      return;
+    }
+    const now = performance.now();
+    for (const pending of this.inFlight.values()) if (pending.deadline <= now) this.expire(pending);
+    for (const pending of [...this.queue]) if (pending.deadline <= now) this.expire(pending);
+  }
+
+  private expire(pending: Pending): void {
     const queued = this.queue.indexOf(pending);
     if (queued >= 0) this.queue.splice(queued, 1);
     else if (!this.inFlight.delete(pending.id)) return;
-    pending.reject(new PmuError('ETIMEDOUT', `${OP_NAMES[pending.op]} to ${this.endpoint.url} got no reply within ${timeoutMs} ms`));
+    pending.reject(new PmuError('ETIMEDOUT', `${OP_NAMES[pending.op]} to ${this.endpoint.url} got no reply within ${pending.timeoutMs} ms`));
   }
 
   private takeId(): number {
@@ -257,6 +274,8 @@ export class ClientConnection {
     if (this.closedError) return;
     this.closedError = error;
     clearInterval(this.keepAlive);
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
     this.reader.stop();
     this.socket.destroy();
     this.failHandshake?.(error);
@@ -264,7 +283,6 @@ export class ClientConnection {
     this.inFlight.clear();
     this.queue.length = 0;
     for (const pending of failed) {
-      clearTimeout(pending.timer);
       // Whatever ended the connection, the request's fate is unknown to us: ECONNECTION, with the cause attached.
       pending.reject(new PmuError('ECONNECTION', `${OP_NAMES[pending.op]} not acknowledged: ${error.message}`, { cause: error }));
     }

@@ -103,13 +103,24 @@ export interface FrameHeader {
 
 export function encodeHeader(op: number, flags: number, requestId: number, bodyLength: number): Buffer {
   const header = Buffer.allocUnsafe(HEADER_BYTES);
-  header.writeUInt32LE(bodyLength, 0);
-  header[4] = PROTOCOL_VERSION;
-  header[5] = op;
-  header.writeUInt16LE(flags, 6);
-  header.writeUInt32LE(requestId, 8);
+  writeHeader(header, op, flags, requestId, bodyLength);
   return header;
 }
+
+/** Writes a frame header into the first HEADER_BYTES of `target`. */
+export function writeHeader(target: Buffer, op: number, flags: number, requestId: number, bodyLength: number): void {
+  target.writeUInt32LE(bodyLength, 0);
+  target[4] = PROTOCOL_VERSION;
+  target[5] = op;
+  target.writeUInt16LE(flags, 6);
+  target.writeUInt32LE(requestId, 8);
+}
+
+/**
+ * Frames of at most this many bytes are copied into one buffer and written with one call:
+ * for a few KiB the copy costs less than a writev of separate pieces.
+ */
+export const SMALL_FRAME_BYTES = 16 * 1024;
 
 export function decodeHeader(bytes: Uint8Array, at: number): FrameHeader {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset + at, HEADER_BYTES);

@@ -18,6 +18,7 @@ import { Grant, PersistentMemoryUnit, RegionInfo, toRegionInfo } from '../unit/u
 import { rightsFor, rightsName } from './access';
 import { proof, proofsMatch, randomNonce } from './auth';
 import { FrameReader } from './frame-reader';
+import { FrameWriter } from './frame-writer';
 import {
   CAS_FIXED_BYTES,
   DATA_PREFIX_BYTES,
@@ -86,7 +87,7 @@ export class ServerConnection {
   private readonly bindings = new Map<number, Binding>();
   private principal: { user: string; admin: boolean } | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
-  private corked = false;
+  private readonly writer: FrameWriter;
   private inFlight = 0;
   private readingPaused = false;
   private draining = false;
@@ -106,6 +107,7 @@ export class ServerConnection {
       PRE_AUTH_MAX_BODY_BYTES,
     );
     socket.setNoDelay(true);
+    this.writer = new FrameWriter(socket);
     socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
     socket.on('drain', () => this.updateReading());
     socket.on('error', () => this.socket.destroy());
@@ -264,8 +266,14 @@ export class ServerConnection {
       }
       fence = { offset: fenceOffset, epoch: body.readBigUInt64LE(DATA_PREFIX_BYTES + 8) };
     }
-    const durability = flags & FLAG_FLUSHED ? 'flushed' : 'mapped';
-    this.track(id, binding.region.write(offset, payload, { durability, fence }).then(() => EMPTY));
+    if (flags & FLAG_FLUSHED) {
+      this.track(id, binding.region.write(offset, payload, { durability: 'flushed', fence }).then(() => EMPTY));
+    } else {
+      // 'mapped': the copy into the mapping is the whole job, so answer now, with no promise
+      // in between. A refusal (EFENCED, EIO) throws and onFrame replies with its code.
+      binding.region.writeSync(offset, payload, { durability: 'mapped', fence });
+      this.send(Op.OK, 0, id, EMPTY);
+    }
   }
 
   private onRead(id: number, body: Buffer): void {
@@ -525,22 +533,10 @@ export class ServerConnection {
     this.send(Op.ERROR, 0, id, encodeError(code, message));
   }
 
-  /**
-   * Replies written in one turn of the event loop go out in one writev: the socket is corked
-   * on the first and uncorked on the next tick, after the batch (e.g. a group commit's acks).
-   */
+  /** Replies go out through the FrameWriter: at once when alone, in one writev when many. */
   private send(op: number, flags: number, id: number, body: Buffer): void {
     if (this.closed || this.socket.destroyed || !this.socket.writable) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(encodeHeader(op, flags, id, body.length));
-    if (body.length > 0) this.socket.write(body);
+    this.writer.write(op, flags, id, body.length > 0 ? [body] : []);
     if (this.socket.writableNeedDrain) this.updateReading();
   }
 
