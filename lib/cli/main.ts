@@ -4,6 +4,7 @@
  */
 import { PmuError } from '../unit/errors';
 import { UsageError } from './args';
+import { bench } from './bench';
 import { Command } from './command';
 import { inspect } from './inspect';
 import { read } from './read';
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, Command> = {
   inspect,
   user,
   tail,
+  bench,
 };
 
 function overview(): string {
