@@ -12,8 +12,6 @@ import { proof, proofsMatch, randomNonce } from './auth';
 import { FrameReader } from './frame-reader';
 import { FrameWriter } from './frame-writer';
 import {
-  DEFAULT_MAX_BODY_BYTES,
-  encodeHeader,
   FrameHeader,
   HELLO_BYTES,
   NO_REQUEST,

@@ -17,14 +17,7 @@ export class FrameWriter {
   write(op: number, flags: number, requestId: number, parts: readonly Uint8Array[]): void {
     let bodyLength = 0;
     for (const part of parts) bodyLength += part.length;
-    if (this.busyThisTurn && !this.corked) {
-      this.corked = true;
-      this.socket.cork();
-    }
-    if (!this.busyThisTurn) {
-      this.busyThisTurn = true;
-      process.nextTick(() => this.endTurn());
-    }
+    this.startFrame();
     if (HEADER_BYTES + bodyLength <= SMALL_FRAME_BYTES) {
       const frame = Buffer.allocUnsafe(HEADER_BYTES + bodyLength);
       writeHeader(frame, op, flags, requestId, bodyLength);
@@ -44,6 +37,37 @@ export class FrameWriter {
     this.socket.write(header);
     for (const part of parts) if (part.length > 0) this.socket.write(part);
     if (corkedHere) this.socket.uncork();
+  }
+
+  /**
+   * Writes a frame whose body `fill` produces in place (a READ reply: the region copies
+   * straight into the outgoing frame, with no intermediate buffer). If `fill` throws, nothing
+   * was written.
+   */
+  writeFilled(op: number, flags: number, requestId: number, bodyLength: number, fill: (body: Buffer) => void): void {
+    if (HEADER_BYTES + bodyLength > SMALL_FRAME_BYTES) {
+      const body = Buffer.allocUnsafe(bodyLength);
+      fill(body);
+      this.write(op, flags, requestId, [body]);
+      return;
+    }
+    const frame = Buffer.allocUnsafe(HEADER_BYTES + bodyLength);
+    fill(frame.subarray(HEADER_BYTES));
+    writeHeader(frame, op, flags, requestId, bodyLength);
+    this.startFrame();
+    this.socket.write(frame);
+  }
+
+  /** Corks the socket for every frame after the first of this turn. */
+  private startFrame(): void {
+    if (this.busyThisTurn && !this.corked) {
+      this.corked = true;
+      this.socket.cork();
+    }
+    if (!this.busyThisTurn) {
+      this.busyThisTurn = true;
+      process.nextTick(() => this.endTurn());
+    }
   }
 
   private endTurn(): void {

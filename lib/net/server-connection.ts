@@ -22,7 +22,6 @@ import { FrameWriter } from './frame-writer';
 import {
   CAS_FIXED_BYTES,
   DATA_PREFIX_BYTES,
-  encodeHeader,
   EVENT_WRITER_CLOSED,
   EVENT_WRITER_DISCONNECTED,
   FLAG_FENCE,
@@ -284,7 +283,9 @@ export class ServerConnection {
     if (length > this.host.maxBodyBytes) return this.replyError(id, 'EFRAMETOOBIG', `READ of ${length} bytes exceeds the frame limit of ${this.host.maxBodyBytes}; read in pieces`);
     const offset = this.offsetFor(id, binding, body, length, 'READ');
     if (offset < 0) return;
-    this.send(Op.OK, 0, id, binding.region.readSync(offset, length));
+    if (this.closed || this.socket.destroyed || !this.socket.writable) return;
+    this.writer.writeFilled(Op.OK, 0, id, length, (body) => binding.region.readIntoSync(offset, body));
+    if (this.socket.writableNeedDrain) this.updateReading();
   }
 
   private onFlush(id: number, body: Buffer): void {
