@@ -52,11 +52,11 @@ module.exports = {
     for (const size of ctx.sizes) {
       cases.push({
         label: `floor memcpy ${ctx.sizeName(size)}`,
-        run: () => ({ name: 'memcpy into the mapping (C)', size, ...summarize(addon.measureFloor(path.join(ctx.dir, 'floor'), floorFile(size), size, ctx.iterations(size), false)) }),
+        run: () => ({ name: 'memcpy into the mapping (C)', size, ...summarize(addon().measureFloor(path.join(ctx.dir, 'floor'), floorFile(size), size, ctx.iterations(size), false)) }),
       });
       cases.push({
         label: `floor msync ${ctx.sizeName(size)}`,
-        run: () => ({ name: 'memcpy + msync (C)', size, ...summarize(addon.measureFloor(path.join(ctx.dir, 'floor'), floorFile(size), size, ctx.iterations(size), true)) }),
+        run: () => ({ name: 'memcpy + msync (C)', size, ...summarize(addon().measureFloor(path.join(ctx.dir, 'floor'), floorFile(size), size, ctx.iterations(size), true)) }),
       });
     }
     for (const size of ctx.networkSizes) {

@@ -2,9 +2,21 @@
  * The only file that loads the addon. It registers PmuError with it (so native errors are
  * real PmuError instances) and turns the addon's numeric statuses into PmuErrors using the
  * status table the addon itself exports: one table, defined in native/core/status.h.
+ *
+ * The addon loads lazily, on the first call that needs it: `pmu --help`, argument errors and
+ * every client-only path work in an install whose addon is missing (`--ignore-scripts`, no
+ * prebuild for this platform and no compiler). node-gyp-build looks in prebuilds/PLATFORM-ARCH/
+ * (what prebuildify put in the package) and then build/Release (a source build).
  */
-import bindings from 'bindings';
+import * as path from 'node:path';
 import { PmuError, PmuErrorCode } from './errors';
+
+// node-gyp-build ships no types; it returns the module it loaded or throws.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const nodeGypBuild: (dir: string) => unknown = require('node-gyp-build');
+
+/** The package root: dist/unit/ or lib/unit/ is two levels below it. */
+const PACKAGE_ROOT = path.join(__dirname, '..', '..');
 
 export interface NativeEntry {
   handle: number;
@@ -73,10 +85,24 @@ export const WRITE_SYNC = 1;
 export const WRITE_JOIN_GROUP = 2;
 export const WRITE_FENCE = 4;
 
-export const addon: Addon = bindings('pmu');
-addon.registerErrorClass(PmuError);
+let loaded: Addon | undefined;
+let statusTable: Array<{ code: string; message: string }> = [];
 
-const statusTable = addon.statusCodes();
+/** The addon, loaded on first use; a PmuError('ESYS') that says what to do when it cannot be. */
+export function addon(): Addon {
+  if (loaded) return loaded;
+  let candidate: Addon;
+  try {
+    candidate = nodeGypBuild(PACKAGE_ROOT) as Addon;
+  } catch (error) {
+    throw new PmuError('ESYS', `the pmu addon is not available for ${process.platform}-${process.arch} (no prebuilt binary fits and none was built from source): install python3, make and g++, then run \`npm rebuild pmu\` (${(error as Error).message.split('\n')[0]})`, { cause: error });
+  }
+  candidate.registerErrorClass(PmuError);
+  statusTable = candidate.statusCodes();
+  loaded = candidate;
+  return candidate;
+}
+
 export const STATUS_OK = 0;
 
 /** A PmuError for a numeric status from the addon; `context` says what was being done. */
@@ -88,5 +114,5 @@ export function statusError(status: number, context: string): PmuError {
 }
 
 export function crc32c(data: Uint8Array, seed = 0): number {
-  return addon.crc32c(data, seed);
+  return (loaded ?? addon()).crc32c(data, seed);
 }

@@ -68,7 +68,7 @@ export class PersistentMemoryUnit {
       checkInteger('size', options.size, 1);
       const maxRegions = checkInteger('maxRegions', options.maxRegions ?? DEFAULT_MAX_REGIONS, 1, 4096);
       try {
-        addon.createFile(resolved, options.size, maxRegions);
+        addon().createFile(resolved, options.size, maxRegions);
       } catch (error) {
         // Another process created it between our check and our create: open theirs.
         if (!(error instanceof PmuError && error.code === 'EEXIST')) throw error;
@@ -76,7 +76,7 @@ export class PersistentMemoryUnit {
     } else if (!fs.existsSync(resolved)) {
       throw new PmuError('ENOENT', `${resolved} does not exist; pass { size } to create it`);
     }
-    const native = new addon.NativeUnit();
+    const native = new (addon().NativeUnit)();
     const opened = native.open(resolved);
     return new PersistentMemoryUnit(native, opened.recoveryNote);
   }
@@ -198,5 +198,5 @@ export function toRegionInfo(entry: NativeEntry): RegionInfo {
 
 /** Reads a PMU file's metadata without opening it for writing (works while a server has it). */
 export function inspectFile(file: string) {
-  return addon.inspect(path.resolve(file));
+  return addon().inspect(path.resolve(file));
 }
