@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 'use strict';
 // The benchmark: floors, pmu (embedded, remote, checkpoint) and peers, side by side in one run.
-//   node bench/run.js [--quick] [--only suite,suite] [--docs] [--out DIR]
+//   node bench/run.js [--quick] [--only suite,suite] [--docs] [--out DIR]   (also: pmu bench)
 // --quick is the CI smoke run (seconds, no assertions); --docs rewrites docs/BENCHMARKS.md.
+// Results go to --out, default ./pmu-bench-results under the working directory: never into the
+// package itself, which may be a read-only node_modules/pmu.
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -12,6 +14,35 @@ const { markdown, sizeName } = require('./lib/report');
 const { canPin, SERVER_CPU } = require('./lib/child');
 
 const SUITES = ['floors', 'embedded', 'remote', 'checkpoint', 'peers'];
+const USAGE = 'usage: pmu bench [--quick] [--only SUITE,...] [--docs] [--out DIR]; suites: ' + SUITES.join(', ');
+/** How the user started this run, for the report and messages: `pmu bench` sets it. */
+const COMMAND = process.env.PMU_BENCH_COMMAND || 'npm run bench --';
+const IN_CLONE = fs.existsSync(path.join(__dirname, '..', 'lib', 'index.ts'));
+
+/** A mistake on the command line: one line and exit status 2, no stack trace. */
+class UsageError extends Error {}
+
+function parseCommandLine(argv) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        quick: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        docs: { type: 'boolean', default: false },
+        out: { type: 'string', default: 'pmu-bench-results' },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError(error.message);
+  }
+  const only = values.only !== undefined ? values.only.split(',').map((s) => s.trim()) : SUITES;
+  const unknown = only.filter((name) => !SUITES.includes(name));
+  if (unknown.length > 0 || only.length === 0) throw new UsageError(`unknown suite ${JSON.stringify(unknown[0] ?? values.only)}`);
+  if (values.docs && !IN_CLONE) throw new UsageError('--docs rewrites docs/BENCHMARKS.md of a clone of the repository; this is an installed package');
+  return { ...values, only, out: path.resolve(values.out) };
+}
 
 function machine() {
   let tmpFs = 'unknown';
@@ -46,17 +77,9 @@ function pinSelf(argv) {
 }
 
 async function main(argv) {
+  const values = parseCommandLine(argv);
   if (pinSelf(argv)) return;
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: 'boolean', default: false },
-      only: { type: 'string' },
-      docs: { type: 'boolean', default: false },
-      out: { type: 'string', default: path.join(__dirname, 'results') },
-    },
-  });
-  const only = values.only ? values.only.split(',') : SUITES;
+  const only = values.only;
   const quick = values.quick;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pmu-bench-'));
   const notes = [];
@@ -75,7 +98,6 @@ async function main(argv) {
 
   const loaded = [];
   for (const name of only) {
-    if (!SUITES.includes(name)) throw new Error(`unknown suite '${name}'; choose from ${SUITES.join(', ')}`);
     const file = path.join(__dirname, 'suites', `${name}.js`);
     if (!fs.existsSync(file)) {
       notes.push(`${name}: suite not available in this build: skipped`);
@@ -113,7 +135,7 @@ async function main(argv) {
   }
 
   const run = {
-    command: `npm run bench${quick ? ' -- --quick' : ''}${values.only ? ` -- --only ${values.only}` : ''}`,
+    command: [COMMAND, ...argv].join(' '),
     date: new Date().toISOString(),
     quick,
     machine: machine(),
@@ -134,7 +156,13 @@ async function main(argv) {
 
 if (require.main === module) {
   main(process.argv.slice(2)).catch((error) => {
-    console.error(error);
+    if (error instanceof UsageError) {
+      process.stderr.write(`pmu bench: ${error.message} (${USAGE})\n`);
+      process.exitCode = 2;
+      return;
+    }
+    // A failure of the run itself: the message, and the stack only when asked for.
+    process.stderr.write(`pmu bench: ${process.env.PMU_BENCH_DEBUG ? error.stack : error.message}\n`);
     process.exitCode = 1;
   });
 }

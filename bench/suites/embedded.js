@@ -1,5 +1,5 @@
 'use strict';
-// pmu embedded: LocalRegion write/read latency at each size and durability, Benchmark.js
+// pmu embedded: LocalRegion write/read latency at each size and durability, ops/s
 // throughput for the fast path, and group commit with 16 concurrent durable writers.
 const path = require('node:path');
 const { PersistentMemoryUnit } = require('../../dist');
@@ -43,15 +43,15 @@ module.exports = {
     }
     const data = Buffer.alloc(4096, 0x5a);
     cases.push({
-      label: 'embedded throughput (Benchmark.js)',
+      label: 'embedded throughput',
       run: async ({ region }) => {
         const maxTime = ctx.quick ? 0.2 : 1;
         const write = await measure(() => region.writeSync(0, data, { durability: 'mapped' }), { maxTime });
         const target = Buffer.alloc(4096);
         const read = await measure(() => region.readIntoSync(0, target), { maxTime });
         return [
-          { name: "writeSync 'mapped' throughput (Benchmark.js)", size: 4096, opsPerSec: write.hz, note: `±${write.rme.toFixed(1)}%` },
-          { name: 'readIntoSync throughput (Benchmark.js)', size: 4096, opsPerSec: read.hz, note: `±${read.rme.toFixed(1)}%` },
+          { name: "writeSync 'mapped' throughput", size: 4096, opsPerSec: write.hz, note: `±${write.rme.toFixed(1)}%` },
+          { name: 'readIntoSync throughput', size: 4096, opsPerSec: read.hz, note: `±${read.rme.toFixed(1)}%` },
         ];
       },
     });

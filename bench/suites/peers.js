@@ -73,17 +73,18 @@ module.exports = {
       ioredis = false;
     }
     if (!ioredis) {
-      state.skipped.push('Redis: the ioredis client is not installed (a dev dependency): Redis rows skipped');
+      state.skipped.push('Redis: the ioredis client is not installed: Redis rows skipped (npm install ioredis, and a redis-server)');
     } else if (hasRedis()) {
       state.redisPlain = await startRedis(ctx, 'redis-plain', ['--appendonly', 'no']);
       state.redisAof = await startRedis(ctx, 'redis-aof', ['--appendonly', 'yes', '--appendfsync', 'always']);
     } else {
-      state.skipped.push('Redis: redis-server is not installed (run bench/peers/install.sh as root): Redis rows skipped');
+      state.skipped.push(`Redis: redis-server is not installed: Redis rows skipped (apt-get install redis-server, or bash ${path.join(__dirname, '..', 'peers', 'install.sh')} as root)`);
     }
     try {
       state.lmdb = require('lmdb');
     } catch (error) {
-      state.skipped.push(`lmdb-js: cannot load (${error.message}): lmdb rows skipped`);
+      const missing = error.code === 'MODULE_NOT_FOUND' && /'lmdb'/.test(error.message);
+      state.skipped.push(missing ? 'lmdb-js: not installed: lmdb rows skipped (npm install lmdb)' : `lmdb-js: cannot load (${error.message.split('\n')[0]}): lmdb rows skipped`);
     }
     for (const line of state.skipped) ctx.note(line);
     return state;
