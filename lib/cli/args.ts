@@ -18,11 +18,35 @@ export interface Parsed {
 
 export function parse(argv: string[], options: Options): Parsed {
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args: attachNegativeValues(argv, options), options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
     return { values: values as Parsed['values'], positionals };
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+}
+
+/**
+ * `--offset -5` would make parseArgs call the argument "ambiguous" (it looks like an option):
+ * join a negative number to the option that takes a value, so the option's own check can say
+ * what range it accepts.
+ */
+function attachNegativeValues(argv: string[], options: Options): string[] {
+  const takesValue = (token: string) => {
+    if (token.startsWith('--')) return options[token.slice(2)]?.type === 'string';
+    if (/^-[A-Za-z]$/.test(token)) return Object.values(options).some((o) => o.short === token[1] && o.type === 'string');
+    return false;
+  };
+  const result: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i];
+    if (token === '--') return [...result, ...argv.slice(i)];
+    if (takesValue(token) && i + 1 < argv.length && /^-\d/.test(argv[i + 1])) {
+      result.push(`${token}=${argv[++i]}`);
+      continue;
+    }
+    result.push(token);
+  }
+  return result;
 }
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, kb: 1024, m: 1024 ** 2, mib: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3, gb: 1024 ** 3 };

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { addUser, UserDirectory } from '../net/users';
+import { PmuError } from '../unit/errors';
 
 export const DEFAULT_DATA_DIR = 'pmu-data';
 
@@ -42,12 +43,27 @@ export function dataDir(dir = DEFAULT_DATA_DIR): DataDir {
  * already has an admin (`pmu user add` may have made the file first). Returns true if it made one.
  */
 export function ensureAdmin(layout: DataDir): boolean {
-  fs.mkdirSync(layout.dir, { recursive: true, mode: 0o700 });
+  makeDataDir(layout);
   const existing = fs.existsSync(layout.usersFile) ? UserDirectory.load(layout.usersFile) : undefined;
   if (existing?.hasAdmin()) return false;
   const name = existing?.has('admin') ? 'pmu-admin' : 'admin';
   const secret = addUser(layout.usersFile, name, { admin: true });
   writeCredential(layout.credentialFile, { user: name, secret });
+  return true;
+}
+
+/**
+ * Creates the data directory itself, never a missing parent: a typo in --data should not
+ * quietly build a tree somewhere. Returns true if it made the directory.
+ */
+export function makeDataDir(layout: DataDir): boolean {
+  if (fs.existsSync(layout.dir)) {
+    if (!fs.statSync(layout.dir).isDirectory()) throw new PmuError('EEXIST', `${layout.dir} exists and is not a directory: choose another --data`);
+    return false;
+  }
+  const parent = path.dirname(layout.dir);
+  if (!fs.existsSync(parent)) throw new PmuError('ENOENT', `cannot create the data directory ${layout.dir}: its parent ${parent} does not exist; create it first or choose another --data`);
+  fs.mkdirSync(layout.dir, { mode: 0o700 });
   return true;
 }
 

@@ -4,7 +4,7 @@ import { PmuServer, DEFAULT_HOST, DEFAULT_PORT } from '../net/server';
 import { PersistentMemoryUnit } from '../unit/unit';
 import { out, parse, parseInteger, parseSize, UsageError } from './args';
 import { Command } from './command';
-import { dataDir, ensureAdmin, readCredential, writeCredential } from './data-dir';
+import { dataDir, ensureAdmin, makeDataDir, readCredential, writeCredential } from './data-dir';
 
 const DEFAULT_SIZE = 256 * 1024 * 1024;
 
@@ -38,21 +38,37 @@ credential DIR/admin.credential.json (mode 0600). Stops cleanly on SIGINT or SIG
     const layout = dataDir(values.data as string | undefined);
     const port = values.port === undefined ? DEFAULT_PORT : parseInteger('--port', values.port as string, 0, 65535);
     const size = values.size === undefined ? DEFAULT_SIZE : parseSize('--size', values.size as string);
+    // What a first start creates is removed again if the start fails (busy port, bad --size):
+    // a failed `pmu serve` leaves no unit file and no credential behind.
+    const madeDir = makeDataDir(layout);
+    const usersBefore = fs.existsSync(layout.usersFile) ? fs.readFileSync(layout.usersFile) : undefined;
     const madeAdmin = ensureAdmin(layout);
     const fresh = !fs.existsSync(layout.unitFile);
-    const unit = PersistentMemoryUnit.open(layout.unitFile, { size });
-    const socketPath = (values.socket as string | undefined) ?? layout.socketPath;
-    const server = new PmuServer({
-      unit,
-      users: layout.usersFile,
-      tcp: values['no-tcp'] ? false : { host: (values.host as string | undefined) ?? DEFAULT_HOST, port },
-      socket: socketPath,
-    });
+    const undoFirstStart = () => {
+      if (madeDir) return fs.rmSync(layout.dir, { recursive: true, force: true });
+      if (fresh) fs.rmSync(layout.unitFile, { force: true });
+      if (madeAdmin) {
+        fs.rmSync(layout.credentialFile, { force: true });
+        if (usersBefore) fs.writeFileSync(layout.usersFile, usersBefore, { mode: 0o600 });
+        else fs.rmSync(layout.usersFile, { force: true });
+      }
+    };
+    let unit: PersistentMemoryUnit | undefined;
+    let server: PmuServer | undefined;
     let addresses;
     try {
+      unit = PersistentMemoryUnit.open(layout.unitFile, { size });
+      server = new PmuServer({
+        unit,
+        users: layout.usersFile,
+        tcp: values['no-tcp'] ? false : { host: (values.host as string | undefined) ?? DEFAULT_HOST, port },
+        socket: (values.socket as string | undefined) ?? layout.socketPath,
+      });
       addresses = await server.listen();
     } catch (error) {
-      await server.close();
+      if (server) await server.close();
+      else if (unit) await unit.close();
+      undoFirstStart();
       throw error;
     }
     const credential = readCredential(layout.credentialFile);

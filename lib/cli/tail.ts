@@ -5,6 +5,9 @@
  */
 import { CheckpointReader } from '../checkpoint/reader';
 import { LogRecord } from '../checkpoint/log-scan';
+import { MAGIC } from '../checkpoint/layout';
+import { PmuError } from '../unit/errors';
+import { Region } from '../unit/region';
 import { PersistentMemoryUnit } from '../unit/unit';
 import { parse, parseInteger, UsageError, out } from './args';
 import { Command } from './command';
@@ -40,22 +43,25 @@ export async function tailCommand(argv: string[]): Promise<number> {
   if (!FORMATS.includes(format)) throw new UsageError(`--format must be text, json or hex, got ${JSON.stringify(parsed.values.format)}`);
   const file = parsed.values.file as string | undefined;
 
-  let close: () => Promise<void>;
-  let reader: CheckpointReader;
-  if (file) {
-    const unit = PersistentMemoryUnit.open(file);
-    close = () => unit.close();
-    reader = await CheckpointReader.open(unit.openRegion(name));
-  } else {
-    const client = await connectFromArgs(parsed);
-    close = () => client.close();
-    reader = await CheckpointReader.open(await client.openRegion(name, { rights: 'r' }));
-  }
+  // Everything opened from here on is closed in the finally below, failures included: a client
+  // left open would keep the process alive (a tail --once that never exits).
+  let close = async () => {};
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    let region: Region;
+    if (file) {
+      const unit = PersistentMemoryUnit.open(file);
+      close = () => unit.close();
+      region = unit.openRegion(name);
+    } else {
+      const client = await connectFromArgs(parsed);
+      close = () => client.close();
+      region = await client.openRegion(name, { rights: 'r' });
+    }
+    const reader = await openLog(region);
     let reportedStop = '';
     const reportTorn = () => {
       const last = reader.lastStop;
@@ -83,6 +89,21 @@ export async function tailCommand(argv: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
     await close();
   }
+}
+
+/**
+ * The region's checkpoint log, with messages for a shell user: a region that was never
+ * formatted, or holds something other than a log, is not damage and is not called ECORRUPT.
+ */
+async function openLog(region: Region): Promise<CheckpointReader> {
+  const head = await region.read(0, Math.min(region.size, MAGIC.length));
+  if (head.every((byte) => byte === 0)) {
+    throw new PmuError('ENOENT', `region '${region.name}' holds no checkpoint log yet: nothing to tail until a primary has formatted it (it starts with the first checkpoint written)`);
+  }
+  if (!head.equals(MAGIC)) {
+    throw new PmuError('EINVAL', `region '${region.name}' is not a checkpoint log (it does not start with a checkpoint header): pmu tail reads regions written by a checkpoint primary; use pmu read for raw bytes`);
+  }
+  return CheckpointReader.open(region);
 }
 
 function formatRecord(record: LogRecord, format: Format): string {

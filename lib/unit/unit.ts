@@ -140,7 +140,7 @@ export class PersistentMemoryUnit {
   /** @internal The full table entry, access key included: for the server only. */
   entry(name: string): NativeEntry {
     const found = this.findEntry(name);
-    if (!found) throw new PmuError('ENOENT', `no region named '${name}'; create it first (list them with listRegions())`);
+    if (!found) throw new PmuError('ENOENT', `no region named '${name}'; create it first, or check the name against the list of regions`);
     return found;
   }
 
