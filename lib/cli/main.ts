@@ -10,6 +10,7 @@ import { inspect } from './inspect';
 import { read } from './read';
 import { region } from './region';
 import { serve } from './serve';
+import { stat } from './stat';
 import { tail } from './tail';
 import { user } from './user';
 import { write } from './write';
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, Command> = {
   inspect,
   user,
   tail,
+  stat,
   bench,
 };
 

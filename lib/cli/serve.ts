@@ -4,6 +4,9 @@ import { PmuServer, DEFAULT_HOST, DEFAULT_PORT } from '../net/server';
 import { PersistentMemoryUnit } from '../unit/unit';
 import { out, parse, parseInteger, parseSize, UsageError } from './args';
 import { Command } from './command';
+import { MetricsEndpoint, parseMetricsAddress, serveMetrics } from './metrics-endpoint';
+import { PmuMetrics } from './metrics';
+import { placementWarnings } from './placement';
 import { dataDir, ensureAdmin, makeDataDir, readCredential, writeCredential } from './data-dir';
 
 const DEFAULT_SIZE = 256 * 1024 * 1024;
@@ -22,7 +25,9 @@ credential DIR/admin.credential.json (mode 0600). Stops cleanly on SIGINT or SIG
   --socket PATH   Unix socket (default DIR/pmu.sock)
   --no-tcp        listen on the Unix socket only
   --size BYTES    size of a new PMU file: 268435456, 256MiB, 1GiB
-  --users FILE    users file (default DIR/users.json, or PMU_USERS_FILE)`,
+  --users FILE    users file (default DIR/users.json, or PMU_USERS_FILE)
+  --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464);
+                  read them in a terminal with pmu stat`,
   async run(argv) {
     const { values, positionals } = parse(argv, {
       data: { type: 'string' },
@@ -32,12 +37,14 @@ credential DIR/admin.credential.json (mode 0600). Stops cleanly on SIGINT or SIG
       size: { type: 'string' },
       users: { type: 'string' },
       'no-tcp': { type: 'boolean' },
+      metrics: { type: 'string' },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
     if (values.users) process.env.PMU_USERS_FILE = values.users as string;
     const layout = dataDir(values.data as string | undefined);
     const port = values.port === undefined ? DEFAULT_PORT : parseInteger('--port', values.port as string, 0, 65535);
     const size = values.size === undefined ? DEFAULT_SIZE : parseSize('--size', values.size as string);
+    const metricsAddress = values.metrics === undefined ? undefined : parseMetricsAddress(values.metrics as string);
     // What a first start creates is removed again if the start fails (busy port, bad --size):
     // a failed `pmu serve` leaves no unit file and no credential behind.
     const madeDir = makeDataDir(layout);
@@ -56,6 +63,8 @@ credential DIR/admin.credential.json (mode 0600). Stops cleanly on SIGINT or SIG
     let unit: PersistentMemoryUnit | undefined;
     let server: PmuServer | undefined;
     let addresses;
+    let metrics: PmuMetrics | undefined;
+    let endpoint: MetricsEndpoint | undefined;
     try {
       unit = PersistentMemoryUnit.open(layout.unitFile, { size });
       server = new PmuServer({
@@ -65,7 +74,12 @@ credential DIR/admin.credential.json (mode 0600). Stops cleanly on SIGINT or SIG
         socket: (values.socket as string | undefined) ?? layout.socketPath,
       });
       addresses = await server.listen();
+      if (metricsAddress) {
+        metrics = new PmuMetrics({ server, unit });
+        endpoint = await serveMetrics(metrics, metricsAddress);
+      }
     } catch (error) {
+      metrics?.close();
       if (server) await server.close();
       else if (unit) await unit.close();
       undoFirstStart();
@@ -75,8 +89,10 @@ credential DIR/admin.credential.json (mode 0600). Stops cleanly on SIGINT or SIG
     if (credential) writeCredential(layout.credentialFile, { ...credential, tcp: addresses.tcp, unix: addresses.unix });
 
     out(`pmu: ${fresh ? 'created' : 'serving'} ${layout.unitFile} (${unit.info().size} bytes)`);
+    for (const warning of placementWarnings(layout.unitFile)) process.stderr.write(`pmu: warning: ${warning}\n`);
     if (addresses.tcp) out(`pmu: listening on ${addresses.tcp}`);
     if (addresses.unix) out(`pmu: listening on ${addresses.unix}`);
+    if (endpoint) out(`pmu: metrics on ${endpoint.url}`);
     if (credential) out(`pmu: ${madeAdmin ? 'created the' : ''} admin credential in ${layout.credentialFile} (user '${credential.user}', mode 0600)`.replace('  ', ' '));
     out(`pmu: users file ${layout.usersFile}; add users with: pmu user add NAME --data ${layout.dir}`);
     out(`pmu: connect with: pmu region list --data ${layout.dir}   (or PMU_URL=${addresses.tcp ?? addresses.unix} PMU_USER=admin PMU_SECRET=... pmu region list)`);
@@ -91,6 +107,8 @@ credential DIR/admin.credential.json (mode 0600). Stops cleanly on SIGINT or SIG
       process.on('SIGTERM', stop);
     });
     out('pmu: shutting down: finishing requests in flight, flushing');
+    metrics?.close();
+    await endpoint?.close();
     await server.close();
     out('pmu: stopped');
     return 0;

@@ -57,7 +57,7 @@ export interface ConnectionHost {
   readonly idleTimeoutMs: number;
   readonly maxInFlight: number;
   lookupUser(name: string): UserRecord | undefined;
-  countRequest(): void;
+  countRequest(op: number, bodyBytes: number): void;
   countRefusal(code: PmuErrorCode): void;
   subscribe(connection: ServerConnection, handle: number): number;
   unsubscribe(connection: ServerConnection, subscriptionId: number): boolean;
@@ -164,7 +164,7 @@ export class ServerConnection {
 
   private onFrame(header: FrameHeader, body: Buffer): void {
     if (this.closed || this.draining) return;
-    this.host.countRequest();
+    this.host.countRequest(header.op, body.length);
     if (!this.principal) {
       this.onPreAuthFrame(header, body);
       return;

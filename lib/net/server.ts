@@ -9,7 +9,7 @@ import * as tls from 'node:tls';
 import { PmuError, PmuErrorCode } from '../unit/errors';
 import { PersistentMemoryUnit } from '../unit/unit';
 import { checkInteger } from '../unit/validate';
-import { DEFAULT_MAX_PAYLOAD_BYTES, BODY_OVERHEAD_BYTES } from './protocol';
+import { DEFAULT_MAX_PAYLOAD_BYTES, BODY_OVERHEAD_BYTES, OP_NAMES } from './protocol';
 import { ConnectionHost, ServerConnection } from './server-connection';
 import { UserDirectory, UserRecord } from './users';
 
@@ -51,6 +51,9 @@ export interface ServerStats {
   connectionsAccepted: number;
   connectionsOpen: number;
   requests: number;
+  /** Requests and request-body bytes received, per operation name (WRITE, READ, OPEN, ...). */
+  requestsByOp: Record<string, number>;
+  requestBytesByOp: Record<string, number>;
   /** Error replies sent, per code: every refusal (EAUTH, EKEY, EACCESS, ENOENT, ...) is counted here. */
   refusals: Partial<Record<PmuErrorCode, number>>;
 }
@@ -66,7 +69,10 @@ export class PmuServer {
   private readonly watchers = new Map<number, Map<number, ServerConnection>>();
   private readonly subscriptionsByConnection = new Map<ServerConnection, Map<number, number>>();
   private nextSubscription = 1;
-  private readonly counters: ServerStats = { connectionsAccepted: 0, connectionsOpen: 0, requests: 0, refusals: {} };
+  private readonly counters = { connectionsAccepted: 0, connectionsOpen: 0, requests: 0, refusals: {} as ServerStats['refusals'] };
+  /** Indexed by opcode (one byte on the wire): a plain increment per request. */
+  private readonly requestsByOp = new Array<number>(256).fill(0);
+  private readonly requestBytesByOp = new Array<number>(256).fill(0);
   private closing: Promise<void> | undefined;
   private addresses: ServerAddresses | undefined;
 
@@ -84,8 +90,10 @@ export class PmuServer {
       idleTimeoutMs: checkInteger('idleTimeoutMs', options.idleTimeoutMs ?? 300_000, 0),
       maxInFlight: checkInteger('maxInFlightPerConnection', options.maxInFlightPerConnection ?? 1024, 1),
       lookupUser: (name) => self.users.get(name),
-      countRequest: () => {
+      countRequest: (op, bodyBytes) => {
         self.counters.requests++;
+        self.requestsByOp[op & 0xff]++;
+        self.requestBytesByOp[op & 0xff] += bodyBytes;
       },
       countRefusal: (code) => {
         self.counters.refusals[code] = (self.counters.refusals[code] ?? 0) + 1;
@@ -126,7 +134,15 @@ export class PmuServer {
   }
 
   stats(): ServerStats {
-    return { ...this.counters, connectionsOpen: this.connections.size, refusals: { ...this.counters.refusals } };
+    const requestsByOp: Record<string, number> = {};
+    const requestBytesByOp: Record<string, number> = {};
+    this.requestsByOp.forEach((count, op) => {
+      if (count === 0) return;
+      const name = OP_NAMES[op] ?? `0x${op.toString(16)}`;
+      requestsByOp[name] = count;
+      requestBytesByOp[name] = this.requestBytesByOp[op];
+    });
+    return { ...this.counters, connectionsOpen: this.connections.size, refusals: { ...this.counters.refusals }, requestsByOp, requestBytesByOp };
   }
 
   /**

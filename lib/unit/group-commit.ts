@@ -9,6 +9,7 @@
  * in this turn has run, so writers whose previous write was just acknowledged rejoin this
  * batch instead of splitting the group in two alternating halves.
  */
+import { BATCH_SIZE_BOUNDS, BucketCounts, FLUSH_SECONDS_BOUNDS } from './counters';
 import { PmuError } from './errors';
 import { NativeUnit, STATUS_OK, statusError } from './native';
 
@@ -24,6 +25,10 @@ export class GroupCommit {
   private idleWaiters: Array<() => void> = [];
   /** Flushes issued so far: lets a benchmark show how many writes one msync served. */
   flushes = 0;
+  /** Per flush: how long its msync took, and how many waiters it settled (read by exporters). */
+  readonly flushSeconds = new BucketCounts(FLUSH_SECONDS_BOUNDS);
+  readonly writesPerFlush = new BucketCounts(BATCH_SIZE_BOUNDS);
+  private startedAt = 0n;
 
   constructor(private readonly native: NativeUnit) {}
 
@@ -60,6 +65,7 @@ export class GroupCommit {
     this.waiting = [];
     this.inFlight = true;
     this.flushes++;
+    this.startedAt = process.hrtime.bigint();
     try {
       this.native.flushGroup((status) => this.finish(batch, status));
     } catch (error) {
@@ -71,6 +77,8 @@ export class GroupCommit {
 
   private finish(batch: Waiter[], status: number): void {
     this.inFlight = false;
+    this.flushSeconds.add(Number(process.hrtime.bigint() - this.startedAt) / 1e9);
+    this.writesPerFlush.add(batch.length);
     if (status === STATUS_OK) {
       for (const waiter of batch) waiter.resolve();
     } else {

@@ -6,6 +6,7 @@
  */
 import { PmuError } from './errors';
 import { NativeEntry, NativeUnit, STATUS_OK, WRITE_FENCE, WRITE_JOIN_GROUP, WRITE_SYNC, statusError } from './native';
+import { RegionCounters } from './counters';
 import { GroupCommit } from './group-commit';
 import { Durability, Region, RegionContext, WriteOptions } from './region';
 import { checkBytes, checkDurability, checkInteger, checkRange, checkU64 } from './validate';
@@ -15,6 +16,8 @@ export interface UnitAccess {
   readonly native: NativeUnit;
   readonly groupCommit: GroupCommit;
   assertOpen(): void;
+  /** The counters of a region, shared by every LocalRegion of that table entry. */
+  countersFor(entry: NativeEntry): RegionCounters;
 }
 
 export class LocalRegion implements Region {
@@ -23,6 +26,7 @@ export class LocalRegion implements Region {
   readonly context: RegionContext;
   private readonly handle: number;
   private readonly base: number;
+  private readonly counters: RegionCounters;
 
   /** @internal Obtain regions from PersistentMemoryUnit.createRegion / openRegion. */
   constructor(
@@ -33,6 +37,7 @@ export class LocalRegion implements Region {
     this.size = entry.length;
     this.handle = entry.handle;
     this.base = entry.base;
+    this.counters = unit.countersFor(entry);
     this.context = Object.freeze({ name: entry.name, handle: entry.handle, base: entry.base, size: entry.length, rights: 'rw' as const });
   }
 
@@ -65,6 +70,8 @@ export class LocalRegion implements Region {
     checkRange(this.name, this.size, offset, target.length, 'read');
     const status = this.unit.native.read(this.handle, this.base + offset, target);
     if (status !== STATUS_OK) throw this.error(status, 'read', offset, target.length);
+    this.counters.reads++;
+    this.counters.bytesRead += target.length;
   }
 
   async flush(offset = 0, length = this.size - offset): Promise<void> {
@@ -120,6 +127,8 @@ export class LocalRegion implements Region {
       status = this.unit.native.write(this.handle, this.base + offset, data, flags);
     }
     if (status !== STATUS_OK) throw this.error(status, 'write', offset, data.length);
+    this.counters.writes++;
+    this.counters.bytesWritten += data.length;
     return durability;
   }
 

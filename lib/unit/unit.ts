@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { RegionCounters, UnitStats } from './counters';
 import { PmuError } from './errors';
 import { GroupCommit } from './group-commit';
 import { LocalRegion, UnitAccess } from './local-region';
@@ -47,6 +48,7 @@ export const DEFAULT_MAX_REGIONS = 256;
 
 export class PersistentMemoryUnit {
   private readonly access: UnitAccess;
+  private readonly regionCounters = new Map<number, RegionCounters>();
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly recoveryNote: string;
@@ -54,7 +56,7 @@ export class PersistentMemoryUnit {
   private constructor(private readonly native: NativeUnit, recoveryNote: string) {
     const groupCommit = new GroupCommit(native);
     this.recoveryNote = recoveryNote;
-    this.access = { native, groupCommit, assertOpen: () => this.assertOpen() };
+    this.access = { native, groupCommit, assertOpen: () => this.assertOpen(), countersFor: (entry) => this.countersFor(entry) };
   }
 
   /**
@@ -95,6 +97,18 @@ export class PersistentMemoryUnit {
     return this.access.groupCommit.flushes;
   }
 
+  /** Plain counters since open: group-commit flushes (msync latency, writes per flush) and per-region traffic. */
+  stats(): UnitStats {
+    const commit = this.access.groupCommit;
+    return {
+      flushes: commit.flushes,
+      flushedWrites: commit.writesPerFlush.sum,
+      flushSeconds: commit.flushSeconds.snapshot(),
+      writesPerFlush: commit.writesPerFlush.snapshot(),
+      regions: [...this.regionCounters.values()].map((c) => ({ ...c })),
+    };
+  }
+
   createRegion(name: string, size: number, options: { owner?: string } = {}): LocalRegion {
     checkName('region name', name, NAME_MAX_BYTES);
     checkInteger('size', size, 1);
@@ -114,7 +128,9 @@ export class PersistentMemoryUnit {
   }
 
   deleteRegion(name: string): void {
-    this.native.deleteRegion(this.entry(name).handle);
+    const handle = this.entry(name).handle;
+    this.native.deleteRegion(handle);
+    this.regionCounters.delete(handle);
   }
 
   hasRegion(name: string): boolean {
@@ -148,6 +164,22 @@ export class PersistentMemoryUnit {
   entryByHandle(handle: number): NativeEntry | undefined {
     this.assertOpen();
     return this.native.regions().find((e) => e.handle === handle);
+  }
+
+  private countersFor(entry: NativeEntry): RegionCounters {
+    let counters = this.regionCounters.get(entry.handle);
+    // A handle reused by a new region (the old one deleted elsewhere) starts from zero.
+    if (!counters || counters.name !== entry.name) {
+      counters = { name: entry.name, writes: 0, bytesWritten: 0, reads: 0, bytesRead: 0 };
+      this.regionCounters.set(entry.handle, counters);
+    }
+    return counters;
+  }
+
+  /** @internal A view of a region whose reads stay out of stats(): for exporters that look at logs. */
+  observerRegion(name: string): LocalRegion {
+    const scratch = { name, writes: 0, bytesWritten: 0, reads: 0, bytesRead: 0 };
+    return new LocalRegion({ ...this.access, countersFor: () => scratch }, this.entry(name));
   }
 
   /** @internal A LocalRegion for a table entry the caller already holds. */
