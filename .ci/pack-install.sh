@@ -52,7 +52,8 @@ PATH="$bin" node embedded.js
 echo "embedded example: ok"
 
 # pmu serve: wait for its listening line (bounded), then stop it with SIGINT.
-PATH="$bin" npx pmu serve --port 0 --size 16MiB > serve.log 2>&1 &
+# The installed bin itself (not npx, which does not pass SIGINT on), so $! is the server.
+PATH="$bin" node_modules/.bin/pmu serve --port 0 --size 16MiB > serve.log 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 100); do
   grep -q "listening on tcp://" serve.log && break
@@ -66,4 +67,10 @@ wait "$serve_pid"
 serve_pid=""
 grep -q "pmu: stopped" serve.log
 echo "pmu serve: listened, answered, stopped"
+
+# pmu bench from the installed package: pmu's own suites, results under the working directory.
+PATH="$bin" npx pmu bench --quick --only floors,embedded > bench.log 2>&1
+test -f pmu-bench-results/latest.md
+test ! -e node_modules/pmu/bench/results
+echo "pmu bench: ran from the install, results in ./pmu-bench-results"
 echo "pack-install: ok"
