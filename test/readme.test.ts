@@ -148,8 +148,7 @@ describe('a PMU server, a primary and a backup (two terminals, driven line by li
     expect(lines[0]).toMatch(/pmu\.js" serve$/);
     // Terminal one: the server, on a free port instead of 7420 (the credential file records it).
     const server = background('bash', ['-c', `exec ${lines[0]} --port 0`], dir);
-    const [, url] = await waitForLine(server, /listening on (tcp:\/\/\S+)/);
-    await waitForLine(server, /connect with:/);
+    const [, url] = await waitForLine(server, /listening on (tcp:\/\/\S+)[\s\S]*connect with:/, 20_000);
     tcpUrl = url;
     // Terminal two: every other line, in order, each must succeed.
     for (const line of lines.slice(1)) {
