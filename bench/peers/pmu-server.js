@@ -2,6 +2,8 @@
 // A PMU server for the bench, in its own process as in production: a fresh unit in DATA_DIR,
 // one admin user whose secret comes from PMU_BENCH_SECRET, TCP on a free loopback port and a
 // Unix socket. Prints "ready <tcp-url> <unix-url>". Usage: node pmu-server.js DATA_DIR
+// PMU_BENCH_METRICS=127.0.0.1:9464 also serves its Prometheus metrics there, to watch a server
+// under the bench with `pmu stat` (one server at a time: the port is fixed).
 const path = require('node:path');
 const { PersistentMemoryUnit } = require('../../dist');
 const { PmuServer } = require('../../dist/net/server');
@@ -13,6 +15,11 @@ async function main() {
   const users = new UserDirectory({ bench: { secret: process.env.PMU_BENCH_SECRET, admin: true } });
   const server = new PmuServer({ unit, users, tcp: { host: '127.0.0.1', port: 0 }, socket: path.join(dataDir, 'pmu.sock') });
   const addresses = await server.listen();
+  if (process.env.PMU_BENCH_METRICS) {
+    const { PmuMetrics } = require('../../dist/cli/metrics');
+    const { parseMetricsAddress, serveMetrics } = require('../../dist/cli/metrics-endpoint');
+    await serveMetrics(new PmuMetrics({ server, unit }), parseMetricsAddress(process.env.PMU_BENCH_METRICS)).catch(() => undefined);
+  }
   process.stdout.write(`ready ${addresses.tcp} ${addresses.unix}\n`);
   process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
 }
