@@ -138,6 +138,26 @@ describe('command-line nits', () => {
   });
 });
 
+describe('pmu bench as installed', () => {
+  test('an unknown suite or option is one usage line, exit 2, no stack trace', async () => {
+    for (const args of [['bench', '--only', 'nope'], ['bench', '--only', 'floors,nope'], ['bench', '--bogus']]) {
+      const result = await pmu(args);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/^pmu bench: .* \(usage: pmu bench \[--quick\] .*suites: floors, embedded, remote, checkpoint, peers\)\n$/);
+    }
+  });
+
+  test('a quick run of one suite writes its results under the working directory', async () => {
+    const cwd = tempDir('pmu-bench-cwd-');
+    const result = await pmu(['bench', '--quick', '--only', 'floors'], { cwd, timeoutMs: 60_000 });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('(written to pmu-bench-results/latest.md and latest.json)');
+    const run = JSON.parse(fs.readFileSync(path.join(cwd, 'pmu-bench-results', 'latest.json'), 'utf8'));
+    expect(run.command).toBe('pmu bench --quick --only floors');
+    expect(run.rows.length).toBeGreaterThan(0);
+  });
+});
+
 describe('without the addon (npm install --ignore-scripts, no prebuild fits)', () => {
   // node-gyp-build honours PMU_PREBUILD: pointing it at an empty directory hides every build.
   const env = () => ({ PMU_PREBUILD: tempDir('pmu-no-addon-') });
