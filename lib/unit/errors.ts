@@ -30,7 +30,10 @@ export type PmuErrorCode =
   // checkpoint protocol
   | 'EFULL'
   | 'ETOOBIG'
-  | 'ETAKEN';
+  | 'ETAKEN'
+  // mirrored regions (lib/mirror): never sent on the wire
+  | 'EETCD'
+  | 'ECONFIG';
 
 export class PmuError extends Error {
   readonly code: PmuErrorCode;

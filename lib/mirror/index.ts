@@ -1,0 +1,10 @@
+export { MirrorDirectory } from './directory';
+export type { DirectoryOptions, Progress, ClientRegistration } from './directory';
+export { MirroredRegion } from './mirrored-region';
+export type { MirroredRegionOptions, ReadWitness } from './mirrored-region';
+export { PmuPool } from './pool';
+export type { PoolOptions } from './pool';
+export { createMirroredRegion, resync, waitForWriters } from './resync';
+export type { ResyncOptions } from './resync';
+export { place, writeSet } from './config';
+export type { PmuEntry, RegionConfig, SetInfo } from './config';

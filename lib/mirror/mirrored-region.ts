@@ -1,0 +1,374 @@
+/**
+ * MirroredRegion: a Region whose bytes live on every in-sync replica of a PMU set, so
+ * lib/checkpoint runs on it unchanged. The rules (docs/MIRROR.md argues each):
+ *
+ * - Write / flush: to every in-sync replica in parallel, then to the syncing ones; acked only
+ *   when every in-sync replica acked at the requested durability. A replica that failed
+ *   (connection, deadline, I/O) leaves the in-sync set by an etcd transaction that compares
+ *   the configuration BEFORE the ack. etcd out of reach: EETCD, nothing acked (fail-stop).
+ *   EFENCED from any replica: the write is refused; nobody is removed.
+ * - Read: from the read replica (inSync[0]), then a linearizable read of the configuration
+ *   confirms it was still in sync, so a replica outside the set never answers a read.
+ * - compareAndSwap: the read replica decides; if it swapped, every other replica is swapped
+ *   too (one that does not hold `expected` has diverged and leaves the set), and the outcome
+ *   stands only if the configuration did not change meanwhile (ECONFIG otherwise). A swap of
+ *   the fence word (the checkpoint epoch) that moved it is a takeover: the other in-sync
+ *   replicas are then made byte-equal to the read replica before it returns, so what a dead
+ *   writer left on some replicas and not others cannot surface later.
+ * - Writers register in etcd under a lease with the configuration epoch they use; a change
+ *   that adds a replica waits for all of them (resync.ts). A writer whose lease may have run
+ *   out acknowledges nothing.
+ */
+import { EPOCH_OFFSET } from '../checkpoint/layout';
+import { RemoteRegion } from '../net/remote-region';
+import { PmuError } from '../unit/errors';
+import { Durability, Region, RegionContext, WriteOptions } from '../unit/region';
+import { checkBytes, checkDurability, checkInteger, checkRange, checkU64 } from '../unit/validate';
+import { RegionConfig, withoutReplica } from './config';
+import { ClientRegistration, MirrorDirectory } from './directory';
+import { PmuPool } from './pool';
+
+export interface MirroredRegionOptions {
+  /** Offset of the fence word whose swap is a takeover (reconcile afterwards). Default: the checkpoint epoch. */
+  fenceOffset?: number;
+  /** Bytes per piece when replicas are compared after a takeover. Default 1 MiB. */
+  chunkBytes?: number;
+  /** Lease of this writer's registration in etcd, seconds. Default 3. */
+  leaseSeconds?: number;
+}
+
+/** Errors that are the caller's, not a replica's: the same on every replica, nobody is removed. */
+const CALLER_ERRORS = new Set(['EINVAL', 'EBOUNDS', 'EFRAMETOOBIG', 'EACCESS', 'EALIGN', 'EFENCED']);
+
+function isReplicaFailure(error: unknown): boolean {
+  return !(error instanceof PmuError) || !CALLER_ERRORS.has(error.code);
+}
+
+/** Which replica answered the last read (for the nemesis checker and diagnostics). */
+export interface ReadWitness {
+  pmu: string;
+  epoch: number;
+}
+
+export class MirroredRegion implements Region {
+  readonly name: string;
+  readonly size: number;
+  private config: RegionConfig;
+  private readonly replicas = new Map<string, Promise<RemoteRegion>>();
+  /** Operations in flight per configuration epoch: a newer epoch is published once older ones drain. */
+  private readonly inFlight = new Map<number, number>();
+  private publishedEpoch = 0;
+  private unwatch: (() => Promise<void>) | undefined;
+  private registration: ClientRegistration | undefined;
+  private closed = false;
+  private confirmBatch: { started: boolean; promise: Promise<RegionConfig> } | undefined;
+  private readonly fenceOffset: number;
+  private readonly chunkBytes: number;
+  /** Counters for tests, the nemesis and status. */
+  readonly stats = { writes: 0, removals: 0, reconciledBytes: 0, lastRead: undefined as ReadWitness | undefined };
+
+  private constructor(
+    private readonly directory: MirrorDirectory,
+    private readonly pool: PmuPool,
+    config: RegionConfig,
+    options: MirroredRegionOptions,
+  ) {
+    this.name = config.name;
+    this.size = config.size;
+    this.config = config;
+    this.fenceOffset = options.fenceOffset ?? EPOCH_OFFSET;
+    this.chunkBytes = options.chunkBytes ?? 1 << 20;
+  }
+
+  /**
+   * Opens mirrored region `name`: registers this writer in etcd, reads the configuration,
+   * watches it, and connects to the replicas that take writes.
+   */
+  static async open(directory: MirrorDirectory, pool: PmuPool, name: string, options: MirroredRegionOptions = {}): Promise<MirroredRegion> {
+    const registration = await directory.registerClient(name, options.leaseSeconds ?? 3);
+    try {
+      const config = await directory.config(name);
+      const region = new MirroredRegion(directory, pool, config, options);
+      region.registration = registration;
+      region.unwatch = await directory.watch(name, (next) => region.adopt(next));
+      // The watch started after the read: a change in between is caught by reading again.
+      region.adopt(await directory.config(name));
+      await registration.publish(region.config.epoch);
+      region.publishedEpoch = region.config.epoch;
+      return region;
+    } catch (error) {
+      await registration.close();
+      throw error;
+    }
+  }
+
+  get context(): RegionContext {
+    return { name: this.name, handle: 0, base: 0, size: this.size, rights: 'rw' };
+  }
+
+  /** The configuration this writer uses now. */
+  get configuration(): RegionConfig {
+    return this.config;
+  }
+
+  async write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
+    checkInteger('offset', offset);
+    checkBytes('data', data);
+    checkRange(this.name, this.size, offset, data.length, 'write');
+    const durability = checkDurability(options?.durability);
+    const fence = options?.fence;
+    this.stats.writes++;
+    await this.everywhere('write', (region) => region.write(offset, data, { durability, fence }));
+  }
+
+  async flush(offset = 0, length?: number): Promise<void> {
+    checkInteger('offset', offset);
+    const span = length ?? this.size - offset;
+    checkInteger('length', span);
+    checkRange(this.name, this.size, offset, span, 'flush');
+    await this.everywhere('flush', (region) => region.flush(offset, span));
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    checkInteger('offset', offset);
+    checkInteger('length', length);
+    checkRange(this.name, this.size, offset, length, 'read');
+    for (let attempt = 0; ; attempt++) {
+      this.checkOpen();
+      const config = this.config;
+      const pmu = config.inSync[0];
+      let data: Buffer;
+      try {
+        data = await (await this.replica(pmu)).read(offset, length);
+      } catch (error) {
+        if (!isReplicaFailure(error)) throw error;
+        await this.exclude(config, [pmu], error);
+        continue;
+      }
+      // The read counts only if the replica was still in sync after it answered.
+      const current = await this.confirm();
+      if (current.inSync.includes(pmu)) {
+        this.stats.lastRead = { pmu, epoch: current.epoch };
+        return data;
+      }
+      if (attempt > 10) throw new PmuError('ECONFIG', `region '${this.name}': the read replica kept leaving the in-sync set; retry`);
+    }
+  }
+
+  async compareAndSwap(offset: number, expected: bigint, value: bigint, options?: { durability?: Durability }): Promise<bigint> {
+    checkInteger('offset', offset);
+    checkU64('expected', expected);
+    checkU64('value', value);
+    checkRange(this.name, this.size, offset, 8, 'compareAndSwap');
+    const durability = checkDurability(options?.durability);
+    for (;;) {
+      this.checkOpen();
+      const config = this.config;
+      const leader = config.inSync[0];
+      this.begin(config.epoch);
+      try {
+        let previous: bigint;
+        try {
+          previous = await (await this.replica(leader)).compareAndSwap(offset, expected, value, { durability });
+        } catch (error) {
+          if (!isReplicaFailure(error)) throw error;
+          await this.exclude(config, [leader], error);
+          continue;
+        }
+        if (previous !== expected) {
+          // Nothing changed anywhere: valid if the read replica was in sync when it answered.
+          const current = await this.confirm();
+          if (current.inSync.includes(leader)) return previous;
+          continue;
+        }
+        // Swapped on the read replica: bring every other replica along.
+        const others = [...config.inSync.slice(1), ...config.syncing];
+        const results = await Promise.allSettled(others.map(async (pmu) => (await this.replica(pmu)).compareAndSwap(offset, expected, value, { durability })));
+        const leaving: string[] = [];
+        results.forEach((result, i) => {
+          if (result.status === 'rejected' ? isReplicaFailure(result.reason) : result.value !== expected) leaving.push(others[i]);
+        });
+        const after = leaving.length > 0 ? await this.exclude(config, leaving, new PmuError('ECONFIG', 'replica failed or diverged during compare-and-swap'), true) : config;
+        const current = await this.confirm();
+        if (current.epoch !== after.epoch) {
+          throw new PmuError('ECONFIG', `region '${this.name}': the set's configuration changed during compare-and-swap at ${offset}; its outcome is unknown: read the word and retry`);
+        }
+        if (offset === this.fenceOffset && value !== expected) await this.reconcile(after);
+        this.checkLease();
+        return expected;
+      } finally {
+        this.end(config.epoch);
+      }
+    }
+  }
+
+  /** Stops watching, leaves the writer registry (changes stop waiting for us) and closes connections. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.unwatch?.();
+    await this.registration?.close();
+    const regions = [...this.replicas.values()];
+    this.replicas.clear();
+    await Promise.all(regions.map((region) => region.then((r) => r.close()).catch(() => undefined)));
+  }
+
+  /**
+   * One operation on every replica that takes writes: in-sync ones in parallel, then the
+   * syncing ones (after, so a resync that copies from the read replica never misses it), then
+   * removals, then the ack.
+   */
+  private async everywhere(what: string, op: (region: RemoteRegion) => Promise<void>): Promise<void> {
+    for (;;) {
+      this.checkOpen();
+      const config = this.config;
+      this.begin(config.epoch);
+      try {
+        const run = (pmu: string) => this.replica(pmu).then(op);
+        const inSync = await Promise.allSettled(config.inSync.map(run));
+        const refused = inSync.find((result) => result.status === 'rejected' && !isReplicaFailure(result.reason)) as PromiseRejectedResult | undefined;
+        if (refused) throw refused.reason;
+        const failed = config.inSync.filter((_, i) => inSync[i].status === 'rejected');
+        if (failed.length === config.inSync.length) throw (inSync[0] as PromiseRejectedResult).reason;
+        const syncing = await Promise.allSettled(config.syncing.map(run));
+        failed.push(...config.syncing.filter((_, i) => syncing[i].status === 'rejected'));
+        if (failed.length > 0) {
+          const firstError = [...inSync, ...syncing].find((result) => result.status === 'rejected') as PromiseRejectedResult;
+          const next = await this.exclude(config, failed, firstError.reason, true);
+          // Someone else's change may have put a replica in the set that this op did not reach: do it again.
+          if (next.inSync.some((pmu) => !config.inSync.includes(pmu)) || next.syncing.some((pmu) => !config.inSync.includes(pmu) && !config.syncing.includes(pmu))) continue;
+        }
+        this.checkLease();
+        return;
+      } finally {
+        this.end(config.epoch);
+      }
+    }
+  }
+
+  /**
+   * Removes `failed` from the in-sync and syncing sets by etcd transactions (re-reading after a
+   * lost race) and adopts the result. Refuses (the replica's own error) to remove the last
+   * in-sync replica. With `strict`, a configuration that moved on in a way this operation
+   * cannot account for is fine: the caller checks what it got.
+   */
+  private async exclude(seen: RegionConfig, failed: string[], cause: unknown, _strict = false): Promise<RegionConfig> {
+    let current = seen;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const stillThere = failed.filter((pmu) => current.inSync.includes(pmu) || current.syncing.includes(pmu));
+      if (stillThere.length === 0) {
+        this.adopt(current);
+        return current;
+      }
+      let next = current;
+      for (const pmu of stillThere) {
+        if (next.inSync.length === 1 && next.inSync[0] === pmu) {
+          throw cause instanceof PmuError ? cause : new PmuError('EIO', `the last in-sync replica '${pmu}' of region '${this.name}' failed: ${String(cause)}`);
+        }
+        next = { ...withoutReplica(next, pmu), epoch: next.epoch };
+      }
+      next = { ...next, epoch: current.epoch + 1 };
+      const done = await this.directory.transition(current, next);
+      if (done) {
+        this.stats.removals += stillThere.length;
+        this.adopt(done);
+        return done;
+      }
+      current = await this.directory.config(this.name);
+    }
+    throw new PmuError('ECONFIG', `region '${this.name}': could not remove failed replicas ${failed.join(', ')} (configuration kept changing); nothing was acknowledged`);
+  }
+
+  /** Makes every other in-sync replica byte-equal to the read replica (after a takeover's fence). */
+  private async reconcile(config: RegionConfig): Promise<void> {
+    const [leader, ...followers] = config.inSync;
+    if (followers.length === 0) return;
+    const source = await this.replica(leader);
+    const failed = new Set<string>();
+    for (let at = 0; at < this.size; at += this.chunkBytes) {
+      const length = Math.min(this.chunkBytes, this.size - at);
+      const wanted = await source.read(at, length);
+      await Promise.all(
+        followers.filter((pmu) => !failed.has(pmu)).map(async (pmu) => {
+          try {
+            const region = await this.replica(pmu);
+            const have = await region.read(at, length);
+            if (have.equals(wanted)) return;
+            await region.write(at, wanted, { durability: 'flushed' });
+            this.stats.reconciledBytes += length;
+          } catch (error) {
+            if (!isReplicaFailure(error)) throw error;
+            failed.add(pmu);
+          }
+        }),
+      );
+    }
+    if (failed.size > 0) await this.exclude(config, [...failed], new PmuError('ECONFIG', 'replica failed during reconcile'), true);
+  }
+
+  /** A linearizable read of the configuration, shared by the reads that finished before it was sent. */
+  private confirm(): Promise<RegionConfig> {
+    if (this.confirmBatch && !this.confirmBatch.started) return this.confirmBatch.promise;
+    const batch = { started: false, promise: undefined as unknown as Promise<RegionConfig> };
+    batch.promise = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+      batch.started = true;
+      const config = await this.directory.config(this.name);
+      this.adopt(config);
+      return config;
+    });
+    this.confirmBatch = batch;
+    return batch.promise;
+  }
+
+  private replica(pmu: string): Promise<RemoteRegion> {
+    let region = this.replicas.get(pmu);
+    if (!region) {
+      region = this.pool.openRegion(pmu, this.name);
+      this.replicas.set(pmu, region);
+      region.catch(() => {
+        if (this.replicas.get(pmu) === region) this.replicas.delete(pmu);
+      });
+    }
+    return region;
+  }
+
+  /** Takes a newer configuration (from the watch, a read or our own change). */
+  private adopt(config: RegionConfig): void {
+    if (config.epoch <= this.config.epoch) return;
+    this.config = config;
+    this.maybePublish();
+  }
+
+  private begin(epoch: number): void {
+    this.inFlight.set(epoch, (this.inFlight.get(epoch) ?? 0) + 1);
+  }
+
+  private end(epoch: number): void {
+    const left = (this.inFlight.get(epoch) ?? 1) - 1;
+    if (left === 0) this.inFlight.delete(epoch);
+    else this.inFlight.set(epoch, left);
+    this.maybePublish();
+  }
+
+  /** Publishes the current epoch once no operation of an older one is in flight. */
+  private maybePublish(): void {
+    const epoch = this.config.epoch;
+    if (epoch <= this.publishedEpoch || !this.registration || this.closed) return;
+    for (const started of this.inFlight.keys()) if (started < epoch) return;
+    this.publishedEpoch = epoch;
+    this.registration.publish(epoch).catch(() => {
+      // etcd away: the lease lapses and this writer stops acking; a resync waiting for us sees the lease end.
+      if (this.publishedEpoch === epoch) this.publishedEpoch = epoch - 1;
+    });
+  }
+
+  private checkLease(): void {
+    if (this.registration && Date.now() >= this.registration.validUntil()) {
+      throw new PmuError('EETCD', `region '${this.name}': this writer's lease in etcd (${this.directory.etcdUrl}) may have expired, so the set may have changed without it; nothing was acknowledged: check etcd, then open the region again`);
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new PmuError('ECLOSED', `mirrored region '${this.name}' was closed; open it again`);
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Connections to the PMUs of a set, one PmuClient per PMU, made on first use. Every PMU of a
+ * set is reached with the same user and secret (the set's user, an admin on each PMU: a
+ * returning PMU may need its region made again).
+ */
+import { PmuClient } from '../net/client';
+import { RemoteRegion } from '../net/remote-region';
+import { PmuError } from '../unit/errors';
+import { MirrorDirectory } from './directory';
+
+export interface PoolOptions {
+  user?: string;
+  secret?: string;
+  /** Deadline of every request to a PMU: the failure deadline of a replica. Default 1000 ms. */
+  timeoutMs?: number;
+}
+
+export class PmuPool {
+  private readonly clients = new Map<string, Promise<PmuClient>>();
+  readonly timeoutMs: number;
+  private readonly user: string;
+  private readonly secret: string;
+
+  constructor(
+    private readonly directory: MirrorDirectory,
+    options: PoolOptions = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? 1000;
+    const user = options.user ?? process.env.PMU_USER;
+    const secret = options.secret ?? process.env.PMU_SECRET;
+    if (!user || !secret) throw new PmuError('EAUTH', "no credentials for the PMU set: pass { user, secret } or set PMU_USER and PMU_SECRET (the set's user, an admin on every PMU)");
+    this.user = user;
+    this.secret = secret;
+  }
+
+  /** The client of PMU `id`, connecting if needed (a failed connect is forgotten, so the next call retries). */
+  client(id: string): Promise<PmuClient> {
+    let client = this.clients.get(id);
+    if (!client) {
+      client = (async () => {
+        const entry = await this.directory.pmu(id);
+        return PmuClient.connect(entry.url, { user: this.user, secret: this.secret, timeoutMs: this.timeoutMs, maxQueued: 1024 });
+      })();
+      this.clients.set(id, client);
+      client.catch(() => {
+        if (this.clients.get(id) === client) this.clients.delete(id);
+      });
+    }
+    return client;
+  }
+
+  async openRegion(id: string, name: string): Promise<RemoteRegion> {
+    return (await this.client(id)).openRegion(name, { rights: 'rw' });
+  }
+
+  async close(): Promise<void> {
+    const clients = [...this.clients.values()];
+    this.clients.clear();
+    await Promise.all(clients.map((client) => client.then((c) => c.close()).catch(() => undefined)));
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * A real etcd for tests (Debian's etcd-server), on loopback with its own data directory.
+ * Absent etcd: tests skip with a loud message, except under CI=true where they must run.
+ */
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { tempDir } from './temp';
+import { waitFor, waitForExit } from './wait';
+
+export const ETCD_INSTALL = 'apt-get update -qq && apt-get install -y -qq etcd-server';
+
+export function etcdAvailable(): boolean {
+  const found = spawnSync('sh', ['-c', 'command -v etcd'], { encoding: 'utf8' }).status === 0;
+  if (!found) {
+    if (process.env.CI === 'true') throw new Error(`etcd is not installed but CI=true: install it with: ${ETCD_INSTALL}`);
+    process.stderr.write(`\n*** SKIPPING etcd-backed tests: etcd is not installed. Install it with: ${ETCD_INSTALL}\n\n`);
+  }
+  return found;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+export interface EtcdHandle {
+  url: string;
+  process: ChildProcess;
+  dataDir: string;
+  stop(): Promise<void>;
+  /** SIGSTOP / SIGCONT: etcd unreachable without losing its state. */
+  pause(): void;
+  resume(): void;
+}
+
+export async function startEtcd(options: { host?: string } = {}): Promise<EtcdHandle> {
+  const host = options.host ?? '127.0.0.1';
+  const dataDir = path.join(tempDir('pmu-etcd-'), 'data');
+  const [clientPort, peerPort] = [await freePort(), await freePort()];
+  const url = `http://${host}:${clientPort}`;
+  const child = spawn('etcd', [
+    '--name', 'pmu-test',
+    '--data-dir', dataDir,
+    '--listen-client-urls', url,
+    '--advertise-client-urls', url,
+    '--listen-peer-urls', `http://${host}:${peerPort}`,
+    '--initial-advertise-peer-urls', `http://${host}:${peerPort}`,
+    '--initial-cluster', `pmu-test=http://${host}:${peerPort}`,
+    '--log-level', 'error',
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => (stderr = (stderr + chunk).slice(-2000)));
+  const probe = new Etcd3({ hosts: url, defaultCallOptions: () => ({ deadline: Date.now() + 500 }) });
+  try {
+    await waitFor('etcd to answer', async () => {
+      if (child.exitCode !== null) throw new Error(`etcd exited with ${child.exitCode}: ${stderr}`);
+      return probe.get('probe').string().then(() => true, () => false);
+    }, 20_000, 50);
+  } finally {
+    probe.close();
+  }
+  return {
+    url,
+    process: child,
+    dataDir,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGCONT');
+      child.kill('SIGKILL');
+      await waitForExit(child);
+    },
+    pause: () => child.kill('SIGSTOP'),
+    resume: () => child.kill('SIGCONT'),
+  };
+}
