@@ -60,6 +60,8 @@ export class MirroredRegion implements Region {
   private publishedEpoch = 0;
   private unwatch: (() => Promise<void>) | undefined;
   private registration: ClientRegistration | undefined;
+  private renewing: Promise<void> | undefined;
+  private readonly leaseSeconds: number;
   private closed = false;
   private confirmBatch: { started: boolean; promise: Promise<RegionConfig> } | undefined;
   private readonly fenceOffset: number;
@@ -78,6 +80,7 @@ export class MirroredRegion implements Region {
     this.config = config;
     this.fenceOffset = options.fenceOffset ?? EPOCH_OFFSET;
     this.chunkBytes = options.chunkBytes ?? 1 << 20;
+    this.leaseSeconds = options.leaseSeconds ?? 3;
   }
 
   /**
@@ -207,6 +210,7 @@ export class MirroredRegion implements Region {
     if (this.closed) return;
     this.closed = true;
     await this.unwatch?.();
+    await this.renewing;
     await this.registration?.close();
     const regions = [...this.replicas.values()];
     this.replicas.clear();
@@ -363,9 +367,39 @@ export class MirroredRegion implements Region {
   }
 
   private checkLease(): void {
-    if (this.registration && Date.now() >= this.registration.validUntil()) {
-      throw new PmuError('EETCD', `region '${this.name}': this writer's lease in etcd (${this.directory.etcdUrl}) may have expired, so the set may have changed without it; nothing was acknowledged: check etcd, then open the region again`);
-    }
+    const registration = this.registration;
+    if (registration && Date.now() < registration.validUntil()) return;
+    this.renew();
+    throw new PmuError('EETCD', `region '${this.name}': this writer's lease in etcd (${this.directory.etcdUrl}) may have expired, so the set may have changed without it; nothing was acknowledged: check etcd; the region registers again by itself once etcd answers`);
+  }
+
+  /**
+   * After a lapsed lease: register again (epoch 0 first, so a change in progress waits for us),
+   * read the configuration afresh, publish it. Acks stay refused until this completes.
+   */
+  private renew(): void {
+    if (this.renewing || this.closed) return;
+    const old = this.registration;
+    this.registration = undefined;
+    this.renewing = (async () => {
+      await old?.close();
+      for (let delay = 50; !this.closed; delay = Math.min(delay * 2, 1000)) {
+        try {
+          const registration = await this.directory.registerClient(this.name, this.leaseSeconds);
+          const config = await this.directory.config(this.name);
+          if (config.epoch >= this.config.epoch) this.config = config;
+          await registration.publish(this.config.epoch);
+          this.publishedEpoch = this.config.epoch;
+          if (this.closed) await registration.close();
+          else this.registration = registration;
+          return;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        }
+      }
+    })().finally(() => {
+      this.renewing = undefined;
+    });
   }
 
   private checkOpen(): void {

@@ -58,15 +58,17 @@ export async function startEtcd(options: { host?: string } = {}): Promise<EtcdHa
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk) => (stderr = (stderr + chunk).slice(-2000)));
-  const probe = new Etcd3({ hosts: url, defaultCallOptions: () => ({ deadline: Date.now() + 500 }) });
-  try {
-    await waitFor('etcd to answer', async () => {
-      if (child.exitCode !== null) throw new Error(`etcd exited with ${child.exitCode}: ${stderr}`);
-      return probe.get('probe').string().then(() => true, () => false);
-    }, 20_000, 50);
-  } finally {
-    probe.close();
-  }
+  // A fresh client per probe: one client's circuit breaker would keep failing for 5 s after
+  // the refusals it met before etcd listened.
+  await waitFor('etcd to answer', async () => {
+    if (child.exitCode !== null) throw new Error(`etcd exited with ${child.exitCode}: ${stderr}`);
+    const probe = new Etcd3({ hosts: url, defaultCallOptions: () => ({ deadline: Date.now() + 500 }) });
+    try {
+      return await probe.get('probe').string().then(() => true, () => false);
+    } finally {
+      probe.close();
+    }
+  }, 20_000, 50);
   return {
     url,
     process: child,
