@@ -8,3 +8,5 @@ export { createMirroredRegion, resync, waitForWriters } from './resync';
 export type { ResyncOptions } from './resync';
 export { place, writeSet } from './config';
 export type { PmuEntry, RegionConfig, SetInfo } from './config';
+export { startReplicaAgent } from './agent';
+export type { AgentEvent, AgentOptions } from './agent';

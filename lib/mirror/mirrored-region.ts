@@ -191,12 +191,16 @@ export class MirroredRegion implements Region {
         results.forEach((result, i) => {
           if (result.status === 'rejected' ? isReplicaFailure(result.reason) : result.value !== expected) leaving.push(others[i]);
         });
-        const after = leaving.length > 0 ? await this.exclude(config, leaving, new PmuError('ECONFIG', 'replica failed or diverged during compare-and-swap'), true) : config;
+        if (leaving.length > 0) await this.exclude(config, leaving, new PmuError('ECONFIG', 'replica failed or diverged during compare-and-swap'), true);
+        // The swap stands if the read replica is still the read replica: any other client that
+        // could decide a swap on another replica needs a configuration without it, which it
+        // can only get after this confirmation (so it finds our value there already).
         const current = await this.confirm();
-        if (current.epoch !== after.epoch) {
+        const reached = new Set([...config.inSync, ...config.syncing]);
+        if (current.inSync[0] !== leader || leaving.some((pmu) => current.inSync.includes(pmu)) || current.inSync.some((pmu) => !reached.has(pmu))) {
           throw new PmuError('ECONFIG', `region '${this.name}': the set's configuration changed during compare-and-swap at ${offset}; its outcome is unknown: read the word and retry`);
         }
-        if (offset === this.fenceOffset && value !== expected) await this.reconcile(after);
+        if (offset === this.fenceOffset && value !== expected) await this.reconcile(current);
         this.checkLease();
         return expected;
       } finally {

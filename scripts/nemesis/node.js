@@ -1,0 +1,72 @@
+'use strict';
+// A service node of the nemesis: backup until the primary looks gone, then takes over and
+// appends. Every line it prints is one history event, with this process's wall clock:
+//   <ms> TRY <value>            about to append <value>
+//   <ms> ACK <value> <seq>      the append was acknowledged
+//   <ms> FAIL <value> <code>    the append failed (then the node exits)
+//   <ms> READ <value> <seq> <pmu> <configEpoch>   a record the backup read (or recovered at takeover)
+//   <ms> FENCE <epoch>          takeover done: every write issued after this by an older primary must be refused
+//   <ms> PRIMARY <epoch>        this node is the primary now
+// Environment: ETCD, SET, REGION, NAME, PMU_USER, PMU_SECRET, LEASE_MS.
+const { CheckpointReader, CheckpointWriter, PmuError } = require('../../dist');
+const { MirrorDirectory, MirroredRegion, PmuPool } = require('../../dist/mirror');
+
+const say = (line) => process.stdout.write(`${Date.now()} ${line}\n`);
+
+async function primary(region, writer) {
+  say(`PRIMARY ${writer.epoch}`);
+  for (let i = 1; ; i++) {
+    const value = `${process.env.NAME}-${writer.epoch}-${i}`;
+    say(`TRY ${value}`);
+    try {
+      const sequence = await writer.append(Buffer.from(value));
+      say(`ACK ${value} ${sequence}`);
+    } catch (error) {
+      say(`FAIL ${value} ${error.code || 'ERR'}`);
+      process.stderr.write(`${process.env.NAME}: append failed: ${error.code} ${error.message}\n`);
+      process.exit(error.code === 'EFENCED' ? 3 : 4);
+    }
+  }
+}
+
+function witness(region) {
+  const w = region.stats.lastRead;
+  return w ? `${w.pmu} ${w.epoch}` : '- -';
+}
+
+(async () => {
+  const env = process.env;
+  const directory = MirrorDirectory.connect(env.ETCD, { set: env.SET, timeoutMs: 1000 });
+  const pool = new PmuPool(directory, { timeoutMs: Number(env.PMU_TIMEOUT_MS || 500) });
+  const region = await MirroredRegion.open(directory, pool, env.REGION);
+  let reader;
+  try {
+    reader = await CheckpointReader.open(region);
+  } catch (error) {
+    if (!(error instanceof PmuError) || error.code !== 'ENOENT') throw error;
+    const writer = await CheckpointWriter.open(region, { mode: 'append', whenFull: 'wait', fullWaitMs: 60000, heartbeatMs: 50 });
+    return primary(region, writer);
+  }
+  say(`BACKUP ${reader.epoch}`);
+  const controller = new AbortController();
+  const watching = reader.watchPrimary({ leaseMs: Number(env.LEASE_MS || 1500), signal: controller.signal });
+  let gone = false;
+  watching.then(() => (gone = true), () => (gone = true));
+  while (!gone) {
+    const { records } = await reader.readBatch();
+    for (const record of records) say(`READ ${record.payload.toString()} ${record.sequence} ${witness(region)}`);
+    if (records.length > 0) await reader.clear(records[records.length - 1].sequence);
+    else await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const failure = await watching;
+  say(`TAKEOVER ${failure.reason}`);
+  const taken = await reader.takeover({ whenFull: 'wait', fullWaitMs: 60000, heartbeatMs: 50 });
+  for (const record of taken.records) say(`READ ${record.payload.toString()} ${record.sequence} ${witness(region)}`);
+  if (taken.records.length > 0) await reader.clear(taken.records[taken.records.length - 1].sequence);
+  say(`FENCE ${taken.epoch}`);
+  return primary(region, taken.writer);
+})().catch((error) => {
+  say(`ERROR ${error.code || 'ERR'}`);
+  process.stderr.write(`${process.env.NAME}: ${error.code || ''} ${error.stack}\n`);
+  process.exit(error.code === 'ETAKEN' || error.code === 'EFENCED' ? 3 : 1);
+});

@@ -1,0 +1,24 @@
+'use strict';
+// One PMU of the nemesis set: a PmuServer on its own unit file, registered in the set's
+// directory, with the replica agent that resyncs it whenever it is out of sync.
+// Environment: UNIT, HOST, PORT, ETCD, SET, ID, PMU_USER, PMU_SECRET.
+const { PersistentMemoryUnit, PmuServer, UserDirectory } = require('../../dist');
+const { MirrorDirectory, PmuPool, startReplicaAgent } = require('../../dist/mirror');
+
+(async () => {
+  const env = process.env;
+  const unit = PersistentMemoryUnit.open(env.UNIT, { size: 64 * 1024 * 1024 });
+  const users = new UserDirectory({ [env.PMU_USER]: { secret: env.PMU_SECRET, admin: true } });
+  const server = new PmuServer({ unit, users, tcp: { host: env.HOST || '127.0.0.1', port: Number(env.PORT) }, closeTimeoutMs: 100 });
+  await server.listen();
+  const directory = MirrorDirectory.connect(env.ETCD, { set: env.SET, timeoutMs: 1000 });
+  await directory.addPmu({ id: env.ID, url: `tcp://${env.HOST || '127.0.0.1'}:${env.PORT}`, capacity: 64 * 1024 * 1024 });
+  const pool = new PmuPool(directory, { timeoutMs: 2000 });
+  startReplicaAgent(directory, pool, env.ID, {
+    onEvent: (event) => process.stdout.write(`${Date.now()} AGENT ${event.kind} ${event.region}${event.detail ? ' ' + event.detail.replace(/\n/g, ' ') : ''}\n`),
+  });
+  process.stdout.write(`${Date.now()} READY\n`);
+})().catch((error) => {
+  process.stderr.write(`pmu ${process.env.ID}: ${error.code || ''} ${error.stack}\n`);
+  process.exit(1);
+});

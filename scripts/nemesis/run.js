@@ -1,0 +1,378 @@
+'use strict';
+/**
+ * Jepsen-style nemesis for mirrored PMUs: etcd, three PMU processes (each with its replica
+ * agent), two service nodes (a primary appending through a MirroredRegion, a backup following
+ * and taking over), randomised faults, a history of every operation, and a checker.
+ *
+ *   node scripts/nemesis/run.js --minutes 10      (npm run nemesis -- --minutes 10)
+ *
+ * Faults: SIGKILL of a PMU (restarted, then resynced by its agent), SIGSTOP/SIGCONT of a PMU,
+ * SIGKILL of the primary, SIGSTOP of the primary past the backup's lease (a zombie once it
+ * resumes). The checker proves: no acknowledged write lost (on every in-sync replica), nothing
+ * read that was never tried, one value per sequence, no write of a fenced primary read or acked,
+ * no read answered by a replica outside the in-sync set, each backup reads the log in order.
+ */
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { CheckpointReader } = require('../../dist');
+const { MirrorDirectory, MirroredRegion, PmuPool, createMirroredRegion } = require('../../dist/mirror');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const USER = 'nemesis';
+const SECRET = 'nemesis-secret-0123456789abcdef';
+const REGION = 'ckpt';
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const rand = (min, max) => min + Math.floor(Math.random() * (max - min + 1));
+
+async function waitFor(what, probe, timeoutMs, intervalMs = 20) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`nemesis: timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
+
+/** A child whose stdout lines are history events. */
+function child(name, script, env, onLine) {
+  const proc = spawn(process.execPath, [path.join(__dirname, script)], { env: { ...process.env, ...env, PMU_USER: USER, PMU_SECRET: SECRET, NAME: name }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let buffered = '';
+  proc.stdout.on('data', (chunk) => {
+    buffered += chunk;
+    let at;
+    while ((at = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, at);
+      buffered = buffered.slice(at + 1);
+      onLine(name, line);
+    }
+  });
+  let stderr = '';
+  proc.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
+  proc.stderrTail = () => stderr;
+  proc.done = new Promise((resolve) => proc.on('close', (code, signal) => resolve({ code, signal })));
+  return proc;
+}
+
+async function runNemesis(options = {}) {
+  const durationMs = options.durationMs ?? 60_000;
+  const log = options.log ?? ((line) => process.stdout.write(line + '\n'));
+  const leaseMs = options.leaseMs ?? 1500;
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pmu-nemesis-'));
+  const events = [];
+  const faults = {};
+  const notes = [];
+  const configs = new Map();
+  const procs = { pmus: new Map(), nodes: new Map() };
+  let etcdProc;
+  let directory;
+  let stopConfigWatch;
+  const cleanups = [];
+
+  const onLine = (name, line) => {
+    const [t, kind, ...rest] = line.split(' ');
+    events.push({ name, t: Number(t), kind, rest, line });
+    if (options.verbose) log(`${name} ${line}`);
+  };
+  const fault = (kind) => {
+    faults[kind] = (faults[kind] ?? 0) + 1;
+    if (options.verbose) log(`FAULT ${kind}`);
+  };
+
+  try {
+    // etcd on loopback with its own data directory.
+    const [clientPort, peerPort] = [await freePort(), await freePort()];
+    const etcdUrl = `http://127.0.0.1:${clientPort}`;
+    etcdProc = spawn('etcd', ['--name', 'nemesis', '--data-dir', path.join(work, 'etcd'), '--listen-client-urls', etcdUrl, '--advertise-client-urls', etcdUrl, '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-cluster', `nemesis=http://127.0.0.1:${peerPort}`, '--log-level', 'error'], { stdio: 'ignore' });
+    await waitFor('etcd', async () => {
+      const probe = MirrorDirectory.connect(etcdUrl, { set: 'nemesis', timeoutMs: 500 });
+      try {
+        return await probe.pmus().then(() => true, () => false);
+      } finally {
+        probe.close();
+      }
+    }, 20_000, 50);
+    directory = MirrorDirectory.connect(etcdUrl, { set: 'nemesis', timeoutMs: 1000 });
+    await directory.init(3);
+
+    // Three PMUs.
+    const pmuIds = ['pmu1', 'pmu2', 'pmu3'];
+    const pmuEnv = {};
+    for (const id of pmuIds) {
+      pmuEnv[id] = { UNIT: path.join(work, `${id}.pmu`), PORT: String(await freePort()), ETCD: etcdUrl, SET: 'nemesis', ID: id };
+    }
+    const startPmu = async (id) => {
+      const proc = child(id, 'pmu.js', pmuEnv[id], (name, line) => {
+        onLine(name, line);
+        if (line.includes(' READY')) proc.ready = true;
+      });
+      procs.pmus.set(id, proc);
+      await waitFor(`${id} ready`, () => proc.ready || proc.exitCode !== null, 15_000);
+      if (!proc.ready) throw new Error(`${id} did not start: ${proc.stderrTail()}`);
+    };
+    for (const id of pmuIds) await startPmu(id);
+
+    const pool = new PmuPool(directory, { user: USER, secret: SECRET, timeoutMs: 2000 });
+    cleanups.push(() => pool.close());
+    await createMirroredRegion(directory, pool, REGION, 1024 * 1024 + 4096, 3);
+    stopConfigWatch = await directory.watch(REGION, (config) => configs.set(config.epoch, config));
+    const first = await directory.config(REGION);
+    configs.set(first.epoch, first);
+
+    // Two service nodes; a node that exits is replaced (it comes back as a backup).
+    let nodeCount = 0;
+    let running = true;
+    const nodeEnv = { ETCD: etcdUrl, SET: 'nemesis', REGION, LEASE_MS: String(leaseMs) };
+    const startNode = () => {
+      const name = `n${++nodeCount}`;
+      const proc = child(name, 'node.js', nodeEnv, onLine);
+      procs.nodes.set(name, proc);
+      proc.done.then(({ code, signal }) => {
+        procs.nodes.delete(name);
+        if (code !== 0 && signal === null && code !== 3 && code !== 4) notes.push(`${name} exited ${code}: ${proc.stderrTail().split('\n').filter(Boolean).slice(0, 2).join(' | ')}`);
+        if (running) setTimeout(() => running && startNode(), 100);
+      });
+      return name;
+    };
+    const primaryName = () => {
+      let best;
+      for (const e of events) if (e.kind === 'PRIMARY' && procs.nodes.has(e.name)) best = e.name;
+      return best;
+    };
+    const acks = () => events.filter((e) => e.kind === 'ACK').length;
+    startNode();
+    await waitFor('first primary', () => primaryName(), 20_000);
+    startNode();
+    await waitFor('first backup', () => events.some((e) => e.kind === 'BACKUP'), 20_000);
+
+    // The faults.
+    const deadline = Date.now() + durationMs;
+    const stopped = new Set();
+    const kinds = ['pmu-kill', 'pmu-stop', 'primary-kill', 'primary-stop'];
+    while (Date.now() < deadline) {
+      const kind = kinds[rand(0, kinds.length - 1)];
+      if (kind === 'pmu-kill' || kind === 'pmu-stop') {
+        // One PMU at a time, and only one that is in sync (so two copies always remain).
+        const config = await directory.config(REGION).catch(() => undefined);
+        const candidates = config ? config.inSync.filter((id) => procs.pmus.get(id)?.exitCode === null) : [];
+        if (!config || config.inSync.length < 3 || candidates.length === 0) {
+          await sleep(100);
+          continue;
+        }
+        const id = candidates[rand(0, candidates.length - 1)];
+        const proc = procs.pmus.get(id);
+        if (kind === 'pmu-kill') {
+          proc.kill('SIGKILL');
+          fault('pmu-kill');
+          await proc.done;
+          await sleep(rand(100, 1000));
+          await startPmu(id);
+        } else {
+          proc.kill('SIGSTOP');
+          stopped.add(proc);
+          fault('pmu-stop');
+          await sleep(rand(200, 1500));
+          proc.kill('SIGCONT');
+          stopped.delete(proc);
+        }
+      } else {
+        const name = primaryName();
+        const proc = name && procs.nodes.get(name);
+        const backups = [...procs.nodes.keys()].filter((n) => n !== name && events.some((e) => e.kind === 'BACKUP' && e.name === n));
+        if (!proc || backups.length === 0) {
+          await sleep(100);
+          continue;
+        }
+        if (kind === 'primary-kill') {
+          proc.kill('SIGKILL');
+          fault('primary-kill');
+        } else {
+          const before = events.filter((e) => e.kind === 'FENCE').length;
+          proc.kill('SIGSTOP');
+          stopped.add(proc);
+          fault('primary-stop');
+          // Hold it past the backup's lease so the backup takes over; then it resumes as a zombie.
+          await waitFor('takeover of a stopped primary', () => events.filter((e) => e.kind === 'FENCE').length > before, leaseMs * 10).catch((error) => notes.push(error.message));
+          proc.kill('SIGCONT');
+          stopped.delete(proc);
+        }
+        await waitFor('a new primary', () => primaryName() && primaryName() !== name, leaseMs * 10).catch((error) => notes.push(error.message));
+      }
+      // Progress between faults: the primary must ack again (liveness), else note it.
+      const ackedBefore = acks();
+      await waitFor('acks after a fault', () => acks() > ackedBefore, 20_000).catch((error) => notes.push(error.message));
+      await sleep(rand(100, 500));
+    }
+
+    // Heal: everything running, every replica back in sync, a few more acks.
+    for (const proc of stopped) proc.kill('SIGCONT');
+    await waitFor('every replica in sync', async () => (await directory.config(REGION)).inSync.length === 3, 60_000, 100).catch((error) => notes.push(error.message));
+    const ackedBefore = acks();
+    await waitFor('acks after healing', () => acks() > ackedBefore + 10, 20_000).catch((error) => notes.push(error.message));
+    running = false;
+    for (const proc of procs.nodes.values()) proc.kill('SIGKILL');
+    await Promise.all([...procs.nodes.values()].map((proc) => proc.done));
+
+    // What each in-sync replica holds from the cursor on, and what the mirrored region shows.
+    const finalConfig = await directory.config(REGION);
+    const finals = {};
+    const mirrored = await MirroredRegion.open(directory, pool, REGION);
+    cleanups.push(() => mirrored.close());
+    finals.mirrored = await readLog(mirrored);
+    for (const id of finalConfig.inSync) finals[id] = await readLog(await pool.openRegion(id, REGION));
+    const result = check(events, configs, finals);
+    result.faults = faults;
+    result.notes = notes;
+    result.finalConfig = finalConfig;
+    return result;
+  } finally {
+    await stopConfigWatch?.().catch(() => undefined);
+    for (const cleanup of cleanups) await Promise.resolve().then(cleanup).catch(() => undefined);
+    for (const proc of [...procs.nodes.values(), ...procs.pmus.values()]) {
+      proc.kill('SIGCONT');
+      proc.kill('SIGKILL');
+    }
+    await Promise.all([...procs.nodes.values(), ...procs.pmus.values()].map((proc) => proc.done));
+    directory?.close();
+    if (etcdProc) {
+      etcdProc.kill('SIGKILL');
+      await new Promise((resolve) => (etcdProc.exitCode !== null ? resolve() : etcdProc.on('exit', resolve)));
+    }
+    if (!options.keep) fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function readLog(region) {
+  const reader = await CheckpointReader.open(region);
+  const records = [];
+  for (;;) {
+    const batch = await reader.readBatch();
+    records.push(...batch.records.map((record) => ({ value: record.payload.toString(), seq: record.sequence })));
+    if (batch.stop.reason !== 'limit') return { records, stop: batch.stop };
+  }
+}
+
+/** The checker: every rule over the whole history. */
+function check(events, configs, finals) {
+  const violations = [];
+  const tried = new Map();
+  const acked = new Map();
+  const fences = [];
+  const reads = [];
+  for (const e of events) {
+    if (e.kind === 'TRY') tried.set(e.rest[0], e.t);
+    else if (e.kind === 'ACK') acked.set(e.rest[0], { seq: Number(e.rest[1]), t: e.t, name: e.name });
+    else if (e.kind === 'FENCE') fences.push({ epoch: BigInt(e.rest[0]), t: e.t });
+    else if (e.kind === 'READ') reads.push({ value: e.rest[0], seq: Number(e.rest[1]), pmu: e.rest[2], epoch: Number(e.rest[3]), name: e.name, t: e.t });
+  }
+  const bySeq = new Map();
+  const claim = (seq, value, where) => {
+    const had = bySeq.get(seq);
+    if (had === undefined) bySeq.set(seq, value);
+    else if (had !== value) violations.push(`sequence ${seq} holds '${had}' and '${value}' (${where})`);
+  };
+  for (const [value, ack] of acked) claim(ack.seq, value, `ack by ${ack.name}`);
+  for (const r of reads) claim(r.seq, r.value, `read by ${r.name}`);
+  for (const [where, final] of Object.entries(finals)) for (const r of final.records) claim(r.seq, r.value, `final read of ${where}`);
+
+  // Nothing read that was never tried (nothing invented or torn).
+  const everRead = new Set(reads.map((r) => r.value));
+  for (const final of Object.values(finals)) for (const r of final.records) everRead.add(r.value);
+  for (const value of everRead) if (!tried.has(value)) violations.push(`read '${value}', which no primary ever tried to write`);
+
+  // No acknowledged write lost: each was read by a backup, or is in the log on every in-sync replica.
+  const readByBackups = new Set(reads.map((r) => r.value));
+  for (const [where, final] of Object.entries(finals)) {
+    const held = new Set(final.records.map((r) => r.value));
+    const lowest = final.records.length > 0 ? final.records[0].seq : Infinity;
+    for (const [value, ack] of acked) {
+      if (readByBackups.has(value) || held.has(value)) continue;
+      if (ack.seq >= lowest || final.records.length === 0) violations.push(`acknowledged '${value}' (seq ${ack.seq}) is lost: not read by any backup and not in the log of ${where}`);
+      else violations.push(`acknowledged '${value}' (seq ${ack.seq}) is lost: cleared without being read (${where})`);
+    }
+  }
+
+  // A fenced primary: nothing it tried after the fence is acked or read.
+  const epochOf = (value) => BigInt(value.split('-')[1]);
+  for (const [value, t] of tried) {
+    const fencedAt = fences.find((f) => f.epoch > epochOf(value) && f.t < t);
+    if (!fencedAt) continue;
+    if (acked.has(value)) violations.push(`zombie write '${value}' (tried after the fence of epoch ${fencedAt.epoch}) was acknowledged`);
+    if (everRead.has(value)) violations.push(`zombie write '${value}' (tried after the fence of epoch ${fencedAt.epoch}) was read`);
+  }
+
+  // Reads answered only by replicas in the in-sync set of the configuration that confirmed them.
+  let unknownEpochs = 0;
+  for (const r of reads) {
+    if (r.pmu === '-') continue;
+    const config = configs.get(r.epoch);
+    if (!config) unknownEpochs++;
+    else if (!config.inSync.includes(r.pmu)) violations.push(`'${r.value}' was read from ${r.pmu}, not in sync at configuration ${r.epoch} (${config.inSync.join(',')})`);
+  }
+
+  // Each backup reads the log in order, one sequence after the other.
+  const lastSeq = new Map();
+  for (const r of reads) {
+    const last = lastSeq.get(r.name);
+    if (last !== undefined && r.seq !== last + 1) violations.push(`${r.name} read sequence ${r.seq} after ${last}`);
+    lastSeq.set(r.name, r.seq);
+  }
+
+  return {
+    operations: { tried: tried.size, acked: acked.size, reads: reads.length, takeovers: fences.length, configurations: configs.size, readsWithUnknownConfig: unknownEpochs },
+    finalRecords: Object.fromEntries(Object.entries(finals).map(([k, v]) => [k, v.records.length])),
+    violations,
+  };
+}
+
+function report(result, log) {
+  log(`operations: ${result.operations.tried} appends tried, ${result.operations.acked} acknowledged, ${result.operations.reads} records read by backups, ${result.operations.takeovers} takeovers, ${result.operations.configurations} configurations`);
+  log(`faults: ${Object.entries(result.faults).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+  log(`final: in sync ${result.finalConfig.inSync.join(',')} (epoch ${result.finalConfig.epoch}); log records from the cursor: ${Object.entries(result.finalRecords).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  if (result.notes.length > 0) log(`notes: ${result.notes.join('; ')}`);
+  log(`violations: ${result.violations.length}`);
+  for (const violation of result.violations.slice(0, 50)) log(`  ${violation}`);
+}
+
+module.exports = { runNemesis, check, report };
+
+if (require.main === module) {
+  const args = process.argv.slice(2);
+  const minutesAt = args.indexOf('--minutes');
+  const minutes = minutesAt >= 0 ? Number(args[minutesAt + 1]) : 1;
+  if (!(minutes > 0)) {
+    process.stderr.write('usage: npm run nemesis -- --minutes N [--verbose]\n');
+    process.exit(2);
+  }
+  if (spawnSync('sh', ['-c', 'command -v etcd']).status !== 0) {
+    process.stderr.write('nemesis: etcd is not installed: apt-get update -qq && apt-get install -y -qq etcd-server\n');
+    process.exit(2);
+  }
+  const log = (line) => process.stdout.write(line + '\n');
+  log(`nemesis: ${minutes} minute(s) of faults against a three-PMU set`);
+  runNemesis({ durationMs: minutes * 60_000, verbose: args.includes('--verbose'), log }).then(
+    (result) => {
+      report(result, log);
+      process.exit(result.violations.length === 0 ? 0 : 1);
+    },
+    (error) => {
+      process.stderr.write(`nemesis: ${error.stack}\n`);
+      process.exit(1);
+    },
+  );
+}
