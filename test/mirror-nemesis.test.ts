@@ -6,7 +6,29 @@
 import { etcdAvailable } from './helpers/etcd';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { runNemesis, report } = require('../scripts/nemesis/run.js');
+const { runNemesis, report, check } = require('../scripts/nemesis/run.js');
+
+describe('nemesis checker', () => {
+  const ev = (name: string, t: number, line: string) => ({ name, t, kind: line.split(' ')[0], rest: line.split(' ').slice(1), line });
+  const configs = new Map([[1, { inSync: ['a', 'b'] }], [2, { inSync: ['a'] }]]);
+  const clean = [ev('n1', 1, 'TRY n1-1-1'), ev('n1', 2, 'ACK n1-1-1 1'), ev('n1', 3, 'TRY n1-1-2'), ev('n1', 4, 'ACK n1-1-2 2'), ev('n2', 5, 'READ n1-1-1 1 a 1')];
+  const finals = { mirrored: { records: [{ value: 'n1-1-2', seq: 2 }] } };
+
+  test('a clean history has no violations', () => {
+    expect(check(clean, configs, finals).violations).toEqual([]);
+  });
+
+  test('it finds a lost ack, an invented read, a zombie read, a read from outside the in-sync set, a sequence with two values, reads out of order', () => {
+    const lost = check(clean, configs, { mirrored: { records: [] } }).violations;
+    expect(lost.join()).toMatch(/acknowledged 'n1-1-2' \(seq 2\) is lost/);
+    expect(check([...clean, ev('n2', 6, 'READ bogus-1-1 2 a 1')], configs, finals).violations.join()).toMatch(/no primary ever tried/);
+    const zombie = [...clean, ev('n2', 6, 'FENCE 2'), ev('n1', 7, 'TRY n1-1-3'), ev('n2', 8, 'READ n1-1-3 3 a 1')];
+    expect(check(zombie, configs, finals).violations.join()).toMatch(/zombie write 'n1-1-3'/);
+    expect(check([...clean, ev('n2', 6, 'READ n1-1-2 2 b 2')], configs, finals).violations.join()).toMatch(/read from b, not in sync at configuration 2/);
+    expect(check([...clean, ev('n3', 6, 'READ n1-1-1 2 a 1')], configs, finals).violations.join()).toMatch(/sequence 2 holds/);
+    expect(check([...clean, ev('n2', 6, 'READ n1-1-2 2 a 1'), ev('n2', 7, 'READ n1-1-1 1 a 1')], configs, finals).violations.join()).toMatch(/n2 read sequence 1 after 2/);
+  });
+});
 
 const run = etcdAvailable() ? describe : describe.skip;
 
