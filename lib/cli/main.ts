@@ -5,6 +5,7 @@
 import { PmuError } from '../unit/errors';
 import { UsageError } from './args';
 import { bench } from './bench';
+import { cluster } from './cluster';
 import { Command } from './command';
 import { inspect } from './inspect';
 import { read } from './read';
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, Command> = {
   tail,
   stat,
   bench,
+  cluster,
 };
 
 function overview(): string {

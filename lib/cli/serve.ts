@@ -8,6 +8,18 @@ import { MetricsEndpoint, parseMetricsAddress, serveMetrics } from './metrics-en
 import { PmuMetrics } from './metrics';
 import { placementWarnings } from './placement';
 import { dataDir, ensureAdmin, makeDataDir, readCredential, writeCredential } from './data-dir';
+import { addUser, UserDirectory } from '../net/users';
+import { PmuError } from '../unit/errors';
+
+/** The set's user (PMU_USER / PMU_SECRET) must be an admin here: a resync may create regions. */
+function ensureSetUser(usersFile: string): void {
+  const user = process.env.PMU_USER;
+  const secret = process.env.PMU_SECRET;
+  if (!user || !secret) throw new UsageError("--join needs the set's user: set PMU_USER and PMU_SECRET (the same on every PMU of the set)");
+  const existing = UserDirectory.load(usersFile).get(user);
+  if (!existing) addUser(usersFile, user, { admin: true, secret });
+  else if (existing.secret !== secret || !existing.admin) throw new PmuError('EAUTH', `user '${user}' in ${usersFile} has another secret or is not an admin; the set's user must be the same admin on every PMU`);
+}
 
 const DEFAULT_SIZE = 256 * 1024 * 1024;
 
@@ -27,7 +39,15 @@ credential DIR/admin.credential.json (mode 0600). Stops cleanly on SIGINT or SIG
   --size BYTES    size of a new PMU file: 268435456, 256MiB, 1GiB
   --users FILE    users file (default DIR/users.json, or PMU_USERS_FILE)
   --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464);
-                  read them in a terminal with pmu stat`,
+                  read them in a terminal with pmu stat
+
+Mirrored PMUs (docs/MIRROR.md):
+  --join URL      join the PMU set whose directory is in etcd at URL (made by pmu cluster init):
+                  register this PMU and resync its copies whenever they are out of sync.
+                  Needs the set's user in PMU_USER / PMU_SECRET (added to the users file as an admin).
+  --id ID         this PMU's id in the set (required with --join)
+  --set NAME      the set's name (default 'default', or PMU_SET)
+  --advertise URL the address others reach this PMU at (default the TCP address it listens on)`,
   async run(argv) {
     const { values, positionals } = parse(argv, {
       data: { type: 'string' },
@@ -38,6 +58,10 @@ credential DIR/admin.credential.json (mode 0600). Stops cleanly on SIGINT or SIG
       users: { type: 'string' },
       'no-tcp': { type: 'boolean' },
       metrics: { type: 'string' },
+      join: { type: 'string' },
+      id: { type: 'string' },
+      set: { type: 'string' },
+      advertise: { type: 'string' },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
     if (values.users) process.env.PMU_USERS_FILE = values.users as string;
@@ -45,11 +69,15 @@ credential DIR/admin.credential.json (mode 0600). Stops cleanly on SIGINT or SIG
     const port = values.port === undefined ? DEFAULT_PORT : parseInteger('--port', values.port as string, 0, 65535);
     const size = values.size === undefined ? DEFAULT_SIZE : parseSize('--size', values.size as string);
     const metricsAddress = values.metrics === undefined ? undefined : parseMetricsAddress(values.metrics as string);
+    const join = values.join as string | undefined;
+    if (join && !values.id) throw new UsageError('--join needs --id ID: the name of this PMU in the set');
+    if (join && values['no-tcp'] && !values.advertise) throw new UsageError('--join needs a TCP address (drop --no-tcp) or --advertise URL');
     // What a first start creates is removed again if the start fails (busy port, bad --size):
     // a failed `pmu serve` leaves no unit file and no credential behind.
     const madeDir = makeDataDir(layout);
     const usersBefore = fs.existsSync(layout.usersFile) ? fs.readFileSync(layout.usersFile) : undefined;
     const madeAdmin = ensureAdmin(layout);
+    if (join) ensureSetUser(layout.usersFile);
     const fresh = !fs.existsSync(layout.unitFile);
     const undoFirstStart = () => {
       if (madeDir) return fs.rmSync(layout.dir, { recursive: true, force: true });
@@ -97,6 +125,33 @@ credential DIR/admin.credential.json (mode 0600). Stops cleanly on SIGINT or SIG
     out(`pmu: users file ${layout.usersFile}; add users with: pmu user add NAME --data ${layout.dir}`);
     out(`pmu: connect with: pmu region list --data ${layout.dir}   (or PMU_URL=${addresses.tcp ?? addresses.unix} PMU_USER=admin PMU_SECRET=... pmu region list)`);
 
+    let agent: { stop(): Promise<void> } | undefined;
+    let directory: { close(): void } | undefined;
+    if (join) {
+      // Loaded only here: the etcd client is slow to load and only a set member needs it.
+      const { MirrorDirectory } = await import('../mirror/directory');
+      const { PmuPool } = await import('../mirror/pool');
+      const { startReplicaAgent } = await import('../mirror/agent');
+      const set = MirrorDirectory.connect(join, { set: (values.set as string | undefined) ?? (process.env.PMU_SET || undefined) });
+      directory = set;
+      const id = values.id as string;
+      const url = (values.advertise as string | undefined) ?? (addresses.tcp as string);
+      try {
+        await set.addPmu({ id, url, capacity: unit.info().size });
+      } catch (error) {
+        set.close();
+        metrics?.close();
+        await endpoint?.close();
+        await server.close();
+        throw error;
+      }
+      const pool = new PmuPool(set, { timeoutMs: 5000 });
+      agent = startReplicaAgent(set, pool, id, {
+        onEvent: (event) => out(`pmu: ${event.kind} of region '${event.region}'${event.detail ? `: ${event.detail}` : ''}`),
+      });
+      out(`pmu: joined the PMU set ${set.prefix} in ${join} as '${id}' at ${url}`);
+    }
+
     await new Promise<void>((resolve) => {
       const stop = () => {
         process.off('SIGINT', stop);
@@ -107,6 +162,8 @@ credential DIR/admin.credential.json (mode 0600). Stops cleanly on SIGINT or SIG
       process.on('SIGTERM', stop);
     });
     out('pmu: shutting down: finishing requests in flight, flushing');
+    await agent?.stop();
+    directory?.close();
     metrics?.close();
     await endpoint?.close();
     await server.close();
