@@ -22,6 +22,8 @@ import { PmuPool } from './pool';
 
 export interface ResyncOptions {
   chunkBytes?: number;
+  /** Chunks copied at once; default 4. */
+  parallel?: number;
   /** Called after each chunk. */
   onProgress?: (progress: Progress) => void;
   /** Longest wait for writers to adopt the syncing configuration; default 10 s. */
@@ -87,26 +89,34 @@ async function resyncOnce(directory: MirrorDirectory, pool: PmuPool, name: strin
   // Step 3: copy from the read replica.
   const source = await pool.openRegion(syncing.inSync[0], name);
   const total = syncing.size;
+  const chunks = Math.ceil(total / chunkBytes);
   let lastReport = 0;
-  for (let at = 0; at < total; at += chunkBytes) {
-    if (options.signal?.aborted) throw new PmuError('ECLOSED', `resync of '${name}' on '${pmu}' was stopped`);
-    const length = Math.min(chunkBytes, total - at);
-    let data = await source.read(at, length);
-    for (let tries = 0; ; tries++) {
-      await target.write(at, data, { durability: 'mapped' });
-      const again = await source.read(at, length);
-      if (again.equals(data)) break;
-      if (tries > 50) throw new PmuError('ECONFIG', `resync of '${name}': bytes ${at}..${at + length} keep changing; starting over`);
-      data = again;
+  let next = 0;
+  let copied = 0;
+  // Chunks are independent (each is read, written, read again on its own), so a few go at once.
+  const copyChunks = async () => {
+    for (let index = next++; index < chunks; index = next++) {
+      if (options.signal?.aborted) throw new PmuError('ECLOSED', `resync of '${name}' on '${pmu}' was stopped`);
+      const at = index * chunkBytes;
+      const length = Math.min(chunkBytes, total - at);
+      let data = await source.read(at, length);
+      for (let tries = 0; ; tries++) {
+        await target.write(at, data, { durability: 'mapped' });
+        const again = await source.read(at, length);
+        if (again.equals(data)) break;
+        if (tries > 50) throw new PmuError('ECONFIG', `resync of '${name}': bytes ${at}..${at + length} keep changing; starting over`);
+        data = again;
+      }
+      copied += length;
+      const progress = { copied, total, at: new Date().toISOString() };
+      options.onProgress?.(progress);
+      if (copied === total || Date.now() - lastReport > 250) {
+        lastReport = Date.now();
+        await directory.setProgress(name, pmu, progress).catch(() => undefined);
+      }
     }
-    const copied = at + length;
-    const progress = { copied, total, at: new Date().toISOString() };
-    options.onProgress?.(progress);
-    if (copied === total || Date.now() - lastReport > 250) {
-      lastReport = Date.now();
-      await directory.setProgress(name, pmu, progress).catch(() => undefined);
-    }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(options.parallel ?? 4, chunks) }, copyChunks));
   // Step 4: everything on J's disk, then join.
   await target.flush();
   const joined = await directory.transition(syncing, withInSync(syncing, pmu));

@@ -69,6 +69,23 @@ function child(name, script, env, onLine) {
   return proc;
 }
 
+/** etcd on loopback with its own data directory; resolves once it answers. */
+async function startEtcdProcess(dataDir) {
+  const [clientPort, peerPort] = [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${clientPort}`;
+  const proc = spawn('etcd', ['--name', 'nemesis', '--data-dir', dataDir, '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-cluster', `nemesis=http://127.0.0.1:${peerPort}`, '--log-level', 'error'], { stdio: 'ignore' });
+  await waitFor('etcd', async () => {
+    if (proc.exitCode !== null) throw new Error(`etcd exited with ${proc.exitCode}`);
+    const probe = MirrorDirectory.connect(url, { set: 'probe', timeoutMs: 500 });
+    try {
+      return await probe.pmus().then(() => true, () => false);
+    } finally {
+      probe.close();
+    }
+  }, 20_000, 50);
+  return { url, proc };
+}
+
 async function runNemesis(options = {}) {
   const durationMs = options.durationMs ?? 60_000;
   const log = options.log ?? ((line) => process.stdout.write(line + '\n'));
@@ -96,17 +113,9 @@ async function runNemesis(options = {}) {
 
   try {
     // etcd on loopback with its own data directory.
-    const [clientPort, peerPort] = [await freePort(), await freePort()];
-    const etcdUrl = `http://127.0.0.1:${clientPort}`;
-    etcdProc = spawn('etcd', ['--name', 'nemesis', '--data-dir', path.join(work, 'etcd'), '--listen-client-urls', etcdUrl, '--advertise-client-urls', etcdUrl, '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-cluster', `nemesis=http://127.0.0.1:${peerPort}`, '--log-level', 'error'], { stdio: 'ignore' });
-    await waitFor('etcd', async () => {
-      const probe = MirrorDirectory.connect(etcdUrl, { set: 'nemesis', timeoutMs: 500 });
-      try {
-        return await probe.pmus().then(() => true, () => false);
-      } finally {
-        probe.close();
-      }
-    }, 20_000, 50);
+    const etcd = await startEtcdProcess(path.join(work, 'etcd'));
+    etcdProc = etcd.proc;
+    const etcdUrl = etcd.url;
     directory = MirrorDirectory.connect(etcdUrl, { set: 'nemesis', timeoutMs: 1000 });
     await directory.init(3);
 
@@ -349,7 +358,7 @@ function report(result, log) {
   for (const violation of result.violations.slice(0, 50)) log(`  ${violation}`);
 }
 
-module.exports = { runNemesis, check, report };
+module.exports = { runNemesis, check, report, startEtcdProcess, child, freePort, waitFor, USER, SECRET };
 
 if (require.main === module) {
   const args = process.argv.slice(2);
