@@ -6,7 +6,8 @@
  *
  *   node scripts/nemesis/run.js --minutes 10      (npm run nemesis -- --minutes 10)
  *
- * Faults: SIGKILL of a PMU (restarted, then resynced by its agent), SIGSTOP/SIGCONT of a PMU,
+ * Faults: SIGKILL of a PMU (restarted, then resynced by its agent), SIGSTOP/SIGCONT of a PMU, a
+ * network partition of a PMU (as root: each PMU in its own network namespace, its link cut),
  * SIGKILL of the primary, SIGSTOP of the primary past the backup's lease (a zombie once it
  * resumes). The checker proves: no acknowledged write lost (on every in-sync replica), nothing
  * read that was never tried, one value per sequence, no write of a fenced primary read or acked,
@@ -50,8 +51,11 @@ async function waitFor(what, probe, timeoutMs, intervalMs = 20) {
 }
 
 /** A child whose stdout lines are history events. */
-function child(name, script, env, onLine) {
-  const proc = spawn(process.execPath, [path.join(__dirname, script)], { env: { ...process.env, ...env, PMU_USER: USER, PMU_SECRET: SECRET, NAME: name }, stdio: ['ignore', 'pipe', 'pipe'] });
+function child(name, script, env, onLine, netns) {
+  const argv = [process.execPath, path.join(__dirname, script)];
+  // `ip netns exec` execs the program after entering the namespace: the pid is node's own.
+  const [command, ...args] = netns ? ['ip', 'netns', 'exec', netns, ...argv] : argv;
+  const proc = spawn(command, args, { env: { ...process.env, ...env, PMU_USER: USER, PMU_SECRET: SECRET, NAME: name }, stdio: ['ignore', 'pipe', 'pipe'] });
   let buffered = '';
   proc.stdout.on('data', (chunk) => {
     buffered += chunk;
@@ -69,11 +73,63 @@ function child(name, script, env, onLine) {
   return proc;
 }
 
-/** etcd on loopback with its own data directory; resolves once it answers. */
-async function startEtcdProcess(dataDir) {
+function sh(command) {
+  const result = spawnSync('sh', ['-c', command], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`nemesis: '${command}' failed: ${result.stderr.trim()}`);
+}
+
+/** Partitions need root and iproute2; CI runs as root. */
+function canPartition() {
+  return process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v ip']).status === 0;
+}
+
+/**
+ * One network namespace per PMU, each joined by a veth pair to a bridge of our own (no IP
+ * forwarding needed: one L2 segment, a private /24). A partition takes the PMU's bridge port down.
+ */
+function makeNetwork(ids) {
+  const tag = process.pid % 10000;
+  const subnet = `10.201.${process.pid % 250}`;
+  const bridge = `pmb${tag}`;
+  const pmus = {};
+  const undo = [];
+  const cleanup = () => {
+    for (const command of undo.reverse()) spawnSync('sh', ['-c', command]);
+    undo.length = 0;
+  };
+  try {
+    sh(`ip link add ${bridge} type bridge && ip addr add ${subnet}.1/24 dev ${bridge} && ip link set ${bridge} up`);
+    undo.push(`ip link del ${bridge}`);
+    ids.forEach((id, i) => {
+      const ns = `pmu${tag}-${i + 1}`;
+      const host = `pv${tag}h${i + 1}`;
+      const inner = `pv${tag}n${i + 1}`;
+      sh(`ip netns add ${ns}`);
+      undo.push(`ip netns del ${ns}`);
+      sh(`ip link add ${host} type veth peer name ${inner} && ip link set ${inner} netns ${ns} && ip link set ${host} master ${bridge} up`);
+      undo.push(`ip link del ${host}`);
+      sh(`ip -n ${ns} addr add ${subnet}.${10 + i}/24 dev ${inner} && ip -n ${ns} link set ${inner} up && ip -n ${ns} link set lo up`);
+      pmus[id] = { ns, host, address: `${subnet}.${10 + i}` };
+    });
+  } catch (error) {
+    cleanup();
+    throw error;
+  }
+  return {
+    gateway: `${subnet}.1`,
+    pmus,
+    partition: (id) => sh(`ip link set ${pmus[id].host} down`),
+    heal: (id) => sh(`ip link set ${pmus[id].host} up`),
+    cleanup,
+  };
+}
+
+/** etcd with its own data directory, on loopback (and `extraHost`); resolves once it answers. */
+async function startEtcdProcess(dataDir, extraHost) {
   const [clientPort, peerPort] = [await freePort(), await freePort()];
   const url = `http://127.0.0.1:${clientPort}`;
-  const proc = spawn('etcd', ['--name', 'nemesis', '--data-dir', dataDir, '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-cluster', `nemesis=http://127.0.0.1:${peerPort}`, '--log-level', 'error'], { stdio: 'ignore' });
+  const listen = extraHost ? `${url},http://${extraHost}:${clientPort}` : url;
+  const proc = spawn('etcd', ['--name', 'nemesis', '--data-dir', dataDir, '--listen-client-urls', listen, '--advertise-client-urls', url, '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-cluster', `nemesis=http://127.0.0.1:${peerPort}`, '--log-level', 'error'], { stdio: 'ignore' });
   await waitFor('etcd', async () => {
     if (proc.exitCode !== null) throw new Error(`etcd exited with ${proc.exitCode}`);
     const probe = MirrorDirectory.connect(url, { set: 'probe', timeoutMs: 500 });
@@ -83,7 +139,7 @@ async function startEtcdProcess(dataDir) {
       probe.close();
     }
   }, 20_000, 50);
-  return { url, proc };
+  return { url, proc, extraUrl: extraHost ? `http://${extraHost}:${clientPort}` : undefined };
 }
 
 async function runNemesis(options = {}) {
@@ -97,6 +153,7 @@ async function runNemesis(options = {}) {
   const configs = new Map();
   const procs = { pmus: new Map(), nodes: new Map() };
   let etcdProc;
+  let network;
   let directory;
   let stopConfigWatch;
   const cleanups = [];
@@ -112,24 +169,27 @@ async function runNemesis(options = {}) {
   };
 
   try {
-    // etcd on loopback with its own data directory.
-    const etcd = await startEtcdProcess(path.join(work, 'etcd'));
+    const pmuIds = ['pmu1', 'pmu2', 'pmu3'];
+    // Each PMU in its own network namespace when we may (root): partitions become possible.
+    const partitions = options.partitions ?? canPartition();
+    if (partitions) network = makeNetwork(pmuIds);
+    const etcd = await startEtcdProcess(path.join(work, 'etcd'), network?.gateway);
     etcdProc = etcd.proc;
     const etcdUrl = etcd.url;
     directory = MirrorDirectory.connect(etcdUrl, { set: 'nemesis', timeoutMs: 1000 });
     await directory.init(3);
 
     // Three PMUs.
-    const pmuIds = ['pmu1', 'pmu2', 'pmu3'];
     const pmuEnv = {};
     for (const id of pmuIds) {
-      pmuEnv[id] = { UNIT: path.join(work, `${id}.pmu`), PORT: String(await freePort()), ETCD: etcdUrl, SET: 'nemesis', ID: id };
+      pmuEnv[id] = { UNIT: path.join(work, `${id}.pmu`), PORT: String(await freePort()), ETCD: network ? etcd.extraUrl : etcdUrl, SET: 'nemesis', ID: id };
+      if (network) pmuEnv[id].HOST = network.pmus[id].address;
     }
     const startPmu = async (id) => {
       const proc = child(id, 'pmu.js', pmuEnv[id], (name, line) => {
         onLine(name, line);
         if (line.includes(' READY')) proc.ready = true;
-      });
+      }, network?.pmus[id].ns);
       procs.pmus.set(id, proc);
       await waitFor(`${id} ready`, () => proc.ready || proc.exitCode !== null, 15_000);
       if (!proc.ready) throw new Error(`${id} did not start: ${proc.stderrTail()}`);
@@ -172,10 +232,11 @@ async function runNemesis(options = {}) {
     // The faults.
     const deadline = Date.now() + durationMs;
     const stopped = new Set();
-    const kinds = ['pmu-kill', 'pmu-stop', 'primary-kill', 'primary-stop'];
+    const kinds = ['pmu-kill', 'pmu-stop', 'primary-kill', 'primary-stop', ...(network ? ['pmu-partition'] : [])];
+    const cut = new Set();
     while (Date.now() < deadline) {
       const kind = kinds[rand(0, kinds.length - 1)];
-      if (kind === 'pmu-kill' || kind === 'pmu-stop') {
+      if (kind === 'pmu-kill' || kind === 'pmu-stop' || kind === 'pmu-partition') {
         // One PMU at a time, and only one that is in sync (so two copies always remain).
         const config = await directory.config(REGION).catch(() => undefined);
         const candidates = config ? config.inSync.filter((id) => procs.pmus.get(id)?.exitCode === null) : [];
@@ -191,13 +252,21 @@ async function runNemesis(options = {}) {
           await proc.done;
           await sleep(rand(100, 1000));
           await startPmu(id);
-        } else {
+        } else if (kind === 'pmu-stop') {
           proc.kill('SIGSTOP');
           stopped.add(proc);
           fault('pmu-stop');
           await sleep(rand(200, 1500));
           proc.kill('SIGCONT');
           stopped.delete(proc);
+        } else {
+          // Cut off from everything (writers, the other PMUs, etcd), then back.
+          network.partition(id);
+          cut.add(id);
+          fault('pmu-partition');
+          await sleep(rand(300, 2000));
+          network.heal(id);
+          cut.delete(id);
         }
       } else {
         const name = primaryName();
@@ -230,6 +299,7 @@ async function runNemesis(options = {}) {
 
     // Heal: everything running, every replica back in sync, a few more acks.
     for (const proc of stopped) proc.kill('SIGCONT');
+    for (const id of cut) network.heal(id);
     await waitFor('every replica in sync', async () => (await directory.config(REGION)).inSync.length === 3, 60_000, 100).catch((error) => notes.push(error.message));
     const ackedBefore = acks();
     await waitFor('acks after healing', () => acks() > ackedBefore + 10, 20_000).catch((error) => notes.push(error.message));
@@ -248,6 +318,7 @@ async function runNemesis(options = {}) {
     result.faults = faults;
     result.notes = notes;
     result.finalConfig = finalConfig;
+    result.partitions = Boolean(network);
     return result;
   } finally {
     await stopConfigWatch?.().catch(() => undefined);
@@ -257,6 +328,7 @@ async function runNemesis(options = {}) {
       proc.kill('SIGKILL');
     }
     await Promise.all([...procs.nodes.values(), ...procs.pmus.values()].map((proc) => proc.done));
+    network?.cleanup();
     directory?.close();
     if (etcdProc) {
       etcdProc.kill('SIGKILL');
@@ -351,6 +423,7 @@ function check(events, configs, finals) {
 
 function report(result, log) {
   log(`operations: ${result.operations.tried} appends tried, ${result.operations.acked} acknowledged, ${result.operations.reads} records read by backups, ${result.operations.takeovers} takeovers, ${result.operations.configurations} configurations`);
+  if (!result.partitions) log('partitions: OFF (needs root and iproute2: each PMU then runs in a network namespace of its own)');
   log(`faults: ${Object.entries(result.faults).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
   log(`final: in sync ${result.finalConfig.inSync.join(',')} (epoch ${result.finalConfig.epoch}); log records from the cursor: ${Object.entries(result.finalRecords).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   if (result.notes.length > 0) log(`notes: ${result.notes.join('; ')}`);
@@ -358,7 +431,7 @@ function report(result, log) {
   for (const violation of result.violations.slice(0, 50)) log(`  ${violation}`);
 }
 
-module.exports = { runNemesis, check, report, startEtcdProcess, child, freePort, waitFor, USER, SECRET };
+module.exports = { runNemesis, check, report, startEtcdProcess, child, freePort, waitFor, canPartition, USER, SECRET };
 
 if (require.main === module) {
   const args = process.argv.slice(2);
