@@ -101,6 +101,19 @@ async function main() {
   log(`4 KiB 'flushed' write, ${singleSamples.length} each: single PMU p50 ${s.p50.toFixed(0)} µs (p99 ${s.p99.toFixed(0)}), mirrored x2 p50 ${m.p50.toFixed(0)} µs (p99 ${m.p99.toFixed(0)}), ratio ${(m.p50 / s.p50).toFixed(2)}`);
   await mirrored.close();
 
+  // The cost of one configuration change (an etcd transaction: etcd fsyncs its log), for context.
+  let scratch = { name: 'scratch', size: 8, replicas: ['pmu1'], inSync: ['pmu1'], syncing: [], epoch: 1 };
+  await directory.recordRegion(scratch);
+  const txns = [];
+  for (let i = 0; i < 30; i++) {
+    const t0 = process.hrtime.bigint();
+    scratch = await directory.transition(scratch, { ...scratch, epoch: scratch.epoch + 1 });
+    txns.push(Number(process.hrtime.bigint() - t0));
+  }
+  await directory.forgetRegion('scratch');
+  results.etcdTransaction = summarize(txns);
+  log(`etcd transaction (one configuration change): p50 ${(results.etcdTransaction.p50 / 1000).toFixed(2)} ms, max ${(results.etcdTransaction.max / 1000).toFixed(2)} ms`);
+
   // 2. SIGKILL of one PMU to the next acknowledged write.
   await createMirroredRegion(directory, pool, 'kill', MiB, 2);
   const killRegion = await MirroredRegion.open(directory, pool, 'kill');

@@ -24,7 +24,7 @@ import { RemoteRegion } from '../net/remote-region';
 import { PmuError } from '../unit/errors';
 import { Durability, Region, RegionContext, WriteOptions } from '../unit/region';
 import { checkBytes, checkDurability, checkInteger, checkRange, checkU64 } from '../unit/validate';
-import { RegionConfig, withoutReplica } from './config';
+import { RegionConfig, withoutReplica, writeSet } from './config';
 import { ClientRegistration, MirrorDirectory } from './directory';
 import { PmuPool } from './pool';
 
@@ -189,9 +189,10 @@ export class MirroredRegion implements Region {
         const results = await Promise.allSettled(others.map(async (pmu) => (await this.replica(pmu)).compareAndSwap(offset, expected, value, { durability })));
         const leaving: string[] = [];
         results.forEach((result, i) => {
-          if (result.status === 'rejected' ? isReplicaFailure(result.reason) : result.value !== expected) leaving.push(others[i]);
+          // Failed, refused or not holding `expected`: it no longer matches the read replica.
+          if (result.status === 'rejected' || result.value !== expected) leaving.push(others[i]);
         });
-        if (leaving.length > 0) await this.exclude(config, leaving, new PmuError('ECONFIG', 'replica failed or diverged during compare-and-swap'), true);
+        if (leaving.length > 0) await this.exclude(config, leaving, new PmuError('ECONFIG', 'replica failed or diverged during compare-and-swap'));
         // The swap stands if the read replica is still the read replica: any other client that
         // could decide a swap on another replica needs a configuration without it, which it
         // can only get after this confirmation (so it finds our value there already).
@@ -242,9 +243,10 @@ export class MirroredRegion implements Region {
         failed.push(...config.syncing.filter((_, i) => syncing[i].status === 'rejected'));
         if (failed.length > 0) {
           const firstError = [...inSync, ...syncing].find((result) => result.status === 'rejected') as PromiseRejectedResult;
-          const next = await this.exclude(config, failed, firstError.reason, true);
+          const next = await this.exclude(config, failed, firstError.reason);
           // Someone else's change may have put a replica in the set that this op did not reach: do it again.
-          if (next.inSync.some((pmu) => !config.inSync.includes(pmu)) || next.syncing.some((pmu) => !config.inSync.includes(pmu) && !config.syncing.includes(pmu))) continue;
+          const reached = writeSet(config);
+          if (writeSet(next).some((pmu) => !reached.includes(pmu))) continue;
         }
         this.checkLease();
         return;
@@ -256,11 +258,10 @@ export class MirroredRegion implements Region {
 
   /**
    * Removes `failed` from the in-sync and syncing sets by etcd transactions (re-reading after a
-   * lost race) and adopts the result. Refuses (the replica's own error) to remove the last
-   * in-sync replica. With `strict`, a configuration that moved on in a way this operation
-   * cannot account for is fine: the caller checks what it got.
+   * lost race) and adopts the result, which the caller checks against what it reached. Refuses
+   * (with the replica's own error) to remove the last in-sync replica.
    */
-  private async exclude(seen: RegionConfig, failed: string[], cause: unknown, _strict = false): Promise<RegionConfig> {
+  private async exclude(seen: RegionConfig, failed: string[], cause: unknown): Promise<RegionConfig> {
     let current = seen;
     for (let attempt = 0; attempt < 100; attempt++) {
       const stillThere = failed.filter((pmu) => current.inSync.includes(pmu) || current.syncing.includes(pmu));
@@ -311,7 +312,7 @@ export class MirroredRegion implements Region {
         }),
       );
     }
-    if (failed.size > 0) await this.exclude(config, [...failed], new PmuError('ECONFIG', 'replica failed during reconcile'), true);
+    if (failed.size > 0) await this.exclude(config, [...failed], new PmuError('ECONFIG', 'replica failed during reconcile'));
   }
 
   /** A linearizable read of the configuration, shared by the reads that finished before it was sent. */
