@@ -120,14 +120,16 @@ async function main() {
   let stop = false;
   const acks = [];
   let writeErrors = 0;
+  const errorCodes = {};
   const writer = (async () => {
     while (!stop) {
       const started = performance.now();
       try {
         await killRegion.write(Math.floor(Math.random() * 255) * 4096, data, { durability: 'flushed' });
         acks.push({ started, done: performance.now() });
-      } catch {
+      } catch (error) {
         writeErrors++;
+        errorCodes[error.code] = (errorCodes[error.code] ?? 0) + 1;
       }
     }
   })();
@@ -147,8 +149,8 @@ async function main() {
   stop = true;
   await writer;
   killTimes.sort((a, b) => a - b);
-  results.killToAck = { runs, p50Ms: killTimes[Math.floor((killTimes.length - 1) / 2)], worstMs: killTimes[killTimes.length - 1], allMs: killTimes.map((t) => Number(t.toFixed(1))), writeErrors };
-  log(`SIGKILL of one PMU to the next acked write, ${runs} runs: p50 ${results.killToAck.p50Ms.toFixed(1)} ms, worst ${results.killToAck.worstMs.toFixed(1)} ms (failure deadline ${TIMEOUT_MS} ms; ${writeErrors} writes failed)`);
+  results.killToAck = { runs, p50Ms: killTimes[Math.floor((killTimes.length - 1) / 2)], worstMs: killTimes[killTimes.length - 1], allMs: killTimes.map((t) => Number(t.toFixed(1))), writeErrors, errorCodes };
+  log(`SIGKILL of one PMU to the next acked write, ${runs} runs: p50 ${results.killToAck.p50Ms.toFixed(1)} ms, worst ${results.killToAck.worstMs.toFixed(1)} ms (failure deadline ${TIMEOUT_MS} ms; ${writeErrors} writes failed${writeErrors ? ': ' + JSON.stringify(errorCodes) : ''})`);
   await killRegion.close();
 
   // 3. Resync of a large region while a writer keeps writing.
@@ -158,9 +160,8 @@ async function main() {
   const fill = Buffer.alloc(MiB);
   for (let at = 0; at < bigSize; at += MiB) {
     fill.fill(at / MiB);
-    await bigRegion.write(at, fill, { durability: 'mapped' });
+    await bigRegion.write(at, fill, { durability: 'flushed' });
   }
-  await bigRegion.flush();
   const victim = big.replicas[1];
   pmus.get(victim).proc.kill('SIGKILL');
   await pmus.get(victim).proc.done;

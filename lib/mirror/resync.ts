@@ -20,6 +20,8 @@ import { RegionConfig, withInSync, withSyncing } from './config';
 import { MirrorDirectory, Progress } from './directory';
 import { PmuPool } from './pool';
 
+const FLUSH_PIECE_BYTES = 8 * 1024 * 1024;
+
 export interface ResyncOptions {
   chunkBytes?: number;
   /** Chunks copied at once; default 4. */
@@ -118,7 +120,8 @@ async function resyncOnce(directory: MirrorDirectory, pool: PmuPool, name: strin
   };
   await Promise.all(Array.from({ length: Math.min(options.parallel ?? 4, chunks) }, copyChunks));
   // Step 4: everything on J's disk, then join.
-  await target.flush();
+  // In pieces: one flush of a large region could outlast the request deadline.
+  for (let at = 0; at < total; at += FLUSH_PIECE_BYTES) await target.flush(at, Math.min(FLUSH_PIECE_BYTES, total - at));
   const joined = await directory.transition(syncing, withInSync(syncing, pmu));
   if (!joined) throw new PmuError('ECONFIG', `region '${name}' changed while '${pmu}' was copied; starting over`);
   return joined;
