@@ -7,11 +7,13 @@
 //   <ms> READ <value> <seq> <pmu> <configEpoch>   a record the backup read (or recovered at takeover)
 //   <ms> FENCE <epoch>          takeover done: every write issued after this by an older primary must be refused
 //   <ms> PRIMARY <epoch>        this node is the primary now
-// Environment: ETCD, SET, REGION, NAME, PMU_USER, PMU_SECRET, LEASE_MS.
+// Environment: ETCD, SET, REGION, NAME, PMU_USER, PMU_SECRET, LEASE_MS, APPEND_INTERVAL_MS (pause between appends).
 const { CheckpointReader, CheckpointWriter, PmuError } = require('../../dist');
 const { MirrorDirectory, MirroredRegion, PmuPool } = require('../../dist/mirror');
 
 const say = (line) => process.stdout.write(`${Date.now()} ${line}\n`);
+
+const pace = Number(process.env.APPEND_INTERVAL_MS || 0);
 
 async function primary(region, writer) {
   say(`PRIMARY ${writer.epoch}`);
@@ -21,6 +23,8 @@ async function primary(region, writer) {
     try {
       const sequence = await writer.append(Buffer.from(value));
       say(`ACK ${value} ${sequence}`);
+      // Pacing (the short run in npm test shares the machine with other suites).
+      if (pace > 0) await new Promise((resolve) => setTimeout(resolve, pace));
     } catch (error) {
       say(`FAIL ${value} ${error.code || 'ERR'}`);
       process.stderr.write(`${process.env.NAME}: append failed: ${error.code} ${error.message}\n`);

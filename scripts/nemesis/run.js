@@ -206,7 +206,7 @@ async function runNemesis(options = {}) {
     // Two service nodes; a node that exits is replaced (it comes back as a backup).
     let nodeCount = 0;
     let running = true;
-    const nodeEnv = { ETCD: etcdUrl, SET: 'nemesis', REGION, LEASE_MS: String(leaseMs) };
+    const nodeEnv = { ETCD: etcdUrl, SET: 'nemesis', REGION, LEASE_MS: String(leaseMs), APPEND_INTERVAL_MS: String(options.appendIntervalMs ?? 0) };
     const startNode = () => {
       const name = `n${++nodeCount}`;
       const proc = child(name, 'node.js', nodeEnv, onLine);
