@@ -6,7 +6,7 @@
 import { etcdAvailable } from './helpers/etcd';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { runNemesis, report, check } = require('../scripts/nemesis/run.js');
+const { runNemesis, report, check, canPartition } = require('../scripts/nemesis/run.js');
 
 describe('nemesis checker', () => {
   const ev = (name: string, t: number, line: string) => ({ name, t, kind: line.split(' ')[0], rest: line.split(' ').slice(1), line });
@@ -35,6 +35,11 @@ const run = etcdAvailable() ? describe : describe.skip;
 run('nemesis (short run)', () => {
   test('25 s of PMU and primary faults: no acknowledged write lost, nothing invented, no zombie write read, reads only from in-sync replicas', async () => {
     const lines: string[] = [];
+    // Partitions need root (network namespaces): CI runs as root and must run them.
+    if (!canPartition()) {
+      if (process.env.CI === 'true') throw new Error('the nemesis needs root and iproute2 for its partition faults under CI=true');
+      process.stderr.write('\n*** nemesis: partition faults SKIPPED (need root and iproute2: run the tests as root)\n\n');
+    }
     const result = await runNemesis({ durationMs: 25_000, appendIntervalMs: 2, log: (line: string) => lines.push(line) });
     report(result, (line: string) => lines.push(line));
     process.stdout.write(lines.join('\n') + '\n');
@@ -42,6 +47,7 @@ run('nemesis (short run)', () => {
     expect(result.operations.acked).toBeGreaterThan(50);
     expect(result.operations.reads).toBeGreaterThan(50);
     expect(result.finalConfig.inSync).toHaveLength(3);
+    if (canPartition()) expect(result.partitions).toBe(true);
     const kinds = Object.keys(result.faults);
     expect(kinds.length).toBeGreaterThanOrEqual(3);
   }, 120_000);
