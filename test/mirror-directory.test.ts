@@ -5,6 +5,7 @@
  */
 import { place, RegionConfig, withInSync, withoutReplica, withSyncing } from '../lib/mirror/config';
 import { MirrorDirectory } from '../lib/mirror/directory';
+import { waitForWriters } from '../lib/mirror/resync';
 import { isPmuError } from '../lib/unit/errors';
 import { etcdAvailable, EtcdHandle, startEtcd } from './helpers/etcd';
 import { removeTempDirs } from './helpers/temp';
@@ -121,6 +122,20 @@ run('mirror directory in etcd', () => {
     await registration.close();
     expect(registration.validUntil()).toBe(0);
     expect((await directory.clientEpochs('r')).has(registration.id)).toBe(false);
+  });
+
+  test('a change that adds a replica waits for every registered writer: until it publishes the epoch, or its lease ends', async () => {
+    const slow = await directory.registerClient('r', 2);
+    const gone = await directory.registerClient('r', 2);
+    await expect(waitForWriters(directory, 'r', 3, 100)).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    let done = false;
+    const waiting = waitForWriters(directory, 'r', 3, 10_000).then(() => (done = true));
+    await slow.publish(3);
+    expect(done).toBe(false);
+    await gone.close();
+    await waiting;
+    expect(done).toBe(true);
+    await slow.close();
   });
 
   test('a watch delivers every configuration change', async () => {

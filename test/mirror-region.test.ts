@@ -147,6 +147,26 @@ run('MirroredRegion', () => {
     expect((await region.read(0, 1)).toString()).toBe('y');
   }, 30_000);
 
+  test("a writer whose lease in etcd may have lapsed acknowledges nothing (EETCD), then registers again by itself", async () => {
+    await createMirroredRegion(set.directory, pool, 'leased', SIZE, 2);
+    const region = await MirroredRegion.open(set.directory, pool, 'leased', { leaseSeconds: 1 });
+    opened.push(region);
+    await region.write(0, Buffer.from('a'));
+    set.etcd.pause();
+    let refusal: unknown;
+    try {
+      // No replica fails: only the lease's deadline can stop this writer.
+      refusal = await waitFor('a refused write', () => region.write(0, Buffer.from('b')).then(() => false, (error) => error), 10_000, 20);
+    } finally {
+      set.etcd.resume();
+    }
+    expect(isPmuError(refusal, 'EETCD')).toBe(true);
+    expect((refusal as PmuError).message).toMatch(/lease .* nothing was acknowledged/);
+    await waitFor('acks again after registering anew', () => region.write(0, Buffer.from('c')).then(() => true, () => false), 20_000, 50);
+    expect((await region.read(0, 1)).toString()).toBe('c');
+    expect([...(await set.directory.clientEpochs('leased')).values()]).toContain(region.configuration.epoch);
+  }, 40_000);
+
   test('the last in-sync replica failing is an error, and it stays in the set', async () => {
     const region = await mirrored(1);
     const [only] = region.configuration.inSync;
