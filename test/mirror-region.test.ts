@@ -259,6 +259,36 @@ run('MirroredRegion', () => {
     for (const pmu of joined.inSync) expect((await onReplica(pmu, region.name, 0, region.size)).equals(expected)).toBe(true);
   }, 30_000);
 
+  test('a PMU that missed a takeover (stale epoch word) is resynced while the new primary keeps appending with its fence', async () => {
+    const region = await mirrored(2, 1024 * 1024);
+    const [, second] = region.configuration.inSync;
+    const first = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+    for (let i = 0; i < 10; i++) await first.append(Buffer.from(`old ${i}`));
+    await set.stopPmu(second);
+    await first.append(Buffer.from('old 10'));
+    // A takeover while `second` is down: its copy keeps the old epoch.
+    const taken = await (await CheckpointReader.open(await open(region.name, set.pool(500)))).takeover({ heartbeatMs: 0 });
+    await first.close();
+    await set.startPmu(second);
+    let appending = true;
+    let appended = 0;
+    const appender = (async () => {
+      while (appending) {
+        await taken.writer.append(Buffer.from(`new ${appended}`));
+        appended++;
+      }
+    })();
+    const joined = await resync(set.directory, set.pool(2000), region.name, second, { chunkBytes: 64 * 1024 });
+    appending = false;
+    await appender;
+    await taken.writer.append(Buffer.from('after the join'));
+    expect(joined.inSync).toContain(second);
+    expect(appended).toBeGreaterThan(0);
+    const images = await Promise.all(joined.inSync.map((pmu) => onReplica(pmu, region.name, 0, region.size)));
+    expect(images[1].equals(images[0])).toBe(true);
+    await taken.writer.close();
+  }, 30_000);
+
   test('a resync whose target fails again leaves it out of sync and loses nothing', async () => {
     const region = await mirrored(2, 1024 * 1024);
     const [, second] = region.configuration.inSync;

@@ -3,7 +3,8 @@
  *
  * Resync of PMU J for region R:
  * 1. J enters the syncing set (etcd transaction). From then on writers send every write to J
- *    too, always after the in-sync replicas have it.
+ *    too, always after the in-sync replicas have it (J's first chunk, with the fence word, is
+ *    copied just before, so fenced writes are not refused by a J that missed a takeover).
  * 2. Wait until every registered writer has published that epoch, or its lease ended (a writer
  *    acks nothing past its lease): no write from then on can miss J.
  * 3. Copy the region from the read replica L in chunks: read L, write J, read L again; equal
@@ -77,6 +78,10 @@ async function resyncOnce(directory: MirrorDirectory, pool: PmuPool, name: strin
   let config = await directory.config(name);
   if (config.inSync.includes(pmu)) return config;
   const target = await ensureRegion(pool, pmu, name, config.size, false);
+  // Seed the first chunk (it holds the checkpoint epoch, the fence word) before joining: from
+  // step 1 on, fenced writes reach J too, and a J that missed a takeover would refuse them.
+  const seed = Math.min(chunkBytes, config.size);
+  await target.write(0, await (await pool.openRegion(config.inSync[0], name)).read(0, seed), { durability: 'mapped' });
   // Step 1: join the syncing set.
   let syncing: RegionConfig | undefined;
   while (!syncing) {
