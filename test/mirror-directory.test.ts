@@ -101,13 +101,15 @@ run('mirror directory in etcd', () => {
     expect(withoutReplica(syncing, 'p2')).toMatchObject({ inSync: ['p1'], syncing: [], epoch: 7 });
   });
 
-  test('removing a PMU takes it out of every region, but never the only in-sync copy', async () => {
+  test('removing a PMU takes it out of every region, its copies get a new home, but never the only in-sync copy', async () => {
     await withPmus([64 * MiB, 64 * MiB, 64 * MiB]);
     await directory.recordRegion({ name: 'two', size: MiB, replicas: ['p1', 'p2'], inSync: ['p1', 'p2'], syncing: [], epoch: 1 });
     await directory.recordRegion({ name: 'solo', size: MiB, replicas: ['p3', 'p1'], inSync: ['p3'], syncing: ['p1'], epoch: 4 });
-    await directory.removePmu('p1');
-    expect(await directory.config('two')).toMatchObject({ replicas: ['p2'], inSync: ['p2'], epoch: 2 });
-    expect(await directory.config('solo')).toMatchObject({ replicas: ['p3'], inSync: ['p3'], syncing: [], epoch: 5 });
+    const replacements = await directory.removePmu('p1');
+    // Each region gets the one PMU that does not hold it yet, out of sync until its agent resyncs it.
+    expect(new Map(replacements)).toEqual(new Map([['two', 'p3'], ['solo', 'p2']]));
+    expect(await directory.config('two')).toMatchObject({ replicas: ['p2', 'p3'], inSync: ['p2'], epoch: 2 });
+    expect(await directory.config('solo')).toMatchObject({ replicas: ['p3', 'p2'], inSync: ['p3'], syncing: [], epoch: 5 });
     expect((await directory.pmus()).map((pmu) => pmu.id)).toEqual(['p2', 'p3']);
     await expect(directory.removePmu('p3')).rejects.toMatchObject({ code: 'EBUSY' });
     expect((await directory.pmus()).map((pmu) => pmu.id)).toEqual(['p2', 'p3']);

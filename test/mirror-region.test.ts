@@ -289,6 +289,23 @@ run('MirroredRegion', () => {
     await taken.writer.close();
   }, 30_000);
 
+  test('a PMU removed from the set: its copy moves to a new PMU, which is resynced and joins', async () => {
+    const region = await mirrored(2);
+    const [first, second] = region.configuration.inSync;
+    const data = randomBytes(5000);
+    await region.write(1000, data);
+    const replacements = await set.directory.removePmu(second);
+    const [[, newcomer]] = [...replacements];
+    expect(newcomer).not.toBe(first);
+    expect(newcomer).not.toBe(second);
+    await waitFor('the writer to stop using the removed PMU', () => !region.configuration.inSync.includes(second));
+    await region.write(0, Buffer.from('during'));
+    const joined = await resync(set.directory, set.pool(2000), region.name, newcomer);
+    expect(joined).toMatchObject({ replicas: [first, newcomer], inSync: [first, newcomer] });
+    expect((await onReplica(newcomer, region.name, 1000, 5000)).equals(data)).toBe(true);
+    expect((await onReplica(newcomer, region.name, 0, 6)).toString()).toBe('during');
+  });
+
   test('a resync whose target fails again leaves it out of sync and loses nothing', async () => {
     const region = await mirrored(2, 1024 * 1024);
     const [, second] = region.configuration.inSync;

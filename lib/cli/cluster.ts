@@ -52,7 +52,7 @@ export const cluster: Command = {
   usage: `Usage:
   pmu cluster init [--copies 2]                       make the set (copies of each new region: 1-3)
   pmu cluster add ID --url URL --capacity BYTES        add a PMU (pmu serve --join does this itself)
-  pmu cluster remove ID                                take a PMU out of the set
+  pmu cluster remove ID                                take a PMU out of the set (its copies get a new home)
   pmu cluster create NAME --size BYTES [--copies N]    make a mirrored region on the PMUs with most room
   pmu cluster status [--json]                          PMUs, regions, replicas, in sync, resync progress, epoch
 
@@ -91,10 +91,12 @@ create needs the set's user, an admin on every PMU: --user/--secret or PMU_USER/
           out(`added PMU '${name}' at ${values.url} (${bytes(capacity)})`);
           return 0;
         }
-        case 'remove':
-          await directory.removePmu(name);
+        case 'remove': {
+          const replacements = await directory.removePmu(name);
           out(`removed PMU '${name}' from the set`);
+          for (const [region, pmu] of replacements) out(`region '${region}': new replica on '${pmu}' (its agent resyncs it)`);
           return 0;
+        }
         case 'create': {
           const size = parseSize('--size', values.size as string | undefined);
           const { PmuPool } = await import('../mirror/pool');

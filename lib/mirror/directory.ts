@@ -98,10 +98,13 @@ export class MirrorDirectory {
 
   /**
    * Removes a PMU from the set. Refused (EBUSY) while it is the only in-sync replica of a
-   * region: move the data first. It leaves every other region's in-sync, syncing and replica lists.
+   * region: add a PMU and let it resync first. It leaves every region's in-sync, syncing and
+   * replica lists, and each region it held gets a replacement replica on the PMU with most room
+   * (if one has room): that PMU's agent then resyncs it. Resolves with the replacements made.
    */
-  async removePmu(id: string): Promise<void> {
+  async removePmu(id: string): Promise<Map<string, string>> {
     checkId('PMU id', id);
+    const replacements = new Map<string, string>();
     for (const config of await this.regions()) {
       if (!config.replicas.includes(id)) continue;
       for (;;) {
@@ -109,11 +112,23 @@ export class MirrorDirectory {
         if (!current.replicas.includes(id)) break;
         const inSync = current.inSync.filter((pmu) => pmu !== id);
         if (inSync.length === 0) throw new PmuError('EBUSY', `PMU '${id}' holds the only in-sync copy of region '${current.name}': add a PMU and let it resync first`);
-        const next = { ...current, inSync, syncing: current.syncing.filter((pmu) => pmu !== id), replicas: current.replicas.filter((pmu) => pmu !== id), epoch: current.epoch + 1 };
-        if (await this.transition(current, next)) break;
+        const replicas = current.replicas.filter((pmu) => pmu !== id);
+        let replacement: string | undefined;
+        try {
+          const others = (await this.pmus()).filter((pmu) => pmu.id !== id);
+          [replacement] = place(others, await this.regions(), current.size, 1, current.replicas);
+        } catch (error) {
+          if (!(error instanceof PmuError) || error.code !== 'ENOSPC') throw error;
+        }
+        const next = { ...current, inSync, syncing: current.syncing.filter((pmu) => pmu !== id), replicas: replacement ? [...replicas, replacement] : replicas, epoch: current.epoch + 1 };
+        if (await this.transition(current, next)) {
+          if (replacement) replacements.set(current.name, replacement);
+          break;
+        }
       }
     }
     await this.call('remove PMU', () => this.client.delete().key(`${this.prefix}/pmus/${id}`));
+    return replacements;
   }
 
   async pmus(): Promise<PmuEntry[]> {
