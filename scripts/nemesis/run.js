@@ -50,6 +50,17 @@ async function waitFor(what, probe, timeoutMs, intervalMs = 20) {
   }
 }
 
+/** Every child still running, so an interrupted run (Ctrl-C, a closed pipe) leaves none behind. */
+const living = new Set();
+const networks = new Set();
+process.on('exit', () => {
+  for (const proc of living) {
+    proc.kill('SIGCONT');
+    proc.kill('SIGKILL');
+  }
+  for (const network of networks) network.cleanup();
+});
+
 /** A child whose stdout lines are history events. */
 function child(name, script, env, onLine, netns) {
   const argv = [process.execPath, path.join(__dirname, script)];
@@ -70,6 +81,8 @@ function child(name, script, env, onLine, netns) {
   proc.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
   proc.stderrTail = () => stderr;
   proc.done = new Promise((resolve) => proc.on('close', (code, signal) => resolve({ code, signal })));
+  living.add(proc);
+  proc.on('exit', () => living.delete(proc));
   return proc;
 }
 
@@ -115,13 +128,18 @@ function makeNetwork(ids) {
     cleanup();
     throw error;
   }
-  return {
+  const network = {
     gateway: `${subnet}.1`,
     pmus,
     partition: (id) => sh(`ip link set ${pmus[id].host} down`),
     heal: (id) => sh(`ip link set ${pmus[id].host} up`),
-    cleanup,
+    cleanup: () => {
+      cleanup();
+      networks.delete(network);
+    },
   };
+  networks.add(network);
+  return network;
 }
 
 /** etcd with its own data directory, on loopback (and `extraHost`); resolves once it answers. */
@@ -130,6 +148,8 @@ async function startEtcdProcess(dataDir, extraHost) {
   const url = `http://127.0.0.1:${clientPort}`;
   const listen = extraHost ? `${url},http://${extraHost}:${clientPort}` : url;
   const proc = spawn('etcd', ['--name', 'nemesis', '--data-dir', dataDir, '--listen-client-urls', listen, '--advertise-client-urls', url, '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-cluster', `nemesis=http://127.0.0.1:${peerPort}`, '--log-level', 'error'], { stdio: 'ignore' });
+  living.add(proc);
+  proc.on('exit', () => living.delete(proc));
   await waitFor('etcd', async () => {
     if (proc.exitCode !== null) throw new Error(`etcd exited with ${proc.exitCode}`);
     const probe = MirrorDirectory.connect(url, { set: 'probe', timeoutMs: 500 });
@@ -445,6 +465,8 @@ if (require.main === module) {
     process.stderr.write('nemesis: etcd is not installed: apt-get update -qq && apt-get install -y -qq etcd-server\n');
     process.exit(2);
   }
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => process.exit(130));
+  process.stdout.on('error', () => process.exit(1));
   const log = (line) => process.stdout.write(line + '\n');
   log(`nemesis: ${minutes} minute(s) of faults against a three-PMU set`);
   runNemesis({ durationMs: minutes * 60_000, verbose: args.includes('--verbose'), log }).then(
