@@ -10,6 +10,9 @@ afterEach(async () => {
   if (!env.unit.isClosed) await env.unit.close();
 });
 
+/** Payload bytes of a 512-byte record: eight fill a 4 KiB ring. */
+const FILL = 512 - RECORD_HEADER_BYTES;
+
 /** A ring of exactly `ringBytes` bytes. */
 function withRing(ringBytes: number): Embedded {
   env = openEmbedded(HEADER_BYTES + ringBytes);
@@ -55,11 +58,11 @@ describe('append mode', () => {
     expect(records.map((r) => r.payload.toString('latin1'))).toEqual(Array.from({ length: 200 }, (_, i) => payload(i).toString('latin1')));
   });
 
-  test('a torn record (bad CRC) stops the reader there and says so', async () => {
+  test('a torn last record (bad CRC) stops the reader there and says so', async () => {
     const { region } = withRing(16 * 1024);
     const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
-    for (let i = 0; i < 5; i++) await writer.append(payload(i, 100));
-    // Flip one payload byte of record 3: its CRC no longer validates.
+    for (let i = 0; i < 3; i++) await writer.append(payload(i, 100));
+    // Flip one payload byte of record 3, the last: its CRC no longer validates and nothing after it vouches for it.
     const third = HEADER_BYTES + 2 * recordBytes(100);
     const byte = await region.read(third + RECORD_HEADER_BYTES + 10, 1);
     await region.write(third + RECORD_HEADER_BYTES + 10, Buffer.from([byte[0] ^ 0xff]));
@@ -95,9 +98,9 @@ describe('append mode', () => {
   test("a full ring fails with EFULL in 'error' mode; clearing makes room", async () => {
     const { region } = withRing(4096);
     const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
-    const size = recordBytes(480); // 512: eight fill the ring
-    for (let i = 0; i < 4096 / size; i++) await writer.append(payload(i, 480));
-    const full = writer.append(payload(99, 480));
+    const size = recordBytes(FILL); // 512: eight fill the ring
+    for (let i = 0; i < 4096 / size; i++) await writer.append(payload(i, FILL));
+    const full = writer.append(payload(99, FILL));
     await expect(full).rejects.toBeInstanceOf(PmuError);
     await expect(full).rejects.toMatchObject({ code: 'EFULL' });
     const reader = await CheckpointReader.open(region);
@@ -105,18 +108,18 @@ describe('append mode', () => {
     expect(batch.records).toHaveLength(8);
     await reader.clear(2);
     // The failed append consumed no sequence: the next one is 9.
-    expect(await writer.append(payload(9, 480))).toBe(9);
-    expect(await writer.append(payload(10, 480))).toBe(10);
-    await expect(writer.append(payload(11, 480))).rejects.toMatchObject({ code: 'EFULL' });
+    expect(await writer.append(payload(9, FILL))).toBe(9);
+    expect(await writer.append(payload(10, FILL))).toBe(10);
+    await expect(writer.append(payload(11, FILL))).rejects.toMatchObject({ code: 'EFULL' });
   });
 
   test("'wait' mode waits for the reader to clear, and gives up at its deadline", async () => {
     const { region } = withRing(4096);
     const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0, whenFull: 'wait', fullWaitMs: 2000 });
-    for (let i = 0; i < 8; i++) await writer.append(payload(i, 480));
+    for (let i = 0; i < 8; i++) await writer.append(payload(i, FILL));
     const reader = await CheckpointReader.open(region);
     let acked = false;
-    const waiting = writer.append(payload(8, 480)).then((sequence) => ((acked = true), sequence));
+    const waiting = writer.append(payload(8, FILL)).then((sequence) => ((acked = true), sequence));
     const batch = await reader.readBatch();
     expect(acked).toBe(false);
     await reader.clear(batch.records[0].sequence);
@@ -124,7 +127,7 @@ describe('append mode', () => {
 
     const impatient = await CheckpointWriter.open(region, { heartbeatMs: 0, whenFull: 'wait', fullWaitMs: 50 });
     const started = Date.now();
-    await expect(impatient.append(payload(10, 480))).rejects.toMatchObject({ code: 'EFULL', message: expect.stringMatching(/after waiting 50 ms/) });
+    await expect(impatient.append(payload(10, FILL))).rejects.toMatchObject({ code: 'EFULL', message: expect.stringMatching(/after waiting 50 ms/) });
     expect(Date.now() - started).toBeGreaterThanOrEqual(45);
   });
 
@@ -224,7 +227,7 @@ describe('append mode', () => {
       }
     })();
     // 100 x 512 bytes through a 4 KiB ring only works if follow() clears behind itself.
-    for (let i = 0; i < 100; i++) await writer.append(payload(i, 480));
+    for (let i = 0; i < 100; i++) await writer.append(payload(i, FILL));
     await following;
     expect(got).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
   });
@@ -233,7 +236,7 @@ describe('append mode', () => {
     const { region } = withRing(4096);
     const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
     const reader = await CheckpointReader.open(region);
-    for (let i = 0; i < 8; i++) await writer.append(payload(i, 480));
+    for (let i = 0; i < 8; i++) await writer.append(payload(i, FILL));
     await reader.readBatch();
     await reader.clear(8);
     // The ring now holds records 1..8 of lap 0 everywhere; nothing of lap 1 exists yet.

@@ -27,6 +27,7 @@ import {
   VERSION_OFFSET,
 } from './layout';
 import { RECORD_HEADER_BYTES } from './record';
+import { decodeWord, encodeWord, WordName } from './checked-word';
 
 export interface LogHeader {
   mode: CheckpointMode;
@@ -45,6 +46,16 @@ const MIN_DATA_BYTES = 4 * RECORD_HEADER_BYTES;
 
 export async function readWord(region: Region, offset: number): Promise<bigint> {
   return (await region.read(offset, 8)).readBigUInt64LE(0);
+}
+
+/** Reads and checks one of the checked header words (layout.ts): ECORRUPT if it is damaged. */
+export async function readCheckedWord(region: Region, name: WordName, offset: number): Promise<bigint> {
+  return decodeWord(name, await readWord(region, offset), region.name, offset);
+}
+
+/** The fence every write of the writer at `epoch` carries: the epoch word as stored. */
+export function fenceFor(epoch: bigint): { offset: number; epoch: bigint } {
+  return { offset: EPOCH_OFFSET, epoch: encodeWord('epoch', epoch) };
 }
 
 export function wordBytes(value: bigint | number): Buffer {
@@ -74,7 +85,13 @@ export async function readHeader(region: Region): Promise<LogHeader | undefined>
   const logId = fields.readUInt32LE(LOG_ID_OFFSET);
   if (fields.readUInt32LE(HEADER_CRC_OFFSET) !== headerCrc(fields, logId)) throw problem('header CRC mismatch');
   const version = fields.readUInt32LE(VERSION_OFFSET);
-  if (version !== FORMAT_VERSION) throw problem(`format version ${version}, this pmu reads ${FORMAT_VERSION}`);
+  if (version !== FORMAT_VERSION) {
+    throw new PmuError(
+      'ECORRUPT',
+      `region '${region.name}' holds a checkpoint log of format version ${version}; this pmu reads only version ${FORMAT_VERSION}` +
+        (version < FORMAT_VERSION ? ' (version 1 predates checked cursor words and durable marks and had no users: there is no migration; delete and recreate the region)' : ' (written by a newer pmu: upgrade)'),
+    );
+  }
   const modeCode = fields.readUInt32LE(MODE_OFFSET);
   const mode = (Object.keys(MODE_CODES) as CheckpointMode[]).find((m) => MODE_CODES[m] === modeCode);
   if (!mode) throw problem(`unknown mode ${modeCode}`);
@@ -82,12 +99,18 @@ export async function readHeader(region: Region): Promise<LogHeader | undefined>
   const capacity = Number(fields.readBigUInt64LE(CAPACITY_OFFSET));
   const dataBytes = mode === 'overwrite' ? 2 * capacity : capacity;
   if (dataOffset + dataBytes > region.size) throw problem(`data area ends past the region`);
+  const word = (name: WordName, offset: number) => decodeWord(name, fields.readBigUInt64LE(offset), region.name, offset);
+  const cursorPosition = Number(word('cursor position', CURSOR_POSITION_OFFSET));
+  const cursorSequence = Number(word('cursor sequence', CURSOR_SEQUENCE_OFFSET));
+  if (cursorSequence < 1 || cursorPosition % 8 !== 0 || cursorSequence > Number.MAX_SAFE_INTEGER || cursorPosition > Number.MAX_SAFE_INTEGER) {
+    throw new PmuError('ECORRUPT', `region '${region.name}': the checkpoint cursor (position ${cursorPosition}, sequence ${cursorSequence}) is impossible: the header is damaged; nothing was written. Run 'pmu inspect --verify FILE' and restore the region from a mirror or a backup`);
+  }
   return {
     mode,
-    epoch: fields.readBigUInt64LE(EPOCH_OFFSET),
+    epoch: word('epoch', EPOCH_OFFSET),
     heartbeat: fields.readBigUInt64LE(HEARTBEAT_OFFSET),
-    cursorPosition: Number(fields.readBigUInt64LE(CURSOR_POSITION_OFFSET)),
-    cursorSequence: Number(fields.readBigUInt64LE(CURSOR_SEQUENCE_OFFSET)),
+    cursorPosition,
+    cursorSequence,
     dataOffset,
     capacity,
     logId,
@@ -110,22 +133,24 @@ export async function formatRegion(region: Region, mode: CheckpointMode): Promis
   if (capacity < MIN_DATA_BYTES) {
     throw new PmuError('EINVAL', `region '${region.name}' (${region.size} bytes) is too small for a checkpoint log: give it at least ${HEADER_BYTES + MIN_DATA_BYTES * (mode === 'overwrite' ? 2 : 1)} bytes`);
   }
-  const observed = await readWord(region, EPOCH_OFFSET);
+  // A never-formatted region holds 0 here; after a format began, a checked epoch word.
+  const observedWord = await readWord(region, EPOCH_OFFSET);
+  const observed = observedWord === 0n ? 0n : decodeWord('epoch', observedWord, region.name, EPOCH_OFFSET);
   const epoch = observed + 1n;
-  const previous = await region.compareAndSwap(EPOCH_OFFSET, observed, epoch);
-  if (previous !== observed) throw new PmuError('ETAKEN', `region '${region.name}' is being formatted by another writer (epoch ${previous})`);
+  const previous = await region.compareAndSwap(EPOCH_OFFSET, observedWord, encodeWord('epoch', epoch));
+  if (previous !== observedWord) throw new PmuError('ETAKEN', `region '${region.name}' is being formatted by another writer`);
   const logId = randomInt(1, 0xffff_ffff);
   const fields = Buffer.alloc(HEADER_FIELDS_BYTES);
   MAGIC.copy(fields, 0);
   fields.writeUInt32LE(FORMAT_VERSION, VERSION_OFFSET);
   fields.writeUInt32LE(MODE_CODES[mode], MODE_OFFSET);
-  fields.writeBigUInt64LE(0n, CURSOR_POSITION_OFFSET);
-  fields.writeBigUInt64LE(1n, CURSOR_SEQUENCE_OFFSET);
+  fields.writeBigUInt64LE(encodeWord('cursor position', 0), CURSOR_POSITION_OFFSET);
+  fields.writeBigUInt64LE(encodeWord('cursor sequence', 1), CURSOR_SEQUENCE_OFFSET);
   fields.writeBigUInt64LE(BigInt(HEADER_BYTES), DATA_OFFSET_OFFSET);
   fields.writeBigUInt64LE(BigInt(capacity), CAPACITY_OFFSET);
   fields.writeUInt32LE(logId, LOG_ID_OFFSET);
   fields.writeUInt32LE(headerCrc(fields, logId), HEADER_CRC_OFFSET);
-  const fence = { offset: EPOCH_OFFSET, epoch };
+  const fence = fenceFor(epoch);
   // Everything after the epoch first, the magic last: a reader sees a valid header or none.
   await region.write(HEARTBEAT_OFFSET, fields.subarray(HEARTBEAT_OFFSET), { fence });
   await region.write(0, fields.subarray(0, EPOCH_OFFSET), { fence });

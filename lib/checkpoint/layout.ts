@@ -6,22 +6,33 @@
  *
  * ```
  * 0   magic "PMUCKPT1"            8 bytes   static
- * 8   format version              u32       static
+ * 8   format version (2)          u32       static
  * 12  mode (1 overwrite, 2 append) u32      static
- * 16  epoch                       u64       CAS by takeover; every writer write is fenced on it
- * 24  writer heartbeat            u64       bumped by the writer ('mapped'); read by the lease
- * 32  cursor position             u64       logical byte position the reader has cleared to (CAS)
- * 40  cursor sequence             u64       sequence of the record expected at the cursor
+ * 16  epoch                       checked   CAS by takeover; every writer write is fenced on it
+ * 24  writer heartbeat            u64       bumped by the writer ('mapped'); read by the lease only
+ * 32  cursor position             checked   logical byte position the reader has cleared to (CAS)
+ * 40  cursor sequence             checked   sequence of the record expected at the cursor
  * 48  data offset                 u64       static (HEADER_BYTES)
  * 56  capacity                    u64       static: ring bytes, or bytes per overwrite slot
  * 64  log id                      u32       static, random: seeds every record CRC of this format
  * 68  header CRC32C               u32       over bytes 0..16 and 48..68
  * ```
- * All integers little-endian.
+ * All integers little-endian. A "checked" word is a 56-bit value with a CRC-8 of it in its top
+ * byte (checked-word.ts): these are the words recovery trusts and that cannot share a CRC with
+ * anything (each is swapped on its own), so each carries its own. The heartbeat is not trusted
+ * by recovery: a damaged one can only make a backup's lease see one more beat.
+ *
+ * Cursor rule (recovery): both cursor words must pass their check; the record found at the
+ * cursor position, if any, must carry a sequence no greater than the cursor sequence (the
+ * sequence word is written before the position, so it may run ahead, never behind); and a
+ * takeover looks past the end it found for records that prove the cursor or the end wrong
+ * (damage.ts). Any failure is ECORRUPT; a damaged cursor never reads as an empty log.
+ *
+ * Format version 1 (32-byte record header, unchecked words) had no users and is refused.
  */
 export const HEADER_BYTES = 4096;
 export const MAGIC = Buffer.from('PMUCKPT1', 'latin1');
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 
 export const MAGIC_OFFSET = 0;
 export const VERSION_OFFSET = 8;

@@ -8,6 +8,7 @@
  * the writer fills the end of the ring with a pad record, or, if fewer bytes than a record
  * header remain, both sides skip them implicitly.
  */
+import { PmuError } from '../unit/errors';
 import { Region } from '../unit/region';
 import { LogHeader } from './header';
 import { checkHeader, crcMatches, occupiedBytes, RECORD_HEADER_BYTES, RecordHeader } from './record';
@@ -38,6 +39,11 @@ export interface ScanStop {
   position: number;
   sequence: number;
   detail: string;
+  /**
+   * 'end' and 'torn' only: what sits at the stop is neither blank nor a record of an earlier
+   * lap, so it may be damage rather than the end: readers look past it (damage.ts).
+   */
+  suspect?: boolean;
 }
 
 export interface ScanLimits {
@@ -71,9 +77,10 @@ export function nextRecordStart(position: number, capacity: number): number {
 }
 
 /**
- * Walks from `from`. With `trustFirstSequence`, the first entry may carry any sequence (the
- * persisted cursor's sequence word can run ahead of its position after a crash between the two
- * updates; the record found at the cursor position is the authority).
+ * Walks from `from`. With `trustFirstSequence`, the first entry may carry a sequence below
+ * `from.sequence` (the persisted cursor's sequence word can run ahead of its position after a
+ * crash between the two updates; the record found at the cursor position is the authority),
+ * never above it: that cursor is damaged (ECORRUPT).
  */
 export async function scanLog(
   region: Region,
@@ -95,7 +102,12 @@ export async function scanLog(
   let window: Buffer = Buffer.alloc(0);
   let windowStart = 0;
 
-  const stop = (reason: ScanStop['reason'], detail: string): ScanResult => ({ entries, next: { position, sequence }, lastEpoch, stop: { reason, position, sequence, detail } });
+  const stop = (reason: ScanStop['reason'], detail: string, suspect?: boolean): ScanResult => ({
+    entries,
+    next: { position, sequence },
+    lastEpoch,
+    stop: suspect === undefined ? { reason, position, sequence, detail } : { reason, position, sequence, detail, suspect },
+  });
 
   /** Makes sure [position, position + length) is in the window; never reads past the ring end. */
   const ensure = async (length: number): Promise<void> => {
@@ -113,23 +125,30 @@ export async function scanLog(
     const roomToRingEnd = capacity - (position % capacity);
     await ensure(RECORD_HEADER_BYTES);
     const checked = checkHeader(window, position - windowStart, position, roomToRingEnd);
-    if (checked.kind !== 'header') return stop(checked.kind, checked.reason);
+    if (checked.kind === 'end') return stop('end', checked.reason, !isCleanEnd(window, position - windowStart, position, capacity));
+    if (checked.kind === 'torn') return stop('torn', checked.reason, true);
     const recordHeader = checked.header;
     const isPad = recordHeader.type === 'pad';
-    if (recordHeader.type === 'checkpoint') return stop('torn', `an overwrite-mode slot record in an append log at position ${position}`);
+    if (recordHeader.type === 'checkpoint') return stop('torn', `an overwrite-mode slot record in an append log at position ${position}`, true);
     const expectedSequence = isPad ? sequence - 1 : sequence;
+    if (trustSequence && recordHeader.sequence > expectedSequence) {
+      throw new PmuError(
+        'ECORRUPT',
+        `region '${region.name}': the record at the cursor (position ${position}) carries sequence ${recordHeader.sequence}, past the cursor sequence ${sequence}: the cursor is damaged; nothing was written. Run 'pmu inspect --verify FILE' and restore the region from a mirror or a backup`,
+      );
+    }
     if (!trustSequence && recordHeader.sequence !== expectedSequence) {
-      return stop('torn', `record at position ${position} carries sequence ${recordHeader.sequence}, expected ${expectedSequence}`);
+      return stop('torn', `record at position ${position} carries sequence ${recordHeader.sequence}, expected ${expectedSequence}`, true);
     }
     if (recordHeader.epoch < lastEpoch) {
-      return stop('torn', `record ${recordHeader.sequence} at position ${position} has epoch ${recordHeader.epoch}, older than the ${lastEpoch} before it (a fenced writer's leftover)`);
+      return stop('torn', `record ${recordHeader.sequence} at position ${position} has epoch ${recordHeader.epoch}, older than the ${lastEpoch} before it (a fenced writer's leftover)`, true);
     }
     const occupies = occupiedBytes(recordHeader);
     const checkedBytes = isPad ? RECORD_HEADER_BYTES : occupies;
     await ensure(checkedBytes);
     const start = position - windowStart;
     const recordBytes = window.subarray(start, start + checkedBytes);
-    if (!crcMatches(recordBytes, recordHeader, logId)) return stop('torn', `record ${recordHeader.sequence} at position ${position} fails its CRC32C`);
+    if (!crcMatches(recordBytes, recordHeader, logId)) return stop('torn', `record ${recordHeader.sequence} at position ${position} fails its CRC32C`, true);
 
     trustSequence = false;
     lastEpoch = recordHeader.epoch;
@@ -154,4 +173,16 @@ export async function scanLog(
     }
     position = end;
   }
+}
+
+/**
+ * True when the record header at `offset` of `bytes` (found at logical `position`) is what the
+ * end of a healthy log looks like: never written (all zero) or a record of an earlier lap
+ * (it claims a position one or more laps back). Anything else is worth a look past it.
+ */
+function isCleanEnd(bytes: Buffer, offset: number, position: number, capacity: number): boolean {
+  const header = bytes.subarray(offset, offset + RECORD_HEADER_BYTES);
+  if (header.every((byte) => byte === 0)) return true;
+  const claimed = Number(header.readBigUInt64LE(8));
+  return claimed < position && (position - claimed) % capacity === 0;
 }

@@ -9,6 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { PmuError } from '../unit/errors';
 import { Region } from '../unit/region';
+import { decodeWord } from './checked-word';
 import { EPOCH_OFFSET } from './layout';
 
 export interface WatchPrimaryOptions {
@@ -73,7 +74,7 @@ export function watchPrimary(region: Region, options: WatchPrimaryOptions, onEpo
         const words = await region.read(EPOCH_OFFSET, 16);
         if (settled) return;
         const now = performance.now();
-        const currentEpoch = words.readBigUInt64LE(0);
+        const currentEpoch = decodeWord('epoch', words.readBigUInt64LE(0), region.name, EPOCH_OFFSET);
         const currentHeartbeat = words.readBigUInt64LE(8);
         if (currentEpoch !== epoch || currentHeartbeat !== heartbeat) {
           if (currentEpoch !== epoch) onEpoch(currentEpoch);

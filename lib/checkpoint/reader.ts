@@ -9,11 +9,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PmuError } from '../unit/errors';
 import { Region } from '../unit/region';
-import { LogHeader, readHeader, readWord, wordBytes } from './header';
-import { CheckpointMode, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, EPOCH_OFFSET } from './layout';
-import { LogPoint, LogRecord, scanLog, ScanLimits, ScanStop, ScannedEntry } from './log-scan';
+import { encodeWord } from './checked-word';
+import { damageError, findVouchingRecord } from './damage';
+import { LogHeader, readCheckedWord, readHeader, wordBytes } from './header';
+import { CheckpointMode, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, EPOCH_OFFSET, HEADER_BYTES } from './layout';
+import { LogPoint, LogRecord, scanLog, ScanLimits, ScanResult, ScanStop, ScannedEntry } from './log-scan';
 import { watchPrimary, PrimaryFailure, WatchPrimaryOptions } from './primary-watch';
-import { Checkpoint, readLatestCheckpoint } from './slots';
+import { recordBytes } from './record';
+import { Checkpoint, readLatestCheckpoint, slotOffset } from './slots';
 import { CheckpointWriter, CheckpointWriterOptions } from './writer';
 
 export interface LogBatch {
@@ -110,10 +113,21 @@ export class CheckpointReader {
     return this.lastStopValue;
   }
 
-  /** Append mode: the records after the read position, as many as the limits allow (default up to 1 MiB). */
+  /**
+   * Append mode: the records after the read position, as many as the limits allow (default up
+   * to 1 MiB). ECORRUPT when the walk stops at a record that a valid later record proves was
+   * persisted (damage.ts): damage is reported, never taken for the end of the log.
+   */
   async readBatch(limits: ScanLimits = {}): Promise<LogBatch> {
     this.needAppend('readBatch');
-    const scan = await scanLog(this.region, this.header, this.readPoint, { ...limits, trustFirstSequence: this.trustFirstSequence, lastEpoch: this.lastEpochTag });
+    const scanOnce = () => scanLog(this.region, this.header, this.readPoint, { ...limits, trustFirstSequence: this.trustFirstSequence, lastEpoch: this.lastEpochTag });
+    let scan = await scanOnce();
+    if (scan.stop.suspect && (await this.vouchedPast(scan.stop))) {
+      // A live writer may have completed the record since it was read: read once more before calling it damage.
+      const again = await scanOnce();
+      if (again.stop.position === scan.stop.position && again.stop.reason !== 'limit') await this.refuseIfDamaged(again);
+      scan = again;
+    }
     if (scan.entries.length > 0) {
       this.trustFirstSequence = false;
       this.uncleared.push(...scan.entries);
@@ -169,10 +183,11 @@ export class CheckpointReader {
     // The sequence word first: if we die before the position moves, the record still at the old
     // position is the authority (scanLog trusts it); the other order could leave a cursor whose
     // sequence describes an earlier record.
-    await this.region.write(CURSOR_SEQUENCE_OFFSET, wordBytes(sequence), { durability: 'mapped' });
-    const previous = await this.region.compareAndSwap(CURSOR_POSITION_OFFSET, BigInt(this.clearedPosition), BigInt(position), { durability: 'mapped' });
-    if (previous !== BigInt(this.clearedPosition)) {
-      throw new PmuError('EBUSY', `the cursor of region '${this.region.name}' was moved by someone else (expected ${this.clearedPosition}, found ${previous}): only one reader may clear a log`);
+    await this.region.write(CURSOR_SEQUENCE_OFFSET, wordBytes(encodeWord('cursor sequence', sequence)), { durability: 'mapped' });
+    const expected = encodeWord('cursor position', this.clearedPosition);
+    const previous = await this.region.compareAndSwap(CURSOR_POSITION_OFFSET, expected, encodeWord('cursor position', position), { durability: 'mapped' });
+    if (previous !== expected) {
+      throw new PmuError('EBUSY', `the cursor of region '${this.region.name}' was moved by someone else (expected position ${this.clearedPosition}, found word 0x${previous.toString(16)}): only one reader may clear a log`);
     }
     // One flush for both words (they share a page and a sector).
     await this.region.flush(CURSOR_POSITION_OFFSET, 16);
@@ -200,22 +215,32 @@ export class CheckpointReader {
   /**
    * Becomes the primary: fences the old one first (epoch CAS; from then on the PMU refuses its
    * writes with EFENCED), then reads everything not read yet, and returns the state with a
-   * writer at the new epoch. Fails with ETAKEN if another takeover won.
+   * writer at the new epoch. Fails with ETAKEN if another takeover won, ECORRUPT if the log is
+   * damaged (then nothing but the epoch was written).
+   *
+   * Before the writer exists, everything recovered is flushed (the header and the live part of
+   * the ring, or the newest checkpoint's slot): the old writer may have written 'mapped', and
+   * the new one must not acknowledge a record that follows records a power loss could take.
    */
   async takeover(options: TakeoverOptions = {}): Promise<Takeover> {
     const expected = options.expectedEpoch ?? this.observedEpoch;
     const epoch = expected + 1n;
-    const previous = await this.region.compareAndSwap(EPOCH_OFFSET, expected, epoch);
-    if (previous !== expected) {
-      throw new PmuError('ETAKEN', `takeover of region '${this.region.name}' lost: the epoch is ${previous}, not the ${expected} this reader followed; another writer took over`);
+    const expectedWord = encodeWord('epoch', expected);
+    const previous = await this.region.compareAndSwap(EPOCH_OFFSET, expectedWord, encodeWord('epoch', epoch));
+    if (previous !== expectedWord) {
+      await readCheckedWord(this.region, 'epoch', EPOCH_OFFSET); // a damaged epoch is ECORRUPT, not a lost race
+      throw new PmuError('ETAKEN', `takeover of region '${this.region.name}' lost: the epoch is no longer the ${expected} this reader followed; another writer took over`);
     }
     this.observedEpoch = epoch;
     const heartbeat = (await readHeader(this.region))?.heartbeat ?? 0n;
     const writerOptions = { ...options, mode: options.mode ?? this.header.mode };
     if (this.header.mode === 'overwrite') {
       const checkpoint = await this.latest();
+      const flushes = [this.region.flush(0, HEADER_BYTES)];
+      if (checkpoint) flushes.push(this.region.flush(slotOffset(this.header, checkpoint.sequence % 2), recordBytes(checkpoint.state.length)));
+      await Promise.all(flushes);
       const next = { position: 0, sequence: (checkpoint?.sequence ?? 0) + 1 };
-      const writer = new CheckpointWriter(this.region, { header: this.header, epoch, next, clearedPosition: 0, heartbeat }, writerOptions);
+      const writer = new CheckpointWriter(this.region, { header: this.header, epoch, next, clearedPosition: 0, heartbeat, durable: next.sequence - 1 }, writerOptions);
       return { writer, reader: this, records: [], checkpoint, epoch };
     }
     const records: LogRecord[] = [];
@@ -224,9 +249,36 @@ export class CheckpointReader {
       batch = await this.readBatch();
       records.push(...batch.records);
     } while (batch.stop.reason === 'limit');
-    this.clearedPosition = Number(await readWord(this.region, CURSOR_POSITION_OFFSET));
-    const writer = new CheckpointWriter(this.region, { header: this.header, epoch, next: this.readPoint, clearedPosition: this.clearedPosition, heartbeat }, writerOptions);
+    this.clearedPosition = Number(await readCheckedWord(this.region, 'cursor position', CURSOR_POSITION_OFFSET));
+    // The writer will overwrite whatever sits at the end found: look past it even when it looks clean.
+    const voucher = await this.vouchedPast(batch.stop);
+    if (voucher) throw damageError(this.region, this.header, batch.stop, voucher);
+    await Promise.all([this.region.flush(0, HEADER_BYTES), ...this.liveRing(this.clearedPosition, this.readPoint.position).map(([offset, length]) => this.region.flush(offset, length))]);
+    const start = { header: this.header, epoch, next: this.readPoint, clearedPosition: this.clearedPosition, heartbeat, durable: this.readPoint.sequence - 1 };
+    const writer = new CheckpointWriter(this.region, start, writerOptions);
     return { writer, reader: this, records, stop: batch.stop, epoch };
+  }
+
+  /** Region ranges [offset, length] holding logical positions [from, to) of the ring. */
+  private liveRing(from: number, to: number): Array<[number, number]> {
+    const { capacity, dataOffset } = this.header;
+    const length = Math.min(capacity, to - from);
+    if (length <= 0) return [];
+    const start = from % capacity;
+    if (start + length <= capacity) return [[dataOffset + start, length]];
+    return [
+      [dataOffset + start, capacity - start],
+      [dataOffset, start + length - capacity],
+    ];
+  }
+
+  private async vouchedPast(stop: ScanStop) {
+    return findVouchingRecord(this.region, this.header, stop, this.clearedPosition + this.header.capacity);
+  }
+
+  private async refuseIfDamaged(scan: ScanResult): Promise<void> {
+    const voucher = await this.vouchedPast(scan.stop);
+    if (voucher) throw damageError(this.region, this.header, scan.stop, voucher);
   }
 
   private needAppend(what: string): void {

@@ -8,18 +8,24 @@
  * ```
  * 0   sequence        u64
  * 8   position        u64   logical log position (slots: the slot's region offset)
- * 16  epoch           u32   low 32 bits of the writer's epoch
- * 20  length          u32   payload bytes (pad: filler bytes after this header)
- * 24  type            u16   1 update, 2 snapshot, 3 pad, 4 checkpoint
- * 26  reserved        u16   0
- * 28  crc32c          u32   seeded with the log id; over bytes 0..28, then the payload
- * 32  payload, zero-padded to a multiple of 8 (pads: not written, not covered)
+ * 16  durable         u64   every record up to this sequence was flushed when this one was placed
+ * 24  epoch           u32   low 32 bits of the writer's epoch
+ * 28  length          u32   payload bytes (pad: filler bytes after this header)
+ * 32  type            u16   1 update, 2 snapshot, 3 pad, 4 checkpoint
+ * 34  reserved        u16   0
+ * 36  crc32c          u32   seeded with the log id; over bytes 0..36, then the payload
+ * 40  payload, zero-padded to a multiple of 8 (pads: not written, not covered)
  * ```
+ * `durable` is what tells damage from a torn tail (damage.ts): a valid record whose `durable`
+ * reaches sequence n proves record n was persisted before it, so an invalid record n is
+ * damage; a crash can only tear records no valid later record vouches for.
  */
 import { crc32c } from '../unit/native';
 import { alignUp } from './layout';
 
-export const RECORD_HEADER_BYTES = 32;
+export const RECORD_HEADER_BYTES = 40;
+/** Bytes of the record header covered by the header CRC (everything before the CRC itself). */
+const CRC_OFFSET = 36;
 /** Largest payload a u32 length can describe; the ring or slot size is usually the real limit. */
 export const MAX_PAYLOAD_BYTES = 0xffff_ffff;
 
@@ -30,6 +36,8 @@ const TYPES_BY_CODE: Array<RecordType | undefined> = [undefined, 'update', 'snap
 export interface RecordHeader {
   sequence: number;
   position: number;
+  /** Every record up to this sequence was persisted ('flushed') when this one was placed. */
+  durable: number;
   epoch: number;
   length: number;
   type: RecordType;
@@ -45,26 +53,27 @@ export function encodeRecord(header: Omit<RecordHeader, 'length'>, payload: Uint
   const record = Buffer.alloc(recordBytes(payload.length));
   writeHeaderFields(record, { ...header, length: payload.length });
   record.set(payload, RECORD_HEADER_BYTES);
-  const headerCrc = crc32c(record.subarray(0, 28), logId);
-  record.writeUInt32LE(crc32c(payload, headerCrc), 28);
+  const headerCrc = crc32c(record.subarray(0, CRC_OFFSET), logId);
+  record.writeUInt32LE(crc32c(payload, headerCrc), CRC_OFFSET);
   return record;
 }
 
 /** A pad fills the end of the ring; only its header is written and checksummed. */
-export function encodePad(sequence: number, position: number, epoch: number, fillerBytes: number, logId: number): Buffer {
+export function encodePad(sequence: number, position: number, durable: number, epoch: number, fillerBytes: number, logId: number): Buffer {
   const header = Buffer.alloc(RECORD_HEADER_BYTES);
-  writeHeaderFields(header, { sequence, position, epoch, length: fillerBytes, type: 'pad' });
-  header.writeUInt32LE(crc32c(header.subarray(0, 28), logId), 28);
+  writeHeaderFields(header, { sequence, position, durable, epoch, length: fillerBytes, type: 'pad' });
+  header.writeUInt32LE(crc32c(header.subarray(0, CRC_OFFSET), logId), CRC_OFFSET);
   return header;
 }
 
 function writeHeaderFields(target: Buffer, header: RecordHeader): void {
   target.writeBigUInt64LE(BigInt(header.sequence), 0);
   target.writeBigUInt64LE(BigInt(header.position), 8);
-  target.writeUInt32LE(header.epoch >>> 0, 16);
-  target.writeUInt32LE(header.length, 20);
-  target.writeUInt16LE(TYPE_CODES[header.type], 24);
-  target.writeUInt16LE(0, 26);
+  target.writeBigUInt64LE(BigInt(header.durable), 16);
+  target.writeUInt32LE(header.epoch >>> 0, 24);
+  target.writeUInt32LE(header.length, 28);
+  target.writeUInt16LE(TYPE_CODES[header.type], 32);
+  target.writeUInt16LE(0, 34);
 }
 
 /** Epochs are u64 in the region header; records keep the low 32 bits (enough to order them). */
@@ -90,23 +99,25 @@ export function checkHeader(bytes: Buffer, offset: number, expectedPosition: num
   if (position !== BigInt(expectedPosition)) {
     return { kind: 'end', reason: `no record for position ${expectedPosition} (found one claiming position ${position})` };
   }
-  const type = TYPES_BY_CODE[bytes.readUInt16LE(offset + 24)];
-  if (type === undefined) return { kind: 'torn', reason: `unknown record type ${bytes.readUInt16LE(offset + 24)}` };
-  const length = bytes.readUInt32LE(offset + 20);
+  const type = TYPES_BY_CODE[bytes.readUInt16LE(offset + 32)];
+  if (type === undefined) return { kind: 'torn', reason: `unknown record type ${bytes.readUInt16LE(offset + 32)}` };
+  const length = bytes.readUInt32LE(offset + 28);
   const occupies = type === 'pad' ? RECORD_HEADER_BYTES + length : recordBytes(length);
   if (occupies > maxBytes) return { kind: 'torn', reason: `length ${length} does not fit where the record sits (${maxBytes} bytes available)` };
   if (sequence > BigInt(Number.MAX_SAFE_INTEGER)) return { kind: 'torn', reason: `sequence ${sequence} is out of range` };
+  const durable = bytes.readBigUInt64LE(offset + 16);
+  if (durable > sequence) return { kind: 'torn', reason: `durable mark ${durable} is past sequence ${sequence}` };
   return {
     kind: 'header',
-    header: { sequence: Number(sequence), position: expectedPosition, epoch: bytes.readUInt32LE(offset + 16), length, type },
+    header: { sequence: Number(sequence), position: expectedPosition, durable: Number(durable), epoch: bytes.readUInt32LE(offset + 24), length, type },
   };
 }
 
 /** Checks the CRC of a record whose header passed checkHeader; `record` starts at its header. */
 export function crcMatches(record: Buffer, header: RecordHeader, logId: number): boolean {
-  const headerCrc = crc32c(record.subarray(0, 28), logId);
+  const headerCrc = crc32c(record.subarray(0, CRC_OFFSET), logId);
   const expected = header.type === 'pad' ? headerCrc : crc32c(record.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + header.length), headerCrc);
-  return record.readUInt32LE(28) === expected;
+  return record.readUInt32LE(CRC_OFFSET) === expected;
 }
 
 /** Bytes the record whose header this is occupies in the region. */

@@ -14,8 +14,8 @@
  */
 import { PmuError } from '../unit/errors';
 import { Durability, Region } from '../unit/region';
-import { CURSOR_POSITION_OFFSET, EPOCH_OFFSET } from './layout';
-import { LogHeader, readWord } from './header';
+import { CURSOR_POSITION_OFFSET } from './layout';
+import { fenceFor, LogHeader, readCheckedWord } from './header';
 import { encodePad, encodeRecord, epochTag, recordBytes, RECORD_HEADER_BYTES } from './record';
 import { LogPoint } from './log-scan';
 import { WriterHealth } from './writer-health';
@@ -47,6 +47,11 @@ export class RingAppender {
   private refreshing = false;
   /** Settles when every record placed so far is persisted; rejects once any of them failed. */
   private persistedSoFar: Promise<void> = Promise.resolve();
+  /**
+   * Every record up to this sequence is flushed: written into each record placed (its durable
+   * mark), so recovery can tell damage from a torn tail. Only 'flushed' acks move it.
+   */
+  private durableThrough: number;
 
   constructor(
     private readonly region: Region,
@@ -54,12 +59,14 @@ export class RingAppender {
     private readonly epoch: bigint,
     start: LogPoint,
     clearedPosition: number,
+    durable: number,
     private readonly options: AppenderOptions,
     private readonly health: WriterHealth,
   ) {
     this.head = start.position;
     this.nextSequence = start.sequence;
     this.clearedHint = clearedPosition;
+    this.durableThrough = durable;
   }
 
   /** The sequence the next placed record will get. */
@@ -115,8 +122,8 @@ export class RingAppender {
     if (tail < size) {
       if (this.head + tail - this.clearedHint > capacity) return false;
       if (tail >= RECORD_HEADER_BYTES) {
-        const pad = encodePad(this.nextSequence - 1, this.head, epochTag(this.epoch), tail - RECORD_HEADER_BYTES, this.header.logId);
-        this.issue(this.head, pad);
+        const pad = encodePad(this.nextSequence - 1, this.head, this.durableThrough, epochTag(this.epoch), tail - RECORD_HEADER_BYTES, this.header.logId);
+        this.issue(this.head, pad, this.nextSequence - 1);
       }
       this.head += tail;
     }
@@ -125,8 +132,8 @@ export class RingAppender {
 
   private place(pending: Pending): void {
     const sequence = this.nextSequence++;
-    const record = encodeRecord({ sequence, position: this.head, epoch: epochTag(this.epoch), type: pending.type }, pending.payload, this.header.logId);
-    const persisted = this.issue(this.head, record);
+    const record = encodeRecord({ sequence, position: this.head, durable: this.durableThrough, epoch: epochTag(this.epoch), type: pending.type }, pending.payload, this.header.logId);
+    const persisted = this.issue(this.head, record, sequence);
     this.head += record.length;
     persisted.then(
       () => pending.resolve(sequence),
@@ -135,9 +142,9 @@ export class RingAppender {
   }
 
   /** One write call for the whole record (a torn one fails its CRC); acked in placement order. */
-  private issue(position: number, bytes: Buffer): Promise<void> {
+  private issue(position: number, bytes: Buffer, sequence: number): Promise<void> {
     const offset = this.header.dataOffset + (position % this.header.capacity);
-    const written = this.region.write(offset, bytes, { durability: this.options.durability, fence: { offset: EPOCH_OFFSET, epoch: this.epoch } });
+    const written = this.region.write(offset, bytes, { durability: this.options.durability, fence: fenceFor(this.epoch) });
     const before = this.persistedSoFar;
     const persisted = (async () => {
       try {
@@ -148,6 +155,7 @@ export class RingAppender {
         throw this.health.failure;
       }
       await before;
+      if (this.options.durability === 'flushed' && sequence > this.durableThrough) this.durableThrough = sequence;
     })();
     // Keep the chain, but do not let a failure surface as an unhandled rejection when nobody awaits drained().
     persisted.catch(() => undefined);
@@ -158,7 +166,7 @@ export class RingAppender {
   private async refreshCursor(): Promise<void> {
     try {
       for (;;) {
-        this.clearedHint = Number(await readWord(this.region, CURSOR_POSITION_OFFSET));
+        this.clearedHint = Number(await readCheckedWord(this.region, 'cursor position', CURSOR_POSITION_OFFSET));
         const pending = this.queue[0];
         if (!pending || this.health.failure || this.makeRoom(recordBytes(pending.payload.length))) break;
         if (this.options.whenFull === 'error' || Date.now() >= pending.deadline) {

@@ -12,8 +12,7 @@
  */
 import { PmuError } from '../unit/errors';
 import { Durability, Region } from '../unit/region';
-import { LogHeader } from './header';
-import { EPOCH_OFFSET } from './layout';
+import { fenceFor, LogHeader } from './header';
 import { checkHeader, crcMatches, encodeRecord, epochTag, recordBytes, RECORD_HEADER_BYTES, RecordHeader } from './record';
 import { WriterHealth } from './writer-health';
 
@@ -107,9 +106,9 @@ export class SlotWriter {
         this.health.assertUsable();
         const sequence = this.nextSequence;
         const offset = slotOffset(this.header, sequence % 2);
-        const record = encodeRecord({ sequence, position: offset, epoch: epochTag(this.epoch), type: 'checkpoint' }, state, this.header.logId);
+        const record = encodeRecord({ sequence, position: offset, durable: sequence - 1, epoch: epochTag(this.epoch), type: 'checkpoint' }, state, this.header.logId);
         try {
-          await this.region.write(offset, record, { durability: this.durability, fence: { offset: EPOCH_OFFSET, epoch: this.epoch } });
+          await this.region.write(offset, record, { durability: this.durability, fence: fenceFor(this.epoch) });
         } catch (error) {
           this.health.fail(error);
           throw this.health.failure;

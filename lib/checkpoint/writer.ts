@@ -10,8 +10,8 @@
 import { PmuError } from '../unit/errors';
 import { Durability, Region } from '../unit/region';
 import { checkDurability, checkInteger } from '../unit/validate';
-import { formatRegion, LogHeader, readHeader, wordBytes } from './header';
-import { CheckpointMode, EPOCH_OFFSET, HEARTBEAT_OFFSET } from './layout';
+import { fenceFor, formatRegion, LogHeader, readHeader, wordBytes } from './header';
+import { CheckpointMode, HEARTBEAT_OFFSET } from './layout';
 import { LogPoint } from './log-scan';
 import { RingAppender, WhenFull } from './ring-appender';
 import { SlotWriter } from './slots';
@@ -41,6 +41,8 @@ export interface WriterStart {
   /** The reader's persisted cursor position (append mode). */
   clearedPosition: number;
   heartbeat: bigint;
+  /** Every record up to this sequence is flushed (takeover flushed what it recovered). */
+  durable: number;
 }
 
 export class CheckpointWriter {
@@ -63,7 +65,7 @@ export class CheckpointWriter {
     if (!existing) {
       if (!options.mode) throw new PmuError('EINVAL', `region '${region.name}' holds no checkpoint log yet: pass { mode: 'overwrite' | 'append' } to format it`);
       const header = await formatRegion(region, options.mode);
-      return new CheckpointWriter(region, { header, epoch: header.epoch, next: { position: 0, sequence: 1 }, clearedPosition: 0, heartbeat: 0n }, options);
+      return new CheckpointWriter(region, { header, epoch: header.epoch, next: { position: 0, sequence: 1 }, clearedPosition: 0, heartbeat: 0n, durable: 0 }, options);
     }
     // Lazy import: the reader module imports this one.
     const { CheckpointReader } = await import('./reader');
@@ -90,7 +92,7 @@ export class CheckpointWriter {
     this.epoch = start.epoch;
     this.health = new WriterHealth(region.name);
     if (header.mode === 'append') {
-      this.appender = new RingAppender(region, header, start.epoch, start.next, start.clearedPosition, {
+      this.appender = new RingAppender(region, header, start.epoch, start.next, start.clearedPosition, start.durable, {
         durability,
         whenFull,
         fullWaitMs: checkInteger('fullWaitMs', options.fullWaitMs ?? 5000),
@@ -162,7 +164,7 @@ export class CheckpointWriter {
     // A slow region (remote, busy) must not pile up heartbeats; a skipped beat is harmless.
     if (this.heartbeatInFlight || this.health.failure !== undefined) return;
     this.heartbeatValue++;
-    const write = this.region.write(HEARTBEAT_OFFSET, wordBytes(this.heartbeatValue), { durability: 'mapped', fence: { offset: EPOCH_OFFSET, epoch: this.epoch } });
+    const write = this.region.write(HEARTBEAT_OFFSET, wordBytes(this.heartbeatValue), { durability: 'mapped', fence: fenceFor(this.epoch) });
     this.heartbeatInFlight = write.then(
       () => {
         this.heartbeatInFlight = undefined;
