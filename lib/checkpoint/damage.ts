@@ -10,6 +10,10 @@
  * Stale records of earlier laps carry earlier sequences (and `durable` below n): they never
  * vouch. The search covers every 8-aligned position from the stop up to the cursor plus one
  * ring: the writer never wrote past that.
+ *
+ * The same marks cross-check the cursor (position P, sequence s) at a takeover: a valid record
+ * claiming a position behind P whose `durable` reaches s says record s was persisted before
+ * it, i.e. behind the cursor, which a consumed-up-to-P cursor denies: the cursor is damaged.
  */
 import { PmuError } from '../unit/errors';
 import { Region } from '../unit/region';
@@ -32,9 +36,20 @@ const TWO_32 = 2 ** 32;
  * durable mark reaches `stop.sequence`, or undefined when nothing vouches for the record at
  * the stop (a clean end or a torn tail).
  */
-export async function findVouchingRecord(region: Region, header: LogHeader, stop: LogPoint, searchEnd: number): Promise<VouchingRecord | undefined> {
+export function findVouchingRecord(region: Region, header: LogHeader, stop: LogPoint, searchEnd: number): Promise<VouchingRecord | undefined> {
+  return findDurableMark(region, header, stop.position + RECORD_ALIGN, searchEnd, stop.sequence);
+}
+
+/** A valid record claiming a position within one ring behind the cursor, written once record `cursor.sequence` was persisted. */
+export function findRecordBehindCursor(region: Region, header: LogHeader, cursor: LogPoint): Promise<VouchingRecord | undefined> {
+  return findDurableMark(region, header, Math.max(0, cursor.position - header.capacity), cursor.position, cursor.sequence);
+}
+
+/** The first valid record claiming a position in [from, to) (at most one ring) whose durable mark is at least `sequence`. */
+async function findDurableMark(region: Region, header: LogHeader, from: number, to: number, sequence: number): Promise<VouchingRecord | undefined> {
   const { capacity, dataOffset, logId } = header;
-  let position = stop.position + RECORD_ALIGN;
+  const searchEnd = Math.min(to, from + capacity);
+  let position = from;
   while (position < searchEnd) {
     const ringOffset = position % capacity;
     const segmentEnd = Math.min(capacity, ringOffset + (searchEnd - position), ringOffset + SEARCH_CHUNK_BYTES);
@@ -46,7 +61,7 @@ export async function findVouchingRecord(region: Region, header: LogHeader, stop
       // Cheap filter first: a record only counts where it claims to sit.
       if (bytes.readUInt32LE(at + 8) !== claimed % TWO_32 || bytes.readUInt32LE(at + 12) !== Math.floor(claimed / TWO_32)) continue;
       const checked = checkHeader(bytes, at, claimed, capacity - (ringOffset + at));
-      if (checked.kind !== 'header' || checked.header.durable < stop.sequence || checked.header.type === 'checkpoint') continue;
+      if (checked.kind !== 'header' || checked.header.durable < sequence || checked.header.type === 'checkpoint') continue;
       const length = checked.header.type === 'pad' ? RECORD_HEADER_BYTES : occupiedBytes(checked.header);
       const record = at + length <= bytes.length ? bytes.subarray(at, at + length) : await region.read(dataOffset + ringOffset + at, length);
       if (crcMatches(record, checked.header, logId)) return { sequence: checked.header.sequence, position: claimed, durable: checked.header.durable };
@@ -63,5 +78,13 @@ export function damageError(region: Region, header: LogHeader, stop: ScanStop, v
     `region '${region.name}': checkpoint record ${stop.sequence} at log position ${stop.position} (region offset ${offset}) is damaged (${stop.detail}), ` +
       `yet record ${voucher.sequence} at position ${voucher.position} after it is valid and was written once record ${voucher.durable} was persisted: ` +
       `this is damage, not a torn tail, and acknowledged records follow it; nothing was written. Run 'pmu inspect --verify FILE' and restore the region from a mirror or a backup`,
+  );
+}
+
+export function damagedCursorError(region: Region, cursor: LogPoint, witness: VouchingRecord): PmuError {
+  return new PmuError(
+    'ECORRUPT',
+    `region '${region.name}': the checkpoint cursor (position ${cursor.position}, sequence ${cursor.sequence}) is damaged: record ${witness.sequence} at position ${witness.position} behind it ` +
+      `was written once record ${witness.durable} was persisted, so records the cursor calls unread sit behind it; nothing was written. Run 'pmu inspect --verify FILE' and restore the region from a mirror or a backup`,
   );
 }

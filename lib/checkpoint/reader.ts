@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PmuError } from '../unit/errors';
 import { Region } from '../unit/region';
 import { encodeWord } from './checked-word';
-import { damageError, findVouchingRecord } from './damage';
+import { damagedCursorError, damageError, findRecordBehindCursor, findVouchingRecord } from './damage';
 import { LogHeader, readCheckedWord, readHeader, wordBytes } from './header';
 import { CheckpointMode, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, EPOCH_OFFSET, HEADER_BYTES } from './layout';
 import { LogPoint, LogRecord, scanLog, ScanLimits, ScanResult, ScanStop, ScannedEntry } from './log-scan';
@@ -250,9 +250,13 @@ export class CheckpointReader {
       records.push(...batch.records);
     } while (batch.stop.reason === 'limit');
     this.clearedPosition = Number(await readCheckedWord(this.region, 'cursor position', CURSOR_POSITION_OFFSET));
-    // The writer will overwrite whatever sits at the end found: look past it even when it looks clean.
+    // The writer will overwrite whatever sits at the end found: look past it even when it looks
+    // clean, and behind the cursor for records it should not have passed.
     const voucher = await this.vouchedPast(batch.stop);
     if (voucher) throw damageError(this.region, this.header, batch.stop, voucher);
+    const cursor = { position: this.header.cursorPosition, sequence: this.header.cursorSequence };
+    const witness = await findRecordBehindCursor(this.region, this.header, cursor);
+    if (witness) throw damagedCursorError(this.region, cursor, witness);
     await Promise.all([this.region.flush(0, HEADER_BYTES), ...this.liveRing(this.clearedPosition, this.readPoint.position).map(([offset, length]) => this.region.flush(offset, length))]);
     const start = { header: this.header, epoch, next: this.readPoint, clearedPosition: this.clearedPosition, heartbeat, durable: this.readPoint.sequence - 1 };
     const writer = new CheckpointWriter(this.region, start, writerOptions);
