@@ -6,6 +6,8 @@
  * the ack could not leave a gap before an acknowledged record.
  */
 import { CheckpointReader, CheckpointWriter, Durability, HEADER_BYTES, LocalRegion, openPrimary, recordBytes, Region, RegionContext, WriteOptions } from '../lib';
+import { encodeWord } from '../lib/checkpoint/checked-word';
+import { CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET } from '../lib/checkpoint/layout';
 import { removeTempDirs } from './helpers/temp';
 import { Embedded, openEmbedded, payload } from './fixtures/checkpoint-setup';
 
@@ -129,4 +131,28 @@ describe("after a writer with 'mapped' durability", () => {
     expect(region.unflushedIn(HEADER_BYTES, recordBytes(PAYLOAD))).toEqual([]);
     await writer.close();
   });
+});
+
+test('a writer that reuses space a reader freed first makes the moved cursor durable (else an OS crash could leave the old cursor over a record of the next lap)', async () => {
+  env = openEmbedded(HEADER_BYTES + 4096);
+  const region = new RecordingRegion(env.region);
+  const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+  const fill = 512 - (recordBytes(0));
+  for (let i = 1; i <= 8; i++) await writer.append(payload(i, fill));
+  const reader = await CheckpointReader.open(region);
+  const { records } = await reader.readBatch();
+  expect(records).toHaveLength(8);
+  // A clear caught between its CAS and its flush: the cursor words are in the mapping only.
+  const word = (name: 'cursor position' | 'cursor sequence', value: number) => {
+    const bytes = Buffer.alloc(8);
+    bytes.writeBigUInt64LE(encodeWord(name, value));
+    return bytes;
+  };
+  await region.write(CURSOR_SEQUENCE_OFFSET, word('cursor sequence', 3), { durability: 'mapped' });
+  await region.compareAndSwap(CURSOR_POSITION_OFFSET, encodeWord('cursor position', 0), encodeWord('cursor position', records[2].position), { durability: 'mapped' });
+  expect(region.unflushedIn(CURSOR_POSITION_OFFSET, 16)).toHaveLength(16);
+  // The next append needs the space of record 1: it may only be acknowledged once the cursor that freed it is durable.
+  expect(await writer.append(payload(9, fill))).toBe(9);
+  expect(region.unflushedIn(CURSOR_POSITION_OFFSET, 16)).toEqual([]);
+  await writer.close();
 });

@@ -7,8 +7,8 @@
  * appends overlap (LocalRegion joins them into one group commit; a RemoteRegion pipelines
  * them on its connection). Acks are chained so they fire in order.
  *
- * Space: `clearedHint` is the reader's cursor as last read; it only ever lags the real one,
- * so trusting it is safe. When a record does not fit, the persisted cursor is read again;
+ * Space: `clearedHint` is the reader's cursor as last read and flushed; it only ever lags the
+ * real one, so trusting it is safe. When a record does not fit, the persisted cursor is read again;
  * if it still does not fit the record fails with EFULL or waits (bounded), as configured.
  * Waiting records block the ones behind them, which keeps the order.
  */
@@ -166,7 +166,14 @@ export class RingAppender {
   private async refreshCursor(): Promise<void> {
     try {
       for (;;) {
-        this.clearedHint = Number(await readCheckedWord(this.region, 'cursor position', CURSOR_POSITION_OFFSET));
+        const cleared = Number(await readCheckedWord(this.region, 'cursor position', CURSOR_POSITION_OFFSET));
+        if (cleared !== this.clearedHint) {
+          // The reader's clear makes the cursor visible before its flush completes: make it
+          // durable before writing over what it freed, or an OS crash could leave the old
+          // cursor pointing at a record of the next lap.
+          await this.region.flush(CURSOR_POSITION_OFFSET, 16);
+          this.clearedHint = cleared;
+        }
         const pending = this.queue[0];
         if (!pending || this.health.failure || this.makeRoom(recordBytes(pending.payload.length))) break;
         if (this.options.whenFull === 'error' || Date.now() >= pending.deadline) {
