@@ -226,3 +226,43 @@ describe('damaged header words', () => {
     });
   }
 });
+
+describe('overwrite mode', () => {
+  async function threeCheckpoints(durability: 'flushed' | 'mapped'): Promise<LocalRegion> {
+    env = openEmbedded(64 * 1024);
+    const writer = await CheckpointWriter.open(env.region, { mode: 'overwrite', heartbeatMs: 0, durability });
+    for (let i = 1; i <= 3; i++) expect(await writer.checkpoint(payload(i, PAYLOAD))).toBe(i);
+    await writer.close();
+    return env.region;
+  }
+  const slotOf = (region: LocalRegion, sequence: number) => HEADER_BYTES + (sequence % 2) * Math.floor((region.size - HEADER_BYTES) / 2 / 8) * 8;
+
+  for (const [way, attempt] of [
+    ...ways.slice(0, 3),
+    ['a reader', async (region: LocalRegion) => (await CheckpointReader.open(region)).latest()] as const,
+  ]) {
+    test(`a damaged byte in the newest acknowledged checkpoint: ${way} refuses (ECORRUPT) instead of rolling back to the older slot`, async () => {
+      const region = await threeCheckpoints('flushed');
+      await flipByte(region, slotOf(region, 3) + RECORD_HEADER_BYTES + 9);
+      const slots = await region.read(HEADER_BYTES, region.size - HEADER_BYTES);
+      await expect(attempt(region)).rejects.toMatchObject({ code: 'ECORRUPT', message: expect.stringMatching(/checkpoint 3 was acknowledged .*damaged.*pmu inspect --verify/) });
+      // The damaged slot was not written over: it is still there for inspection or repair.
+      expect((await region.read(HEADER_BYTES, region.size - HEADER_BYTES)).equals(slots)).toBe(true);
+    });
+  }
+
+  test("a torn newest checkpoint that was never flushed ('mapped') still falls back to the older slot", async () => {
+    const region = await threeCheckpoints('mapped');
+    await flipByte(region, slotOf(region, 3) + RECORD_HEADER_BYTES + 9);
+    const { checkpoint, writer } = await openPrimary(region, { heartbeatMs: 0 });
+    expect(checkpoint?.sequence).toBe(2);
+    expect(await writer.checkpoint(payload(9, PAYLOAD))).toBe(3);
+    await writer.close();
+  });
+
+  test('a flipped bit in the checkpoint mark word is refused', async () => {
+    const region = await threeCheckpoints('flushed');
+    await flipByte(region, 72, 0x02);
+    await expect(openPrimary(region, { heartbeatMs: 0 })).rejects.toMatchObject({ code: 'ECORRUPT', message: expect.stringContaining('checkpoint mark') });
+  });
+});

@@ -137,3 +137,12 @@ test('a damaged metadata copy: exit 1 naming the copy; plain inspect prints the 
   // Either open falls back to the older copy and says so, or it refuses: never a silent "none".
   expect(/^status {6}OK$/m.test(plain.stdout) && recovery![1].startsWith('none')).toBe(false);
 });
+
+test('a damaged newest checkpoint of an overwrite log: exit 1', async () => {
+  const file = await makeFile();
+  // Checkpoint 2 sits in slot 0, right after the header.
+  flipFileByte(file, regionOffset(file, 'state') + HEADER_BYTES + RECORD_HEADER_BYTES + 3);
+  const result = pmu(['inspect', '--verify', file]);
+  expect(result.code).toBe(1);
+  expect(result.stdout).toMatch(/region 'state': DAMAGED.*\n.*PROBLEM: .*checkpoint 2 was acknowledged/);
+});

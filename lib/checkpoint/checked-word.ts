@@ -10,8 +10,8 @@
  */
 import { PmuError } from '../unit/errors';
 
-export type WordName = 'epoch' | 'cursor position' | 'cursor sequence';
-const TAGS: Record<WordName, number> = { epoch: 0x45, 'cursor position': 0x50, 'cursor sequence': 0x53 };
+export type WordName = 'epoch' | 'cursor position' | 'cursor sequence' | 'checkpoint mark';
+const TAGS: Record<WordName, number> = { epoch: 0x45, 'cursor position': 0x50, 'cursor sequence': 0x53, 'checkpoint mark': 0x43 };
 /** Largest value a checked word holds (56 bits): 64 PiB of log positions. */
 export const MAX_WORD_VALUE = (1n << 56n) - 1n;
 

@@ -10,6 +10,7 @@ import { Region } from '../unit/region';
 import {
   alignDown,
   CAPACITY_OFFSET,
+  CHECKPOINT_MARK_OFFSET,
   CheckpointMode,
   CURSOR_POSITION_OFFSET,
   CURSOR_SEQUENCE_OFFSET,
@@ -102,6 +103,7 @@ export async function readHeader(region: Region): Promise<LogHeader | undefined>
   const word = (name: WordName, offset: number) => decodeWord(name, fields.readBigUInt64LE(offset), region.name, offset);
   const cursorPosition = Number(word('cursor position', CURSOR_POSITION_OFFSET));
   const cursorSequence = Number(word('cursor sequence', CURSOR_SEQUENCE_OFFSET));
+  word('checkpoint mark', CHECKPOINT_MARK_OFFSET);
   if (cursorSequence < 1 || cursorPosition % 8 !== 0 || cursorSequence > Number.MAX_SAFE_INTEGER || cursorPosition > Number.MAX_SAFE_INTEGER) {
     throw new PmuError('ECORRUPT', `region '${region.name}': the checkpoint cursor (position ${cursorPosition}, sequence ${cursorSequence}) is impossible: the header is damaged; nothing was written. Run 'pmu inspect --verify FILE' and restore the region from a mirror or a backup`);
   }
@@ -146,6 +148,7 @@ export async function formatRegion(region: Region, mode: CheckpointMode): Promis
   fields.writeUInt32LE(MODE_CODES[mode], MODE_OFFSET);
   fields.writeBigUInt64LE(encodeWord('cursor position', 0), CURSOR_POSITION_OFFSET);
   fields.writeBigUInt64LE(encodeWord('cursor sequence', 1), CURSOR_SEQUENCE_OFFSET);
+  fields.writeBigUInt64LE(encodeWord('checkpoint mark', 0), CHECKPOINT_MARK_OFFSET);
   fields.writeBigUInt64LE(BigInt(HEADER_BYTES), DATA_OFFSET_OFFSET);
   fields.writeBigUInt64LE(BigInt(capacity), CAPACITY_OFFSET);
   fields.writeUInt32LE(logId, LOG_ID_OFFSET);

@@ -16,6 +16,7 @@
  * 56  capacity                    u64       static: ring bytes, or bytes per overwrite slot
  * 64  log id                      u32       static, random: seeds every record CRC of this format
  * 68  header CRC32C               u32       over bytes 0..16 and 48..68
+ * 72  checkpoint mark             checked   overwrite mode: newest checkpoint known flushed (else 0)
  * ```
  * All integers little-endian. A "checked" word is a 56-bit value with a CRC-8 of it in its top
  * byte (checked-word.ts): these are the words recovery trusts and that cannot share a CRC with
@@ -27,6 +28,10 @@
  * sequence word is written before the position, so it may run ahead, never behind); and a
  * takeover looks past the end it found for records that prove the cursor or the end wrong
  * (damage.ts). Any failure is ECORRUPT; a damaged cursor never reads as an empty log.
+ *
+ * Checkpoint mark rule (overwrite mode): the writer sets the mark ('mapped', after the slot's
+ * flush) to each checkpoint acknowledged 'flushed'; recovery refuses (ECORRUPT) when no valid
+ * slot holds a checkpoint at least that new, i.e. an acknowledged checkpoint was damaged.
  *
  * Format version 1 (32-byte record header, unchecked words) had no users and is refused.
  */
@@ -45,8 +50,9 @@ export const DATA_OFFSET_OFFSET = 48;
 export const CAPACITY_OFFSET = 56;
 export const LOG_ID_OFFSET = 64;
 export const HEADER_CRC_OFFSET = 68;
+export const CHECKPOINT_MARK_OFFSET = 72;
 /** Bytes of the header that carry fields; the rest of the header page stays zero. */
-export const HEADER_FIELDS_BYTES = 72;
+export const HEADER_FIELDS_BYTES = 80;
 
 export type CheckpointMode = 'overwrite' | 'append';
 export const MODE_CODES: Record<CheckpointMode, number> = { overwrite: 1, append: 2 };

@@ -9,10 +9,17 @@
  * persisted, or a crash could leave neither valid. Calls made while one is in flight are
  * coalesced: only the newest state is written next, and every caller it supersedes is
  * acknowledged with it (a checkpoint replaces the whole state, so the newest covers them).
+ *
+ * Two slots cannot tell a damaged newest checkpoint from one a crash tore; the header's
+ * checkpoint mark can: it names the newest checkpoint acknowledged 'flushed' (set 'mapped'
+ * after that checkpoint's flush, so it never runs ahead of a slot on disk). A mark newer than
+ * every valid slot is damage: ECORRUPT, and the damaged slot is not written over.
  */
 import { PmuError } from '../unit/errors';
 import { Durability, Region } from '../unit/region';
-import { fenceFor, LogHeader } from './header';
+import { encodeWord } from './checked-word';
+import { fenceFor, LogHeader, readCheckedWord, wordBytes } from './header';
+import { CHECKPOINT_MARK_OFFSET } from './layout';
 import { checkHeader, crcMatches, encodeRecord, epochTag, recordBytes, RECORD_HEADER_BYTES, RecordHeader } from './record';
 import { WriterHealth } from './writer-health';
 
@@ -33,7 +40,21 @@ export function slotOffset(header: LogHeader, slot: number): number {
   return header.dataOffset + slot * header.capacity;
 }
 
+/** The newest valid checkpoint; ECORRUPT if the checkpoint mark names a newer one that no slot holds valid. */
 export async function readLatestCheckpoint(region: Region, header: LogHeader): Promise<LatestCheckpoint> {
+  const latest = await readSlots(region, header);
+  const mark = Number(await readCheckedWord(region, 'checkpoint mark', CHECKPOINT_MARK_OFFSET));
+  if (mark > (latest.checkpoint?.sequence ?? 0)) {
+    throw new PmuError(
+      'ECORRUPT',
+      `region '${region.name}': checkpoint ${mark} was acknowledged ('flushed') but no slot holds it valid (${latest.notes.join('; ') || 'both slots older'}): ` +
+        `the slot at region offset ${slotOffset(header, mark % 2)} is damaged; nothing was written. Run 'pmu inspect --verify FILE' and restore the region from a mirror or a backup`,
+    );
+  }
+  return latest;
+}
+
+async function readSlots(region: Region, header: LogHeader): Promise<LatestCheckpoint> {
   const notes: string[] = [];
   const candidates: Array<{ slot: number; header: RecordHeader }> = [];
   for (const slot of [0, 1]) {
@@ -97,6 +118,15 @@ export class SlotWriter {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * Not awaited: the mark only has to reach the disk some time after its checkpoint did (the
+   * next flush or write-back takes it); the region applies it before any later write of ours.
+   * A failure here (fenced, closed) fails the next checkpoint anyway.
+   */
+  private markFlushed(sequence: number): void {
+    this.region.write(CHECKPOINT_MARK_OFFSET, wordBytes(encodeWord('checkpoint mark', sequence)), { durability: 'mapped', fence: fenceFor(this.epoch) }).catch(() => undefined);
+  }
+
   private async writeQueued(): Promise<void> {
     this.writing = true;
     while (this.queued) {
@@ -114,6 +144,7 @@ export class SlotWriter {
           throw this.health.failure;
         }
         this.nextSequence++;
+        if (this.durability === 'flushed') this.markFlushed(sequence);
         for (const waiter of waiters) waiter.resolve(sequence);
       } catch (error) {
         for (const waiter of waiters) waiter.reject(error);

@@ -70,15 +70,23 @@ function looksLikeLog(fields: Buffer): boolean {
   return differing <= 2 && fields.subarray(8, 16).some((byte) => byte !== 0);
 }
 
-async function verifySlots(region: Region, header: LogHeader, verdict: RegionVerdict, _problem: (text: string) => void): Promise<void> {
-  const latest = await readLatestCheckpoint(region, header);
+async function verifySlots(region: Region, header: LogHeader, verdict: RegionVerdict, problem: (text: string) => void): Promise<void> {
+  let latest;
+  try {
+    latest = await readLatestCheckpoint(region, header);
+  } catch (error) {
+    if (!isPmuError(error)) throw error;
+    problem(error.message);
+    verdict.summary = `overwrite log, epoch ${header.epoch}: the newest acknowledged checkpoint is damaged`;
+    return;
+  }
   verdict.notes.push(...latest.notes);
   const newest = latest.checkpoint;
   verdict.summary = newest
     ? `overwrite log, epoch ${header.epoch}: checkpoint ${newest.sequence} (${newest.state.length} bytes) in slot ${newest.sequence % 2} at region offset ${slotOffset(header, newest.sequence % 2)}`
     : `overwrite log, epoch ${header.epoch}: no valid checkpoint`;
   if (latest.notes.some((note) => /fails its CRC/.test(note))) {
-    verdict.notes.push('a slot failing its CRC is what a crash during a checkpoint leaves; it is also what damage to the newest checkpoint looks like (two slots cannot tell them apart): recovery uses the valid one');
+    verdict.notes.push('a slot failing its CRC that the checkpoint mark does not vouch for: what a crash during a checkpoint leaves (or damage to one acknowledged only \'mapped\'); recovery uses the valid one');
   }
 }
 
@@ -129,5 +137,5 @@ async function verifyRing(region: Region, header: LogHeader, verdict: RegionVerd
     problem(`the cursor is damaged: record ${witness.sequence} at position ${witness.position} behind it was written once record ${witness.durable} was persisted; recovery refuses this log (ECORRUPT)`);
   }
   const stale = header.capacity - Math.min(header.capacity, live);
-  if (stale > 0) verdict.notes.push(`stale: the other ${stale} bytes of the ring hold consumed records or earlier laps (not checked: recovery never reads them)`);
+  if (stale > 0) verdict.notes.push(`stale: the other ${stale} bytes of the ring hold consumed records, earlier laps or nothing yet (not checked: recovery never reads them)`);
 }
