@@ -20,7 +20,7 @@ import { Region } from '../unit/region';
 import { LogHeader } from './header';
 import { RECORD_ALIGN } from './layout';
 import { LogPoint, ScanStop } from './log-scan';
-import { checkHeader, crcMatches, occupiedBytes, RECORD_HEADER_BYTES } from './record';
+import { checkHeader, crcMatches, occupiedBytes, RECORD_HEADER_BYTES, RecordHeader } from './record';
 
 export interface VouchingRecord {
   sequence: number;
@@ -29,46 +29,97 @@ export interface VouchingRecord {
 }
 
 const SEARCH_CHUNK_BYTES = 1 << 20;
-const TWO_32 = 2 ** 32;
+
+/** Valid records claiming a position in [from, to) (at most one ring) with a durable mark of at least `minDurable`. */
+interface SearchRange {
+  from: number;
+  to: number;
+  minDurable: number;
+}
 
 /**
  * The first valid record after `stop` (up to logical position `searchEnd`, exclusive) whose
  * durable mark reaches `stop.sequence`, or undefined when nothing vouches for the record at
  * the stop (a clean end or a torn tail).
  */
-export function findVouchingRecord(region: Region, header: LogHeader, stop: LogPoint, searchEnd: number): Promise<VouchingRecord | undefined> {
-  return findDurableMark(region, header, stop.position + RECORD_ALIGN, searchEnd, stop.sequence);
+export async function findVouchingRecord(region: Region, header: LogHeader, stop: LogPoint, searchEnd: number): Promise<VouchingRecord | undefined> {
+  const [voucher] = await searchRing(region, header, [{ from: stop.position + RECORD_ALIGN, to: searchEnd, minDurable: stop.sequence }]);
+  return voucher;
 }
 
-/** A valid record claiming a position within one ring behind the cursor, written once record `cursor.sequence` was persisted. */
-export function findRecordBehindCursor(region: Region, header: LogHeader, cursor: LogPoint): Promise<VouchingRecord | undefined> {
-  return findDurableMark(region, header, Math.max(0, cursor.position - header.capacity), cursor.position, cursor.sequence);
+export interface RecoveryCheck {
+  /** A record proving the one at the stop was persisted: damage. */
+  voucher?: VouchingRecord;
+  /** A record behind the cursor written once the cursor's record was persisted: a damaged cursor. */
+  witness?: VouchingRecord;
 }
 
-/** The first valid record claiming a position in [from, to) (at most one ring) whose durable mark is at least `sequence`. */
-async function findDurableMark(region: Region, header: LogHeader, from: number, to: number, sequence: number): Promise<VouchingRecord | undefined> {
-  const { capacity, dataOffset, logId } = header;
-  const searchEnd = Math.min(to, from + capacity);
-  let position = from;
-  while (position < searchEnd) {
-    const ringOffset = position % capacity;
-    const segmentEnd = Math.min(capacity, ringOffset + (searchEnd - position), ringOffset + SEARCH_CHUNK_BYTES);
+/**
+ * What a takeover checks before placing a writer, in one read of the ring: nothing after the
+ * stop (up to `searchEnd`, the persisted cursor plus one ring) vouches for the record there,
+ * and nothing behind `cursor` (within one ring) carries a durable mark reaching its sequence.
+ */
+export async function checkRecoveredEnd(region: Region, header: LogHeader, cursor: LogPoint, stop: LogPoint, searchEnd: number): Promise<RecoveryCheck> {
+  const [voucher, witness] = await searchRing(region, header, [
+    { from: stop.position + RECORD_ALIGN, to: searchEnd, minDurable: stop.sequence },
+    { from: Math.max(0, cursor.position - header.capacity), to: cursor.position, minDurable: cursor.sequence },
+  ]);
+  return { voucher, witness };
+}
+
+/**
+ * For each range, the first valid record found in it. Reads only the ring span of a single
+ * range, the whole ring (once) for several. The filter runs on every 8-aligned offset, so it
+ * is one typed-array load: the u32 at +32 of a record header is its type (1-4) and a zero
+ * reserved half, which random payload bytes and blank space almost never are.
+ */
+async function searchRing(region: Region, header: LogHeader, ranges: SearchRange[]): Promise<Array<VouchingRecord | undefined>> {
+  const { capacity, dataOffset } = header;
+  const found: Array<VouchingRecord | undefined> = ranges.map(() => undefined);
+  const live = ranges.map((range, index) => ({ ...range, index, to: Math.min(range.to, range.from + capacity) })).filter((range) => range.from < range.to);
+  if (live.length === 0) return found;
+  // Ring offsets to read: the one range's span, or the whole ring.
+  const spanStart = live.length === 1 ? live[0].from : 0;
+  const spanLength = live.length === 1 ? live[0].to - live[0].from : capacity;
+  for (let done = 0; done < spanLength; ) {
+    const ringOffset = (spanStart + done) % capacity;
+    const segmentEnd = Math.min(capacity, ringOffset + (spanLength - done), ringOffset + SEARCH_CHUNK_BYTES);
     // Read a header's worth past the segment so a record starting near its end is whole.
     const readEnd = Math.min(capacity, segmentEnd + RECORD_HEADER_BYTES);
-    const bytes = await region.read(dataOffset + ringOffset, readEnd - ringOffset);
+    let bytes = await region.read(dataOffset + ringOffset, readEnd - ringOffset);
+    if (bytes.byteOffset % 4 !== 0) bytes = Buffer.from(bytes);
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
     for (let at = 0; ringOffset + at < segmentEnd && at + RECORD_HEADER_BYTES <= bytes.length; at += RECORD_ALIGN) {
-      const claimed = position + at;
-      // Cheap filter first: a record only counts where it claims to sit.
-      if (bytes.readUInt32LE(at + 8) !== claimed % TWO_32 || bytes.readUInt32LE(at + 12) !== Math.floor(claimed / TWO_32)) continue;
-      const checked = checkHeader(bytes, at, claimed, capacity - (ringOffset + at));
-      if (checked.kind !== 'header' || checked.header.durable < sequence || checked.header.type === 'checkpoint') continue;
-      const length = checked.header.type === 'pad' ? RECORD_HEADER_BYTES : occupiedBytes(checked.header);
-      const record = at + length <= bytes.length ? bytes.subarray(at, at + length) : await region.read(dataOffset + ringOffset + at, length);
-      if (crcMatches(record, checked.header, logId)) return { sequence: checked.header.sequence, position: claimed, durable: checked.header.durable };
+      if ((words[(at + 32) >> 2] - 1) >>> 0 > 3) continue; // type 1-4 and reserved 0 (0 wraps to 2^32 - 1)
+      for (const range of live) {
+        if (found[range.index] !== undefined) continue;
+        const claimed = claimIn(range.from, ringOffset + at, capacity);
+        if (claimed >= range.to) continue;
+        const record = await validRecordAt(region, header, bytes, at, claimed, ringOffset + at);
+        if (record && record.durable >= range.minDurable && record.type !== 'checkpoint') {
+          found[range.index] = { sequence: record.sequence, position: claimed, durable: record.durable };
+        }
+      }
+      if (live.every((range) => found[range.index] !== undefined)) return found;
     }
-    position += segmentEnd - ringOffset;
+    done += segmentEnd - ringOffset;
   }
-  return undefined;
+  return found;
+}
+
+/** The logical position in [from, from + capacity) that lives at `ringOffset`. */
+function claimIn(from: number, ringOffset: number, capacity: number): number {
+  const fromOffset = from % capacity;
+  return from - fromOffset + ringOffset + (ringOffset < fromOffset ? capacity : 0);
+}
+
+/** The header of a record at `at` in `bytes` that validates as the record at logical `claimed`, or undefined. */
+async function validRecordAt(region: Region, header: LogHeader, bytes: Buffer, at: number, claimed: number, ringOffset: number): Promise<RecordHeader | undefined> {
+  const checked = checkHeader(bytes, at, claimed, header.capacity - ringOffset);
+  if (checked.kind !== 'header') return undefined;
+  const length = checked.header.type === 'pad' ? RECORD_HEADER_BYTES : occupiedBytes(checked.header);
+  const record = at + length <= bytes.length ? bytes.subarray(at, at + length) : await region.read(header.dataOffset + ringOffset, length);
+  return crcMatches(record, checked.header, header.logId) ? checked.header : undefined;
 }
 
 export function damageError(region: Region, header: LogHeader, stop: ScanStop, voucher: VouchingRecord): PmuError {

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PmuError } from '../unit/errors';
 import { Region } from '../unit/region';
 import { encodeWord } from './checked-word';
-import { damagedCursorError, damageError, findRecordBehindCursor, findVouchingRecord } from './damage';
+import { checkRecoveredEnd, damagedCursorError, damageError, findVouchingRecord } from './damage';
 import { LogHeader, readCheckedWord, readHeader, wordBytes } from './header';
 import { CheckpointMode, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, EPOCH_OFFSET, HEADER_BYTES } from './layout';
 import { LogPoint, LogRecord, scanLog, ScanLimits, ScanResult, ScanStop, ScannedEntry } from './log-scan';
@@ -236,9 +236,8 @@ export class CheckpointReader {
     const writerOptions = { ...options, mode: options.mode ?? this.header.mode };
     if (this.header.mode === 'overwrite') {
       const checkpoint = await this.latest();
-      const flushes = [this.region.flush(0, HEADER_BYTES)];
-      if (checkpoint) flushes.push(this.region.flush(slotOffset(this.header, checkpoint.sequence % 2), recordBytes(checkpoint.state.length)));
-      await Promise.all(flushes);
+      // One msync from the header through the newest checkpoint's slot.
+      await this.region.flush(0, checkpoint ? slotOffset(this.header, checkpoint.sequence % 2) + recordBytes(checkpoint.state.length) : HEADER_BYTES);
       const next = { position: 0, sequence: (checkpoint?.sequence ?? 0) + 1 };
       const writer = new CheckpointWriter(this.region, { header: this.header, epoch, next, clearedPosition: 0, heartbeat, durable: next.sequence - 1 }, writerOptions);
       return { writer, reader: this, records: [], checkpoint, epoch };
@@ -252,10 +251,9 @@ export class CheckpointReader {
     this.clearedPosition = Number(await readCheckedWord(this.region, 'cursor position', CURSOR_POSITION_OFFSET));
     // The writer will overwrite whatever sits at the end found: look past it even when it looks
     // clean, and behind the cursor for records it should not have passed.
-    const voucher = await this.vouchedPast(batch.stop);
-    if (voucher) throw damageError(this.region, this.header, batch.stop, voucher);
     const cursor = { position: this.header.cursorPosition, sequence: this.header.cursorSequence };
-    const witness = await findRecordBehindCursor(this.region, this.header, cursor);
+    const { voucher, witness } = await checkRecoveredEnd(this.region, this.header, cursor, batch.stop, this.clearedPosition + this.header.capacity);
+    if (voucher) throw damageError(this.region, this.header, batch.stop, voucher);
     if (witness) throw damagedCursorError(this.region, cursor, witness);
     await this.region.flush(0, this.flushEnd(this.clearedPosition, this.readPoint.position));
     const start = { header: this.header, epoch, next: this.readPoint, clearedPosition: this.clearedPosition, heartbeat, durable: this.readPoint.sequence - 1 };

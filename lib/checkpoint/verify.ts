@@ -7,7 +7,7 @@
  */
 import { isPmuError } from '../unit/errors';
 import { Region } from '../unit/region';
-import { findRecordBehindCursor, findVouchingRecord } from './damage';
+import { checkRecoveredEnd } from './damage';
 import { LogHeader, readHeader } from './header';
 import { HEADER_FIELDS_BYTES, MAGIC } from './layout';
 import { scanLog, ScanStop } from './log-scan';
@@ -123,7 +123,7 @@ async function verifyRing(region: Region, header: LogHeader, verdict: RegionVerd
   const live = point.position - cursor.position;
   const range = records > 0 ? `records ${firstSequence}-${lastSequence}` : 'no records';
   verdict.summary = `append log, epoch ${header.epoch}, ring ${header.capacity} bytes: cursor at position ${cursor.position} (sequence ${cursor.sequence}); live: ${range} (${records}, ${live} bytes)`;
-  const voucher = await findVouchingRecord(region, header, stop, cursor.position + header.capacity);
+  const { voucher, witness } = await checkRecoveredEnd(region, header, cursor, stop, cursor.position + header.capacity);
   if (voucher) {
     problem(
       `record ${stop.sequence} at log position ${stop.position} (region offset ${header.dataOffset + (stop.position % header.capacity)}) is damaged (${stop.detail}), ` +
@@ -132,7 +132,6 @@ async function verifyRing(region: Region, header: LogHeader, verdict: RegionVerd
   } else if (stop.reason === 'torn') {
     verdict.notes.push(`ends in a torn tail at record ${stop.sequence} (${stop.detail}): what a crash during an append leaves; recovery drops it`);
   }
-  const witness = await findRecordBehindCursor(region, header, cursor);
   if (witness) {
     problem(`the cursor is damaged: record ${witness.sequence} at position ${witness.position} behind it was written once record ${witness.durable} was persisted; recovery refuses this log (ECORRUPT)`);
   }
