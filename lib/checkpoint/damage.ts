@@ -89,8 +89,8 @@ async function searchRing(region: Region, header: LogHeader, ranges: SearchRange
     let bytes = await region.read(dataOffset + ringOffset, readEnd - ringOffset);
     if (bytes.byteOffset % 4 !== 0) bytes = Buffer.from(bytes);
     const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
-    for (let at = 0; ringOffset + at < segmentEnd && at + RECORD_HEADER_BYTES <= bytes.length; at += RECORD_ALIGN) {
-      if ((words[(at + 32) >> 2] - 1) >>> 0 > 3) continue; // type 1-4 and reserved 0 (0 wraps to 2^32 - 1)
+    const last = Math.min(segmentEnd - ringOffset, bytes.length - RECORD_HEADER_BYTES + 1);
+    for (let at = nextCandidate(words, 0, last); at >= 0; at = nextCandidate(words, at + RECORD_ALIGN, last)) {
       for (const range of live) {
         if (found[range.index] !== undefined) continue;
         const claimed = claimIn(range.from, ringOffset + at, capacity);
@@ -98,13 +98,25 @@ async function searchRing(region: Region, header: LogHeader, ranges: SearchRange
         const record = await validRecordAt(region, header, bytes, at, claimed, ringOffset + at);
         if (record && record.durable >= range.minDurable && record.type !== 'checkpoint') {
           found[range.index] = { sequence: record.sequence, position: claimed, durable: record.durable };
+          if (live.every((each) => found[each.index] !== undefined)) return found;
         }
       }
-      if (live.every((range) => found[range.index] !== undefined)) return found;
     }
     done += segmentEnd - ringOffset;
   }
   return found;
+}
+
+/**
+ * The first 8-aligned offset in [from, to) that may start a record header, or -1. Kept apart
+ * from the async search so it is a tight, optimized loop over every offset.
+ */
+function nextCandidate(words: Uint32Array, from: number, to: number): number {
+  for (let at = from; at < to; at += RECORD_ALIGN) {
+    // The u32 at +32 holds the type (1-4) and a zero reserved half; 0 wraps to 2^32 - 1.
+    if (((words[(at + 32) >> 2] - 1) >>> 0) <= 3) return at;
+  }
+  return -1;
 }
 
 /** The logical position in [from, from + capacity) that lives at `ringOffset`. */
@@ -115,6 +127,7 @@ function claimIn(from: number, ringOffset: number, capacity: number): number {
 
 /** The header of a record at `at` in `bytes` that validates as the record at logical `claimed`, or undefined. */
 async function validRecordAt(region: Region, header: LogHeader, bytes: Buffer, at: number, claimed: number, ringOffset: number): Promise<RecordHeader | undefined> {
+  if (bytes.readUInt32LE(at + 8) !== claimed % 2 ** 32) return undefined; // a record only counts where it claims to sit
   const checked = checkHeader(bytes, at, claimed, header.capacity - ringOffset);
   if (checked.kind !== 'header') return undefined;
   const length = checked.header.type === 'pad' ? RECORD_HEADER_BYTES : occupiedBytes(checked.header);
