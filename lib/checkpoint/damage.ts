@@ -11,7 +11,7 @@
  * vouch. The search covers every 8-aligned position from the stop up to the cursor plus one
  * ring: the writer never wrote past that.
  *
- * The same marks cross-check the cursor (position P, sequence s) at a takeover: a valid record
+ * The same marks cross-check the cursor (position P, sequence s) offline (verify.ts): a valid record
  * claiming a position behind P whose `durable` reaches s says record s was persisted before
  * it, i.e. behind the cursor, which a consumed-up-to-P cursor denies: the cursor is damaged.
  */
@@ -55,7 +55,7 @@ export interface RecoveryCheck {
 }
 
 /**
- * What a takeover checks before placing a writer, in one read of the ring: nothing after the
+ * The full check of a recovered end (pmu inspect --verify), in one read of the ring: nothing after the
  * stop (up to `searchEnd`, the persisted cursor plus one ring) vouches for the record there,
  * and nothing behind `cursor` (within one ring) carries a durable mark reaching its sequence.
  */

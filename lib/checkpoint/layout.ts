@@ -25,9 +25,10 @@
  *
  * Cursor rule (recovery): both cursor words must pass their check; the record found at the
  * cursor position, if any, must carry a sequence no greater than the cursor sequence (the
- * sequence word is written before the position, so it may run ahead, never behind); and a
- * takeover looks past the end it found for records that prove the cursor or the end wrong
- * (damage.ts). Any failure is ECORRUPT; a damaged cursor never reads as an empty log.
+ * sequence word is written before the position, so it may run ahead, never behind); and no
+ * valid record within one ring behind the cursor may carry a durable mark reaching the cursor
+ * sequence (damage.ts; a whole-ring read, made by pmu inspect --verify). Any failure is
+ * ECORRUPT; a damaged cursor never reads as an empty log.
  *
  * Checkpoint mark rule (overwrite mode): the writer sets the mark ('mapped', after the slot's
  * flush) to each checkpoint acknowledged 'flushed'; recovery refuses (ECORRUPT) when no valid

@@ -118,6 +118,25 @@ export async function scanLog(
     windowStart = position;
   };
 
+  /**
+   * True when what sits at `position` is what the end of a healthy log looks like: never
+   * written (a blank header) or a whole, valid record of an earlier lap (it claims a position
+   * whole laps back and its CRC validates). No damage to a few bytes of a record makes it look
+   * like either; anything else is worth a look past it (damage.ts).
+   */
+  const isCleanEnd = async (at: number, room: number): Promise<boolean> => {
+    const offset = at - windowStart;
+    if (window.subarray(offset, offset + RECORD_HEADER_BYTES).every((byte) => byte === 0)) return true;
+    const claimed = Number(window.readBigUInt64LE(offset + 8));
+    if (!(claimed < at && (at - claimed) % capacity === 0)) return false;
+    const stale = checkHeader(window, offset, claimed, room);
+    if (stale.kind !== 'header') return false;
+    const length = stale.header.type === 'pad' ? RECORD_HEADER_BYTES : occupiedBytes(stale.header);
+    await ensure(length);
+    const start = at - windowStart;
+    return crcMatches(window.subarray(start, start + length), stale.header, logId);
+  };
+
   for (;;) {
     if (recordCount >= maxRecords) return stop('limit', `batch holds the ${maxRecords} records asked for`);
     if (bytesRead >= maxBytes && recordCount > 0) return stop('limit', `batch holds ${bytesRead} bytes (limit ${maxBytes})`);
@@ -125,7 +144,7 @@ export async function scanLog(
     const roomToRingEnd = capacity - (position % capacity);
     await ensure(RECORD_HEADER_BYTES);
     const checked = checkHeader(window, position - windowStart, position, roomToRingEnd);
-    if (checked.kind === 'end') return stop('end', checked.reason, !isCleanEnd(window, position - windowStart, position, capacity));
+    if (checked.kind === 'end') return stop('end', checked.reason, !(await isCleanEnd(position, roomToRingEnd)));
     if (checked.kind === 'torn') return stop('torn', checked.reason, true);
     const recordHeader = checked.header;
     const isPad = recordHeader.type === 'pad';
@@ -175,14 +194,3 @@ export async function scanLog(
   }
 }
 
-/**
- * True when the record header at `offset` of `bytes` (found at logical `position`) is what the
- * end of a healthy log looks like: never written (all zero) or a record of an earlier lap
- * (it claims a position one or more laps back). Anything else is worth a look past it.
- */
-function isCleanEnd(bytes: Buffer, offset: number, position: number, capacity: number): boolean {
-  const header = bytes.subarray(offset, offset + RECORD_HEADER_BYTES);
-  if (header.every((byte) => byte === 0)) return true;
-  const claimed = Number(header.readBigUInt64LE(8));
-  return claimed < position && (position - claimed) % capacity === 0;
-}

@@ -10,10 +10,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PmuError } from '../unit/errors';
 import { Region } from '../unit/region';
 import { encodeWord } from './checked-word';
-import { checkRecoveredEnd, damagedCursorError, damageError, findVouchingRecord } from './damage';
+import { damageError, findVouchingRecord } from './damage';
 import { LogHeader, readCheckedWord, readHeader, wordBytes } from './header';
 import { CheckpointMode, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, EPOCH_OFFSET, HEADER_BYTES } from './layout';
-import { LogPoint, LogRecord, scanLog, ScanLimits, ScanResult, ScanStop, ScannedEntry } from './log-scan';
+import { LogPoint, LogRecord, scanLog, ScanLimits, ScanStop, ScannedEntry } from './log-scan';
 import { watchPrimary, PrimaryFailure, WatchPrimaryOptions } from './primary-watch';
 import { recordBytes } from './record';
 import { Checkpoint, readLatestCheckpoint, slotOffset } from './slots';
@@ -249,12 +249,9 @@ export class CheckpointReader {
       records.push(...batch.records);
     } while (batch.stop.reason === 'limit');
     this.clearedPosition = Number(await readCheckedWord(this.region, 'cursor position', CURSOR_POSITION_OFFSET));
-    // The writer will overwrite whatever sits at the end found: look past it even when it looks
-    // clean, and behind the cursor for records it should not have passed.
-    const cursor = { position: this.header.cursorPosition, sequence: this.header.cursorSequence };
-    const { voucher, witness } = await checkRecoveredEnd(this.region, this.header, cursor, batch.stop, this.clearedPosition + this.header.capacity);
-    if (voucher) throw damageError(this.region, this.header, batch.stop, voucher);
-    if (witness) throw damagedCursorError(this.region, cursor, witness);
+    // readBatch looked past a suspect end already; the writer will overwrite what sits there,
+    // so look once more now that no one else can write (the old writer is fenced).
+    if (batch.stop.suspect) await this.refuseIfDamaged(batch);
     await this.region.flush(0, this.flushEnd(this.clearedPosition, this.readPoint.position));
     const start = { header: this.header, epoch, next: this.readPoint, clearedPosition: this.clearedPosition, heartbeat, durable: this.readPoint.sequence - 1 };
     const writer = new CheckpointWriter(this.region, start, writerOptions);
@@ -278,7 +275,7 @@ export class CheckpointReader {
     return findVouchingRecord(this.region, this.header, stop, this.clearedPosition + this.header.capacity);
   }
 
-  private async refuseIfDamaged(scan: ScanResult): Promise<void> {
+  private async refuseIfDamaged(scan: { stop: ScanStop }): Promise<void> {
     const voucher = await this.vouchedPast(scan.stop);
     if (voucher) throw damageError(this.region, this.header, scan.stop, voucher);
   }
