@@ -4,7 +4,7 @@
  * and the acknowledged records after it are still there afterwards. A torn last record still
  * recovers.
  */
-import { CheckpointReader, CheckpointWriter, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, EPOCH_OFFSET, HEADER_BYTES, HEARTBEAT_OFFSET, LocalRegion, openPrimary, RECORD_HEADER_BYTES, recordBytes } from '../lib';
+import { CheckpointReader, CheckpointWriter, crc32c, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, EPOCH_OFFSET, HEADER_BYTES, HEARTBEAT_OFFSET, LocalRegion, openPrimary, RECORD_HEADER_BYTES, recordBytes } from '../lib';
 import { encodeWord, tryDecodeWord, WordName } from '../lib/checkpoint/checked-word';
 import { verifyRegion } from '../lib/checkpoint/verify';
 import { removeTempDirs } from './helpers/temp';
@@ -270,4 +270,18 @@ describe('overwrite mode', () => {
     await flipByte(region, 72, 0x02);
     await expect(openPrimary(region, { heartbeatMs: 0 })).rejects.toMatchObject({ code: 'ECORRUPT', message: expect.stringContaining('checkpoint mark') });
   });
+});
+
+test('a log of format version 1 (no users, no migration) is refused with a message that says so', async () => {
+  const region = await twentyAcked();
+  const fields = await region.read(0, 72);
+  fields.writeUInt32LE(1, 8);
+  // Re-seal the header CRC (over bytes 0..16 and 48..68, seeded with the log id) so only the version differs.
+  const logId = fields.readUInt32LE(64);
+  fields.writeUInt32LE(crc32c(fields.subarray(48, 68), crc32c(fields.subarray(0, 16), logId)), 68);
+  await region.write(0, fields.subarray(0, 16));
+  await region.write(48, fields.subarray(48, 72));
+  for (const [, attempt] of ways) {
+    await expect(attempt(region)).rejects.toMatchObject({ code: 'ECORRUPT', message: expect.stringMatching(/format version 1; this pmu reads only version 2 .*no users: there is no migration; delete and recreate the region/) });
+  }
 });
