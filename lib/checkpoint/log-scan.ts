@@ -66,6 +66,12 @@ export interface ScanResult {
   stop: ScanStop;
 }
 
+/** The last clean end a reader verified (position and the stale header found there). */
+export interface CleanEndMemo {
+  position: number;
+  header: Buffer;
+}
+
 export const DEFAULT_SCAN_BYTES = 1 << 20;
 /** A single read asks for at most this much: keeps remote frames and copies moderate. */
 const READ_CHUNK_BYTES = 256 * 1024;
@@ -86,7 +92,7 @@ export async function scanLog(
   region: Region,
   header: LogHeader,
   from: LogPoint,
-  options: ScanLimits & { trustFirstSequence?: boolean; lastEpoch?: number } = {},
+  options: ScanLimits & { trustFirstSequence?: boolean; lastEpoch?: number; cleanEnd?: CleanEndMemo } = {},
 ): Promise<ScanResult> {
   const { capacity, dataOffset, logId } = header;
   const maxRecords = options.maxRecords ?? Number.MAX_SAFE_INTEGER;
@@ -129,12 +135,19 @@ export async function scanLog(
     if (window.subarray(offset, offset + RECORD_HEADER_BYTES).every((byte) => byte === 0)) return true;
     const claimed = Number(window.readBigUInt64LE(offset + 8));
     if (!(claimed < at && (at - claimed) % capacity === 0)) return false;
+    const memo = options.cleanEnd;
+    const headerBytes = window.subarray(offset, offset + RECORD_HEADER_BYTES);
+    // A follower polls the same end over and over: the same stale header there was checked already.
+    if (memo && memo.position === at && memo.header.equals(headerBytes)) return true;
     const stale = checkHeader(window, offset, claimed, room);
     if (stale.kind !== 'header') return false;
     const length = stale.header.type === 'pad' ? RECORD_HEADER_BYTES : occupiedBytes(stale.header);
+    const header = Buffer.from(headerBytes);
     await ensure(length);
     const start = at - windowStart;
-    return crcMatches(window.subarray(start, start + length), stale.header, logId);
+    const clean = crcMatches(window.subarray(start, start + length), stale.header, logId);
+    if (clean && memo) Object.assign(memo, { position: at, header });
+    return clean;
   };
 
   for (;;) {

@@ -13,7 +13,7 @@ import { encodeWord } from './checked-word';
 import { damageError, findVouchingRecord } from './damage';
 import { LogHeader, readCheckedWord, readHeader, wordBytes } from './header';
 import { CheckpointMode, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, EPOCH_OFFSET, HEADER_BYTES } from './layout';
-import { LogPoint, LogRecord, scanLog, ScanLimits, ScanStop, ScannedEntry } from './log-scan';
+import { CleanEndMemo, LogPoint, LogRecord, scanLog, ScanLimits, ScanStop, ScannedEntry } from './log-scan';
 import { watchPrimary, PrimaryFailure, WatchPrimaryOptions } from './primary-watch';
 import { recordBytes } from './record';
 import { Checkpoint, readLatestCheckpoint, slotOffset } from './slots';
@@ -69,6 +69,7 @@ export class CheckpointReader {
   private lastEpochTag = 0;
   private observedEpoch: bigint;
   private lastStopValue: ScanStop | undefined;
+  private readonly cleanEnd: CleanEndMemo = { position: -1, header: Buffer.alloc(0) };
 
   private constructor(
     readonly region: Region,
@@ -120,7 +121,8 @@ export class CheckpointReader {
    */
   async readBatch(limits: ScanLimits = {}): Promise<LogBatch> {
     this.needAppend('readBatch');
-    const scanOnce = () => scanLog(this.region, this.header, this.readPoint, { ...limits, trustFirstSequence: this.trustFirstSequence, lastEpoch: this.lastEpochTag });
+    const scanOnce = () =>
+      scanLog(this.region, this.header, this.readPoint, { ...limits, trustFirstSequence: this.trustFirstSequence, lastEpoch: this.lastEpochTag, cleanEnd: this.cleanEnd });
     let scan = await scanOnce();
     if (scan.stop.suspect && (await this.vouchedPast(scan.stop))) {
       // A live writer may have completed the record since it was read: read once more before calling it damage.
