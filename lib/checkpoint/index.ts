@@ -12,3 +12,5 @@ export { openPrimary } from './open-primary';
 export { EPOCH_OFFSET, HEARTBEAT_OFFSET, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, HEADER_BYTES } from './layout';
 export type { CheckpointMode } from './layout';
 export { RECORD_HEADER_BYTES, recordBytes } from './record';
+export { verifyRegion } from './verify';
+export type { RegionVerdict } from './verify';
