@@ -285,3 +285,29 @@ test('a log of format version 1 (no users, no migration) is refused with a messa
     await expect(attempt(region)).rejects.toMatchObject({ code: 'ECORRUPT', message: expect.stringMatching(/format version 1; this pmu reads only version 2 .*no users: there is no migration; delete and recreate the region/) });
   }
 });
+
+test('a clean end (blank, or a whole record of an earlier lap) is not searched past: a takeover reads the live records only', async () => {
+  env = openEmbedded(HEADER_BYTES + 256 * 1024);
+  const region = env.region;
+  const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+  for (let i = 1; i <= 20; i++) await writer.append(payload(i, PAYLOAD));
+  await writer.close();
+  let bytesRead = 0;
+  const counting = new Proxy(region, {
+    get(target, property) {
+      if (property === 'read') return (offset: number, length: number) => ((bytesRead += length), target.read(offset, length));
+      const value = Reflect.get(target, property);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const { records, writer: next } = await openPrimary(counting, { heartbeatMs: 0 });
+  expect(records).toHaveLength(20);
+  await next.close();
+  // The scan reads in chunks of up to 256 KiB from the cursor; a search past the end would read the rest of the ring again.
+  expect(bytesRead).toBeLessThan(256 * 1024 + 4096);
+  // A torn stop is searched past (one more read of up to a ring).
+  await flipByte(region, at(20) + RECORD_HEADER_BYTES);
+  bytesRead = 0;
+  await (await openPrimary(counting, { heartbeatMs: 0 })).writer.close();
+  expect(bytesRead).toBeGreaterThan(256 * 1024);
+});
