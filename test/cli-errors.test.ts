@@ -183,3 +183,14 @@ describe('without the addon (npm install --ignore-scripts, no prebuild fits)', (
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
+
+describe('a reader that goes away', () => {
+  test('`pmu --help | true` exits 0 with nothing on stderr (EPIPE is not a crash)', async () => {
+    // `true` exits without reading: pmu's write meets a closed pipe.
+    const child = spawn('bash', ['-c', `set -o pipefail; "${process.execPath}" "${PMU}" inspect --help | true; echo "status=\${PIPESTATUS[0]}" >&2`], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (chunk) => (stderr += chunk));
+    await waitForExit(child, 15_000);
+    expect(stderr).toBe('status=0\n');
+  });
+});

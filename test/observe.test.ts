@@ -198,6 +198,8 @@ describe('startup warnings about where the unit sits', () => {
     server.stderr!.on('data', (c) => (stderr += c));
     try {
       await waitForLine(server, /connect with:/);
+      // stderr and stdout are separate pipes: the warning may arrive after the listening line.
+      await waitFor('the placement warning on stderr', () => stderr.includes('\n'));
       expect(stderr).toMatch(/^pmu: warning: .*unit\.pmu is on tmpfs: msync there makes nothing durable.*\n$/);
     } finally {
       server.kill('SIGINT');
