@@ -71,13 +71,15 @@ export class Admission {
   }
 
   /** Reserves room for a request body of `bytes` that is arriving in pieces; a refusal message if there is none. */
-  reserveBody(user: string, bytes: number): string | undefined {
+  reserveBody(user: string, bytes: number): { limit: string; message: string } | undefined {
     const mine = this.bufferedPerUser.get(user) ?? 0;
     if (mine + bytes > this.limits.maxBufferedBytesPerUser) {
-      return `user '${user}' already has ${mine} bytes of requests arriving; ${bytes} more would pass the limit of ${this.limits.maxBufferedBytesPerUser} (maxBufferedBytesPerUser); wait for your writes to finish`;
+      const limit = 'maxBufferedBytesPerUser';
+      return { limit, message: `user '${user}' already has ${mine} bytes of requests arriving; ${bytes} more would pass the limit of ${this.limits.maxBufferedBytesPerUser} (maxBufferedBytesPerUser); wait for your writes to finish` };
     }
     if (this.buffered + bytes > this.limits.maxBufferedBytes) {
-      return `the server is receiving ${this.buffered} bytes of requests; ${bytes} more would pass the limit of ${this.limits.maxBufferedBytes} (maxBufferedBytes); retry shortly`;
+      const limit = 'maxBufferedBytes';
+      return { limit, message: `the server is receiving ${this.buffered} bytes of requests; ${bytes} more would pass the limit of ${this.limits.maxBufferedBytes} (maxBufferedBytes); retry shortly` };
     }
     this.buffered += bytes;
     this.bufferedPerUser.set(user, mine + bytes);

@@ -313,8 +313,8 @@ export class ServerConnection implements Session, Admitted {
     if (header.op === Op.WRITE && !admitWrite(this, header.requestId, header.bodyLength, prefix)) return false;
     const refusal = this.host.admission.reserveBody(principal.user, header.bodyLength);
     if (refusal) {
-      this.host.limitHit('maxBufferedBytes', { connection: this.connectionId, user: principal.user, peer: this.peer, bytes: header.bodyLength });
-      this.replyError(header.requestId, 'EBUSY', refusal);
+      this.host.limitHit(refusal.limit, { connection: this.connectionId, user: principal.user, peer: this.peer, bytes: header.bodyLength });
+      this.replyError(header.requestId, 'EBUSY', refusal.message);
       return false;
     }
     return true;

@@ -17,14 +17,14 @@ export class Subscriptions {
   constructor(private readonly limits: ServerLimits) {}
 
   /** A new subscription id, or a refusal message naming the limit that is full. */
-  subscribe(session: Session, handle: number): number | string {
+  subscribe(session: Session, handle: number): number | { limit: string; message: string } {
     const mine = this.bySession.get(session);
     if (mine && mine.size >= this.limits.maxSubscriptionsPerConnection) {
-      return `this connection already holds ${mine.size} subscriptions (limit maxSubscriptionsPerConnection ${this.limits.maxSubscriptionsPerConnection}); one per region is enough, UNWATCH the others`;
+      return { limit: 'maxSubscriptionsPerConnection', message: `this connection already holds ${mine.size} subscriptions (limit maxSubscriptionsPerConnection ${this.limits.maxSubscriptionsPerConnection}); one per region is enough, UNWATCH the others` };
     }
     const forHandle = this.byHandle.get(handle);
     if (forHandle && forHandle.size >= this.limits.maxSubscriptionsPerRegion) {
-      return `region handle ${handle} already has ${forHandle.size} subscriptions (limit maxSubscriptionsPerRegion ${this.limits.maxSubscriptionsPerRegion})`;
+      return { limit: 'maxSubscriptionsPerRegion', message: `region handle ${handle} already has ${forHandle.size} subscriptions (limit maxSubscriptionsPerRegion ${this.limits.maxSubscriptionsPerRegion})` };
     }
     const id = this.nextId++;
     if (forHandle) forHandle.set(id, session);
@@ -77,9 +77,9 @@ export function onWatch(session: Session, id: number, body: Buffer): void {
   const binding = session.bindings.check(body, 'WATCH', RIGHTS_READ, session.principal.user);
   if (!('region' in binding)) return session.replyError(id, binding.code, binding.message);
   const subscribed = session.host.subscriptions.subscribe(session, binding.handle);
-  if (typeof subscribed === 'string') {
-    session.host.limitHit('subscriptions', { connection: session.connectionId, user: session.principal.user, peer: session.peer, region: binding.name });
-    return session.replyError(id, 'ETOOMANY', subscribed);
+  if (typeof subscribed !== 'number') {
+    session.host.limitHit(subscribed.limit, { connection: session.connectionId, user: session.principal.user, peer: session.peer, region: binding.name });
+    return session.replyError(id, 'ETOOMANY', subscribed.message);
   }
   const reply = Buffer.allocUnsafe(4);
   reply.writeUInt32LE(subscribed);
