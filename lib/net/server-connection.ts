@@ -77,6 +77,8 @@ export class ServerConnection implements Session, Admitted {
   private eventBacklog: Map<string, Buffer> | undefined;
   private eventBacklogBytes = 0;
   private refusalsLogged = 0;
+  /** Budget reserved for the body being received (admitBody), returned by releaseBody. */
+  private reservedBody = 0;
 
   constructor(
     readonly host: ConnectionHost,
@@ -90,7 +92,7 @@ export class ServerConnection implements Session, Admitted {
         onStreamError: (code, message, requestId) => self.fail(code, message, requestId),
         admissionPrefixBytes: (header) => (header.op === Op.WRITE && self.authenticated ? DATA_PREFIX_BYTES : 0),
         admitBody: (header, prefix) => self.admitBody(header, prefix),
-        releaseBody: (header) => self.releaseBody(header),
+        releaseBody: () => self.releaseBody(),
       },
       PRE_AUTH_MAX_BODY_BYTES,
     );
@@ -317,11 +319,14 @@ export class ServerConnection implements Session, Admitted {
       this.replyError(header.requestId, 'EBUSY', refusal.message);
       return false;
     }
+    this.reservedBody = header.bodyLength;
     return true;
   }
 
-  private releaseBody(header: FrameHeader): void {
-    if (this.authenticated) this.host.admission.releaseBody(this.authenticated.user, header.bodyLength);
+  private releaseBody(): void {
+    if (this.reservedBody === 0 || !this.authenticated) return;
+    this.host.admission.releaseBody(this.authenticated.user, this.reservedBody);
+    this.reservedBody = 0;
   }
 
   // ---- authentication ---------------------------------------------------------------------
