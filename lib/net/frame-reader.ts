@@ -1,10 +1,12 @@
 /**
  * Splits a byte stream into frames. A frame whose bytes arrived in one chunk is handed on as
  * a subarray of that chunk (no copy: a WRITE's payload goes from the socket's buffer straight
- * into the mapping). A frame split across chunks is kept as the chunks that arrive (memory
- * grows with the bytes received, never with the length a header claims) and joined once when
- * complete. Before keeping any of it the sink may look at the body's first bytes and refuse
- * it (admitBody): the rest of that body is then read and discarded, and the stream stays in step.
+ * into the mapping). A frame split across chunks is assembled once into a buffer of exactly its
+ * size, each piece copied in as it arrives. Before that buffer is made, the sink may look at the
+ * body's first bytes and refuse it (admitBody): the rest of that body is then read and
+ * discarded, and the stream stays in step. The buffer is allocated unfilled, so its pages
+ * become resident only as bytes arrive: memory grows with the bytes received, and what a header
+ * merely claims is bounded by the sink's budget.
  *
  * The body handed to `onFrame` is valid only during the call when it is a view of a chunk;
  * a consumer that keeps it must copy it.
@@ -34,7 +36,9 @@ export class FrameReader {
   private readonly headerScratch = Buffer.alloc(HEADER_BYTES);
   private headerFilled = 0;
   private pendingHeader: FrameHeader | undefined;
-  /** The received parts of a split body (views of socket chunks, which are never reused). */
+  /** The split body being assembled, once admitted. */
+  private body: Buffer | undefined;
+  /** Before admission: the pieces received so far (views of socket chunks, which are never reused). */
   private parts: Buffer[] = [];
   private bodyFilled = 0;
   /** Whether the sink has admitted the pending body (undefined: not asked yet). */
@@ -155,6 +159,7 @@ export class FrameReader {
         this.bodyFilled = 0;
         this.admitted = this.sink.admitBody ? undefined : true;
         if (this.admitted === undefined && (this.sink.admissionPrefixBytes?.(header) ?? 0) === 0) this.decide(EMPTY);
+        if (this.admitted) this.body = Buffer.allocUnsafe(header.bodyLength);
       }
     }
   }
@@ -163,7 +168,8 @@ export class FrameReader {
   private fillBody(chunk: Buffer, at: number): number {
     const header = this.pendingHeader!;
     const take = Math.min(chunk.length - at, header.bodyLength - this.bodyFilled);
-    this.parts.push(chunk.subarray(at, at + take));
+    if (this.body) chunk.copy(this.body, this.bodyFilled, at, at + take);
+    else this.parts.push(chunk.subarray(at, at + take));
     this.bodyFilled += take;
     at += take;
     if (this.admitted === undefined) {
@@ -172,10 +178,16 @@ export class FrameReader {
       this.decide(this.joined(wanted));
       if (!this.admitted) return at;
     }
-    if (this.bodyFilled === header.bodyLength) {
-      const body = this.joined(header.bodyLength);
-      this.pendingHeader = undefined;
+    if (!this.body) {
+      this.body = Buffer.allocUnsafe(header.bodyLength);
+      let filled = 0;
+      for (const part of this.parts) filled += part.copy(this.body, filled);
       this.parts = [];
+    }
+    if (this.bodyFilled === header.bodyLength) {
+      const body = this.body;
+      this.body = undefined;
+      this.pendingHeader = undefined;
       this.sink.releaseBody?.(header);
       this.sink.onFrame(header, body);
     }
@@ -191,7 +203,7 @@ export class FrameReader {
     this.parts = [];
   }
 
-  /** The first `length` bytes of the parts, as one buffer (copied only when split). */
+  /** The first `length` bytes of the parts received before admission (a small prefix). */
   private joined(length: number): Buffer {
     if (this.parts.length === 1) return this.parts[0].subarray(0, length);
     const whole = Buffer.concat(this.parts, this.bodyFilled);
@@ -202,6 +214,7 @@ export class FrameReader {
   private abandonBody(): void {
     const header = this.pendingHeader;
     this.pendingHeader = undefined;
+    this.body = undefined;
     this.parts = [];
     this.skipping = 0;
     if (header && this.admitted) this.sink.releaseBody?.(header);

@@ -147,7 +147,10 @@ export class PmuServer {
     const tcp = this.options.tcp === undefined ? {} : this.options.tcp;
     if (this.options.socket) await checkSocketPath(this.options.socket, this.unit.info().path);
     if (tcp) {
-      const server = this.options.tls ? tls.createServer(this.options.tls, (socket) => this.accept(socket)) : net.createServer((socket) => this.accept(socket));
+      // A TLS handshake happens before admission sees the socket: it gets the same deadline as ours.
+      const server = this.options.tls
+        ? tls.createServer({ ...this.options.tls, handshakeTimeout: this.host.limits.handshakeTimeoutMs }, (socket) => this.accept(socket))
+        : net.createServer((socket) => this.accept(socket));
       const host = tcp.host ?? DEFAULT_HOST;
       await listenOn(server, { host, port: tcp.port ?? DEFAULT_PORT }, `${host}:${tcp.port ?? DEFAULT_PORT}`);
       this.listeners.push(server);
@@ -159,12 +162,18 @@ export class PmuServer {
       const socketPath = this.options.socket;
       const server = net.createServer((socket) => this.accept(socket));
       // Created 0600 from the start: bind() runs inside listen(), synchronously, under this umask.
-      const umask = process.umask(0o177);
+      // (A worker thread may not change the umask; there the chmod below is all there is.)
+      let umask: number | undefined;
+      try {
+        umask = process.umask(0o177);
+      } catch {
+        umask = undefined;
+      }
       let listening: Promise<void>;
       try {
         listening = listenOn(server, { path: socketPath }, socketPath);
       } finally {
-        process.umask(umask);
+        if (umask !== undefined) process.umask(umask);
       }
       await listening;
       fs.chmodSync(socketPath, 0o600);
