@@ -146,3 +146,23 @@ describe('pmu serve', () => {
     expect(run(['region', 'list', '--url', url])).toMatch(/^over-tls\t4096 bytes/m);
   });
 });
+
+test('a flood of failed logins costs the log a bounded number of lines a second, the rest counted as suppressed', async () => {
+  const flood = memoryLog();
+  const server = await startServer({ log: flood, logLinesPerSecond: 5 });
+  try {
+    const started = Date.now();
+    await Promise.all(Array.from({ length: 30 }, () => PmuClient.connect(server.addresses.tcp, { user: 'nobody', secret: 'wrong-secret-0123456789' }).catch(() => undefined)));
+    const seconds = Math.floor((Date.now() - started) / 1000) + 2;
+    const lines = flood.events.filter((e) => e.event === 'auth.failed');
+    expect(lines.length).toBeLessThanOrEqual(5 * seconds);
+    expect(server.server.stats().refusals.EAUTH).toBe(30);
+    // The next line after a suppressed burst says how many were left out.
+    await waitFor('a new second', () => Math.floor(Date.now() / 1000) > Math.floor(started / 1000) + seconds - 2);
+    await PmuClient.connect(server.addresses.tcp, { user: 'nobody', secret: 'wrong-secret-0123456789' }).catch(() => undefined);
+    const total = flood.events.filter((e) => e.event === 'auth.failed').reduce((sum, e) => sum + 1 + (Number(e.suppressed) || 0), 0);
+    expect(total).toBe(31);
+  } finally {
+    await server.close();
+  }
+});

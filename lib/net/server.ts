@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
-import { EventLog, silentLog } from '../obs/log';
+import { EventLog, rateLimited, silentLog } from '../obs/log';
 import { PmuError, PmuErrorCode } from '../unit/errors';
 import { NativeEntry } from '../unit/native';
 import { PersistentMemoryUnit } from '../unit/unit';
@@ -48,6 +48,8 @@ export interface ServerOptions {
   maxInFlightPerConnection?: number;
   /** Where failed logins, refusals and limit hits go (lib/obs/log.ts); default: nowhere. */
   log?: EventLog;
+  /** Log lines per second per kind of event (per limit for limit hits); the rest are counted as `suppressed`. Default 50. */
+  logLinesPerSecond?: number;
   /** close() waits this long for requests in flight; default 5 s. */
   closeTimeoutMs?: number;
   /** close() also closes the unit (flushes and unmaps); default true. */
@@ -98,7 +100,8 @@ export class PmuServer {
     if (!(options?.unit instanceof PersistentMemoryUnit)) throw new PmuError('EINVAL', 'options.unit must be an open PersistentMemoryUnit');
     this.options = options;
     this.unit = options.unit;
-    this.log = options.log ?? silentLog;
+    // Hostile clients decide how often these events happen: the log is rate-limited per kind.
+    this.log = rateLimited(options.log ?? silentLog, options.logLinesPerSecond ?? 50);
     const limits = resolveLimits({
       maxPayloadBytes: options.maxPayloadBytes,
       handshakeTimeoutMs: options.handshakeTimeoutMs,

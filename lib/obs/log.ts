@@ -43,3 +43,48 @@ export function fromPino(logger: pino.Logger): EventLog {
     enabled: (level) => logger.isLevelEnabled(level),
   };
 }
+
+/**
+ * Bounds what hostile clients can make the server write to its log: per event kind (and per
+ * limit, for 'limit.hit'), at most `perSecond` lines a second; the rest are counted and the
+ * next line that goes out carries `suppressed: N`. A flood of failed logins or refusals thus
+ * costs a few lines a second, not a disk.
+ */
+export function rateLimited(log: EventLog, perSecond = 50): EventLog {
+  if (log === silentLog) return log;
+  const windows = new Map<string, { second: number; lines: number; suppressed: number }>();
+  const pass = (event: string, fields: Record<string, unknown>): Record<string, unknown> | undefined => {
+    const kind = typeof fields.limit === 'string' ? `${event}:${fields.limit}` : event;
+    const second = Math.floor(Date.now() / 1000);
+    let window = windows.get(kind);
+    if (!window) windows.set(kind, (window = { second, lines: 0, suppressed: 0 }));
+    if (window.second !== second) {
+      window.second = second;
+      window.lines = 0;
+    }
+    if (window.lines >= perSecond) {
+      window.suppressed++;
+      return undefined;
+    }
+    window.lines++;
+    if (window.suppressed === 0) return fields;
+    const out = { ...fields, suppressed: window.suppressed };
+    window.suppressed = 0;
+    return out;
+  };
+  return {
+    warn: (event, fields) => {
+      const out = log.enabled('warn') ? pass(event, fields) : undefined;
+      if (out) log.warn(event, out);
+    },
+    info: (event, fields) => {
+      const out = log.enabled('info') ? pass(event, fields) : undefined;
+      if (out) log.info(event, out);
+    },
+    debug: (event, fields) => {
+      const out = log.enabled('debug') ? pass(event, fields) : undefined;
+      if (out) log.debug(event, out);
+    },
+    enabled: (level) => log.enabled(level),
+  };
+}

@@ -103,27 +103,34 @@ const attacks = {
     if (!(await peer.auth('mallory1', secrets.mallory1))) return;
     const region = await peer.open('ckpt', 1);
     if (!region) return;
-    for (let i = 0; i < 1000; i++) peer.send(Op.WATCH, 100 + i, prefix(region.handle, region.key, 0).subarray(0, 20));
-    await pause(200);
-    peer.socket.pause(); // and never read again
+    // 100,000 WATCHes, every reply read; then it never reads again.
+    const watch = prefix(region.handle, region.key, 0).subarray(0, 20);
+    for (let sent = 0; sent < 100_000; ) {
+      for (let i = 0; i < 1000; i++, sent++) peer.send(Op.WATCH, 100 + sent, watch);
+      for (let i = 0; i < 1000; i++) if (!(await peer.next(10_000))) return;
+    }
+    peer.socket.pause();
     const churn = await PmuClient.connect(url, { user: 'mallory2', secret: secrets.mallory2, timeoutMs: 5000 });
     await loop('watch-flood', async () => {
+      // Each close is news for every subscription mallory1 holds: bounded, or the server grows.
       await (await churn.openRegion('m1')).close();
-      // Events for mallory1 pile up on the server unless they are bounded.
     });
     await churn.close().catch(() => undefined);
   },
   async 'header-bodies'() {
+    // A user with no write right anywhere claims 64 MiB bodies and sends the first MiB of each,
+    // keeping the connections open: refused from the first bytes, or 64 MiB buffers filling up.
+    const held = [];
     await loop('header-bodies', async () => {
       const peer = await raw();
       if (!(await peer.auth('eve', secrets.eve))) return peer.destroy();
-      for (let i = 0; i < 20; i++) {
-        const fixed = prefix(1 + (i % 8), crypto.randomBytes(16), 0, 16);
-        peer.socket.write(Buffer.concat([encodeHeader(Op.WRITE, 1, 10 + i, WRITE_FIXED_BYTES + (64 << 20) - 64), fixed]));
-      }
-      await peer.next(500);
-      peer.destroy();
+      const fixed = prefix(1 + Math.floor(Math.random() * 8), crypto.randomBytes(16), 0, 16);
+      peer.socket.write(Buffer.concat([encodeHeader(Op.WRITE, 1, 10, WRITE_FIXED_BYTES + (64 << 20) - 64), fixed, Buffer.alloc(1 << 20, 0xee)]));
+      held.push(peer);
+      if (held.length > 60) held.shift().destroy();
+      await pause(50);
     });
+    for (const peer of held) peer.destroy();
   },
   async 'slow-bodies'() {
     const peers = [];

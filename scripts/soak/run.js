@@ -188,7 +188,8 @@ async function runSoak(options = {}) {
 
     server.send('stop');
     const stopped = await once(server, (m) => m.stopped);
-    const logLines = fs.readFileSync(path.join(dir, 'server.log'), 'utf8').split('\n').filter(Boolean).length;
+    const logFile = path.join(dir, 'server.log');
+    const logLines = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').filter(Boolean).length : 0;
     const ms = (v) => Math.round(v * 1000) / 1000;
     return {
       seconds,

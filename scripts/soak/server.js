@@ -4,8 +4,10 @@
 // with { stats, rss, peakRss }, closes on 'stop'.
 const fs = require('node:fs');
 const path = require('node:path');
-const { PmuServer, PersistentMemoryUnit } = require('../../dist');
-const { createLog } = require('../../dist/obs/log');
+// SOAK_SERVER_DIST: another build's dist/ (e.g. an older commit's) to soak that server instead.
+const dist = process.env.SOAK_SERVER_DIST ?? path.join(__dirname, '..', '..', 'dist');
+const { PmuServer, PersistentMemoryUnit } = require(dist);
+const { createLog } = fs.existsSync(path.join(dist, 'obs', 'log.js')) ? require(path.join(dist, 'obs', 'log')) : { createLog: () => undefined };
 
 function memory() {
   const status = fs.readFileSync('/proc/self/status', 'utf8');
@@ -20,9 +22,9 @@ function memory() {
   const log = createLog({ level: 'warn', fd: fs.openSync(path.join(dir, 'server.log'), 'a') });
   const server = new PmuServer({ unit, users: path.join(dir, 'users.json'), tcp: { host: '127.0.0.1', port: 0 }, socket: path.join(dir, 'pmu.sock'), log });
   const addresses = await server.listen();
-  process.send({ ready: true, url: addresses.tcp, unix: addresses.unix, pid: process.pid, limits: server.limits });
+  process.send({ ready: true, url: addresses.tcp, unix: addresses.unix, pid: process.pid });
   process.on('message', async (message) => {
-    if (message === 'stats') process.send({ stats: server.stats(), ...memory() });
+    if (message === 'stats') process.send({ stats: { limitHits: {}, ...server.stats() }, ...memory() });
     if (message === 'stop') {
       await server.close();
       process.send({ stopped: true, ...memory() });
