@@ -23,7 +23,7 @@ export function onOpen(session: Session, id: number, body: Buffer): void {
   const allowed = entry ? rightsFor(session.principal, entry) : RIGHTS_NONE;
   // Missing and forbidden get the same answer: a user learns nothing about regions it may not open.
   if (!entry || allowed === RIGHTS_NONE) {
-    return session.replyError(id, 'ENOENT', `no region ${shown(name)} that user '${user}' may open: it does not exist or '${user}' has no grant on it (an admin can list and grant regions)`);
+    return session.replyError(id, 'ENOENT', `no region named ${shown(name)} that user '${user}' may open: it does not exist or '${user}' has no grant on it (an admin can list and grant regions)`);
   }
   if (wanted === RIGHTS_READ_WRITE && allowed !== RIGHTS_READ_WRITE) return session.replyError(id, 'EACCESS', `user '${user}' may only read region '${entry.name}'`);
   const rights = wanted === RIGHTS_NONE ? allowed : wanted;
@@ -134,7 +134,7 @@ function checkWellFormed(what: string, value: unknown): void {
 /** A name as it may appear in a reply: quoted, and at most 64 characters of it. */
 export function shown(name: string | undefined): string {
   if (name === undefined) return '(not valid UTF-8)';
-  return JSON.stringify(name.length > 64 ? name.slice(0, 64) + '…' : name);
+  return `'${name.length > 64 ? name.slice(0, 64) + '…' : name}'`;
 }
 
 function requireAdmin(session: Session, id: number, what: string): boolean {
