@@ -3,7 +3,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { removeTempDirs, tempDir } from './helpers/temp';
-import { waitForExit, waitForLine } from './helpers/wait';
+import { waitFor, waitForExit, waitForLine } from './helpers/wait';
 
 const PMU = path.join(__dirname, '..', 'bin', 'pmu.js');
 let dir: string;
@@ -82,6 +82,25 @@ test('a user from PMU_USER / PMU_SECRET gets only its rights', () => {
   expect(refused.stderr).toMatch(/^pmu write: EACCESS: .+\n$/);
   const notAdmin = pmu(['region', 'create', 'mine', '--size', '4096'], { env });
   expect(notAdmin.stderr).toMatch(/EACCESS/);
+});
+
+test('pmu user remove tells the running server, which closes that user\'s live connection at once', async () => {
+  const { PmuClient } = await import('../lib/net/client');
+  const secret = pmu(['user', 'add', 'leaver']).stdout.trim();
+  pmu(['region', 'create', 'left', '--size', '4096', '--grant', 'leaver=rw']);
+  const client = await PmuClient.connect(tcpUrl, { user: 'leaver', secret });
+  try {
+    const region = await client.openRegion('left');
+    await region.write(0, Buffer.from('here'));
+    const removed = pmu(['user', 'remove', 'leaver']);
+    expect(removed.code).toBe(0);
+    expect(removed.stderr).toMatch(/told the running server \(pid \d+\) to reload/);
+    await waitFor('the connection to close', () => !client.connected);
+    await expect(region.write(0, Buffer.from('gone'))).rejects.toMatchObject({ code: 'EAUTH' });
+    expect(pmu(['user', 'remove', 'admin']).stderr).toMatch(/last admin/);
+  } finally {
+    await client.close();
+  }
 });
 
 test('errors are one line on stderr with a non-zero exit', () => {

@@ -78,10 +78,10 @@ describe('persistent memory manager operations need an admin', () => {
 });
 
 describe('opening a region', () => {
-  test('the owner opens read-write; a user with an r grant opens read-only; a user without a grant gets EACCESS', async () => {
+  test('the owner opens read-write; a user with an r grant opens read-only; a user without a grant gets ENOENT, as for a missing region', async () => {
     expect((await primary.openRegion('ckpt')).context.rights).toBe('rw');
     expect((await backup.openRegion('ckpt')).context.rights).toBe('r');
-    await expectRefused(stranger.openRegion('ckpt'), 'EACCESS');
+    await expectRefused(stranger.openRegion('ckpt'), 'ENOENT');
   });
 
   test('asking for rw with only an r grant is EACCESS; asking for r with rw is fine', async () => {
@@ -148,10 +148,10 @@ describe('data requests', () => {
     thief.destroy();
   });
 
-  test('an unknown handle is ENOENT', async () => {
+  test('a handle this connection has not opened is EKEY whether or not the region exists (nothing learned about others)', async () => {
     const peer = await RawPeer.connect(h.addresses.tcp);
     await peer.authenticate('admin', SECRETS.admin);
-    expect(await rawRead(peer, 999_999, Buffer.alloc(16), 0, 2)).toBe('ENOENT');
+    expect(await rawRead(peer, 999_999, Buffer.alloc(16), 0, 2)).toBe('EKEY');
     peer.destroy();
   });
 

@@ -15,6 +15,7 @@ export const CONNECTION_OPTIONS: Options = {
   secret: { type: 'string' },
   data: { type: 'string' },
   timeout: { type: 'string' },
+  'tls-ca': { type: 'string' },
 };
 
 export const CONNECTION_HELP = `Connection (else PMU_URL, PMU_USER, PMU_SECRET, else the admin credential in ./pmu-data):
@@ -22,7 +23,9 @@ export const CONNECTION_HELP = `Connection (else PMU_URL, PMU_USER, PMU_SECRET, 
   --user NAME      user name
   --secret SECRET  the user's secret (prefer PMU_SECRET: arguments show in ps)
   --data DIR       data directory whose admin credential to use (default ./pmu-data)
-  --timeout MS     deadline per request (default 10000)`;
+  --timeout MS     deadline per request (default 10000)
+  --tls-ca FILE    for tls:// URLs: trust this certificate (PEM; else PMU_TLS_CA, else the
+                   one \`pmu serve --tls-cert\` recorded in the admin credential)`;
 
 export async function connectFromArgs(parsed: Parsed): Promise<PmuClient> {
   const values = parsed.values;
@@ -37,5 +40,14 @@ export async function connectFromArgs(parsed: Parsed): Promise<PmuClient> {
   const url = (values.url as string | undefined) ?? env('PMU_URL') ?? savedUnix ?? credential?.tcp ?? `tcp://${DEFAULT_HOST}:${DEFAULT_PORT}`;
   const timeoutMs = values.timeout === undefined ? undefined : Number(values.timeout);
   if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && timeoutMs > 0)) throw new UsageError(`--timeout must be a positive integer of milliseconds, got ${JSON.stringify(values.timeout)}`);
-  return PmuClient.connect(url, { user, secret, timeoutMs });
+  const caFile = (values['tls-ca'] as string | undefined) ?? env('PMU_TLS_CA') ?? (url === credential?.tcp ? credential?.tlsCa : undefined);
+  let tls;
+  if (caFile && url.startsWith('tls:')) {
+    try {
+      tls = { ca: fs.readFileSync(caFile) };
+    } catch (error) {
+      throw new UsageError(`cannot read the TLS certificate to trust, ${caFile}: ${(error as Error).message}`);
+    }
+  }
+  return PmuClient.connect(url, { user, secret, timeoutMs, tls });
 }

@@ -16,6 +16,8 @@ export interface DataDir {
   usersFile: string;
   credentialFile: string;
   socketPath: string;
+  /** The running server's pid, so `pmu user` can tell it to reload the users file. */
+  pidFile: string;
 }
 
 /** What the admin credential file holds: enough for a client on this machine to connect. */
@@ -25,6 +27,8 @@ export interface Credential {
   /** Filled in by `pmu serve` once it listens. */
   tcp?: string;
   unix?: string;
+  /** For a tls:// server with its own certificate: the file a client trusts it by. */
+  tlsCa?: string;
 }
 
 export function dataDir(dir = DEFAULT_DATA_DIR): DataDir {
@@ -35,6 +39,7 @@ export function dataDir(dir = DEFAULT_DATA_DIR): DataDir {
     usersFile: process.env.PMU_USERS_FILE ? path.resolve(process.env.PMU_USERS_FILE) : path.join(resolved, 'users.json'),
     credentialFile: path.join(resolved, 'admin.credential.json'),
     socketPath: path.join(resolved, 'pmu.sock'),
+    pidFile: path.join(resolved, 'pmu.pid'),
   };
 }
 
@@ -67,10 +72,33 @@ export function makeDataDir(layout: DataDir): boolean {
   return true;
 }
 
+/** The admin credential, if the file exists; a damaged one is refused (ECORRUPT) with what to do, never ignored. */
 export function readCredential(file: string): Credential | undefined {
   if (!fs.existsSync(file)) return undefined;
-  const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as Credential;
-  return typeof parsed?.user === 'string' && typeof parsed.secret === 'string' ? parsed : undefined;
+  let parsed: Credential | undefined;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as Credential;
+  } catch (error) {
+    throw new PmuError('ECORRUPT', `admin credential ${file} is not valid JSON (${(error as Error).message}); restore it, or delete it and make an admin with: pmu user add NAME --admin`);
+  }
+  if (typeof parsed?.user !== 'string' || typeof parsed.secret !== 'string') {
+    throw new PmuError('ECORRUPT', `admin credential ${file} must hold { "user": "...", "secret": "..." }; restore it, or delete it and make an admin with: pmu user add NAME --admin`);
+  }
+  return parsed;
+}
+
+/** The pid of a `pmu serve` running on this data directory, if there is one. */
+export function runningServer(layout: DataDir): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(layout.pidFile, 'utf8').trim());
+    // Signal only a process that is a pmu server: a stale pid may belong to anything by now.
+    const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (!Number.isSafeInteger(pid) || pid <= 0 || !cmdline.includes('serve') || !cmdline.some((arg) => /pmu/.test(arg))) return undefined;
+  } catch {
+    return undefined;
+  }
+  return pid;
 }
 
 export function writeCredential(file: string, credential: Credential): void {

@@ -1,6 +1,8 @@
 /** pmu serve: creates the data directory on first use, then serves the unit until SIGINT or SIGTERM. */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { PmuServer, DEFAULT_HOST, DEFAULT_PORT } from '../net/server';
+import { createLog, isLogLevel, LOG_LEVELS } from '../obs/log';
 import { PersistentMemoryUnit } from '../unit/unit';
 import { out, parse, parseInteger, parseSize, UsageError } from './args';
 import { Command } from './command';
@@ -24,20 +26,26 @@ function ensureSetUser(usersFile: string): void {
 const DEFAULT_SIZE = 256 * 1024 * 1024;
 
 export const serve: Command = {
-  summary: 'serve a PMU file over TCP and a Unix socket',
+  summary: 'serve a PMU file over TCP (or TLS) and a Unix socket',
   usage: `Usage: pmu serve [--data DIR] [--host H] [--port N] [--socket PATH] [--size BYTES]
+                 [--tls-cert FILE --tls-key FILE] [--log-level LEVEL]
 
 Serves DIR/unit.pmu (default DIR ./pmu-data). On first use creates DIR, the PMU file
 (preallocated, --size bytes, default 256MiB), DIR/users.json with an admin user, and the admin
-credential DIR/admin.credential.json (mode 0600). Stops cleanly on SIGINT or SIGTERM.
+credential DIR/admin.credential.json (mode 0600). Stops cleanly on SIGINT or SIGTERM; SIGHUP
+reloads the users file (it is also watched, and \`pmu user\` signals the server itself).
 
   --data DIR      data directory (default ./pmu-data)
   --host H        TCP address to listen on (default ${DEFAULT_HOST})
   --port N        TCP port (default ${DEFAULT_PORT}; 0 picks a free one)
-  --socket PATH   Unix socket (default DIR/pmu.sock)
+  --socket PATH   Unix socket (default DIR/pmu.sock); never replaces anything but a dead socket
   --no-tcp        listen on the Unix socket only
   --size BYTES    size of a new PMU file: 268435456, 256MiB, 1GiB
   --users FILE    users file (default DIR/users.json, or PMU_USERS_FILE)
+  --tls-cert FILE serve TLS on the TCP port with this certificate (PEM) ...
+  --tls-key FILE  ... and this private key (PEM); clients use tls://HOST:PORT
+  --log-level L   ${LOG_LEVELS.join(', ')} (default info): JSON lines on stderr for failed
+                  logins, refusals, limit hits, region changes (rate-limited per kind)
   --metrics HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464);
                   read them in a terminal with pmu stat
 
@@ -62,8 +70,15 @@ Mirrored PMUs (docs/MIRROR.md):
       id: { type: 'string' },
       set: { type: 'string' },
       advertise: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'log-level': { type: 'string' },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+    const level = (values['log-level'] as string | undefined) ?? 'info';
+    if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
+    const tls = readTls(values['tls-cert'] as string | undefined, values['tls-key'] as string | undefined);
+    if (tls && values['no-tcp']) throw new UsageError('--tls-cert/--tls-key secure the TCP listener; they make no sense with --no-tcp');
     if (values.users) process.env.PMU_USERS_FILE = values.users as string;
     const layout = dataDir(values.data as string | undefined);
     const port = values.port === undefined ? DEFAULT_PORT : parseInteger('--port', values.port as string, 0, 65535);
@@ -72,9 +87,12 @@ Mirrored PMUs (docs/MIRROR.md):
     const join = values.join as string | undefined;
     if (join && !values.id) throw new UsageError('--join needs --id ID: the name of this PMU in the set');
     if (join && values['no-tcp'] && !values.advertise) throw new UsageError('--join needs a TCP address (drop --no-tcp) or --advertise URL');
+    const log = createLog({ level });
     // What a first start creates is removed again if the start fails (busy port, bad --size):
     // a failed `pmu serve` leaves no unit file and no credential behind.
     const madeDir = makeDataDir(layout);
+    // Everything that could be misread is checked before anything is made or opened.
+    const credentialBefore = readCredential(layout.credentialFile);
     const usersBefore = fs.existsSync(layout.usersFile) ? fs.readFileSync(layout.usersFile) : undefined;
     const madeAdmin = ensureAdmin(layout);
     if (join) ensureSetUser(layout.usersFile);
@@ -100,6 +118,8 @@ Mirrored PMUs (docs/MIRROR.md):
         users: layout.usersFile,
         tcp: values['no-tcp'] ? false : { host: (values.host as string | undefined) ?? DEFAULT_HOST, port },
         socket: (values.socket as string | undefined) ?? layout.socketPath,
+        tls: tls?.options,
+        log,
       });
       addresses = await server.listen();
       if (metricsAddress) {
@@ -113,8 +133,15 @@ Mirrored PMUs (docs/MIRROR.md):
       undoFirstStart();
       throw error;
     }
-    const credential = readCredential(layout.credentialFile);
-    if (credential) writeCredential(layout.credentialFile, { ...credential, tcp: addresses.tcp, unix: addresses.unix });
+    const credential = madeAdmin ? readCredential(layout.credentialFile) : credentialBefore;
+    if (credential) writeCredential(layout.credentialFile, { ...credential, tcp: addresses.tcp, unix: addresses.unix, tlsCa: tls?.cert });
+    const reload = () => {
+      const changed = server!.reloadUsers();
+      log.info('users.sighup', { changed });
+    };
+    // The handler is in place before the pid file tells `pmu user` whom to signal.
+    process.on('SIGHUP', reload);
+    fs.writeFileSync(layout.pidFile, `${process.pid}\n`, { mode: 0o600 });
 
     out(`pmu: ${fresh ? 'created' : 'serving'} ${layout.unitFile} (${unit.info().size} bytes)`);
     for (const warning of placementWarnings(layout.unitFile)) process.stderr.write(`pmu: warning: ${warning}\n`);
@@ -124,6 +151,7 @@ Mirrored PMUs (docs/MIRROR.md):
     if (credential) out(`pmu: ${madeAdmin ? 'created the' : ''} admin credential in ${layout.credentialFile} (user '${credential.user}', mode 0600)`.replace('  ', ' '));
     out(`pmu: users file ${layout.usersFile}; add users with: pmu user add NAME --data ${layout.dir}`);
     out(`pmu: connect with: pmu region list --data ${layout.dir}   (or PMU_URL=${addresses.tcp ?? addresses.unix} PMU_USER=admin PMU_SECRET=... pmu region list)`);
+    log.info('server.started', { unit: layout.unitFile, tcp: addresses.tcp, unix: addresses.unix, limits: server.limits });
 
     let agent: { stop(): Promise<void> } | undefined;
     let directory: { close(): void } | undefined;
@@ -143,6 +171,8 @@ Mirrored PMUs (docs/MIRROR.md):
         metrics?.close();
         await endpoint?.close();
         await server.close();
+        process.off('SIGHUP', reload);
+        fs.rmSync(layout.pidFile, { force: true });
         throw error;
       }
       const pool = new PmuPool(set, { timeoutMs: 5000 });
@@ -161,13 +191,30 @@ Mirrored PMUs (docs/MIRROR.md):
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
     });
+    process.off('SIGHUP', reload);
     out('pmu: shutting down: finishing requests in flight, flushing');
     await agent?.stop();
     directory?.close();
     metrics?.close();
     await endpoint?.close();
     await server.close();
+    fs.rmSync(layout.pidFile, { force: true });
+    log.info('server.stopped', {});
     out('pmu: stopped');
     return 0;
   },
 };
+
+function readTls(certFile: string | undefined, keyFile: string | undefined): { cert: string; options: { cert: Buffer; key: Buffer } } | undefined {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) throw new UsageError('TLS needs both --tls-cert FILE and --tls-key FILE');
+  const read = (what: string, file: string) => {
+    try {
+      return fs.readFileSync(file);
+    } catch (error) {
+      throw new PmuError('ENOENT', `cannot read the TLS ${what} ${file}: ${(error as Error).message}`);
+    }
+  };
+  const options = { cert: read('certificate', certFile), key: read('key', keyFile) };
+  return { cert: path.resolve(certFile), options };
+}

@@ -1,8 +1,12 @@
 /**
  * Splits a byte stream into frames. A frame whose bytes arrived in one chunk is handed on as
  * a subarray of that chunk (no copy: a WRITE's payload goes from the socket's buffer straight
- * into the mapping); a frame split across chunks is assembled once into a buffer of exactly
- * its size, allocated only after its header passed the size check.
+ * into the mapping). A frame split across chunks is assembled once into a buffer of exactly its
+ * size, each piece copied in as it arrives. Before that buffer is made, the sink may look at the
+ * body's first bytes and refuse it (admitBody): the rest of that body is then read and
+ * discarded, and the stream stays in step. The buffer is allocated unfilled, so its pages
+ * become resident only as bytes arrive: memory grows with the bytes received, and what a header
+ * merely claims is bounded by the sink's budget.
  *
  * The body handed to `onFrame` is valid only during the call when it is a view of a chunk;
  * a consumer that keeps it must copy it.
@@ -14,14 +18,33 @@ export interface FrameSink {
   onFrame(header: FrameHeader, body: Buffer): void;
   /** The stream cannot be parsed any further (bad version, oversized frame); the reader stops. */
   onStreamError(code: PmuErrorCode, message: string, requestId: number): void;
+  /**
+   * For a body that did not arrive whole: how many of its first bytes admitBody needs to see
+   * (0: decide from the header). Only consulted when admitBody is given.
+   */
+  admissionPrefixBytes?(header: FrameHeader): number;
+  /**
+   * Decides whether to buffer a split body, from its header and first bytes. False: the sink
+   * has answered the request; the reader discards the body. The sink may reserve budget here;
+   * releaseBody is called exactly once for every admitted body (complete, or abandoned by stop()).
+   */
+  admitBody?(header: FrameHeader, prefix: Buffer): boolean;
+  releaseBody?(header: FrameHeader): void;
 }
 
 export class FrameReader {
   private readonly headerScratch = Buffer.alloc(HEADER_BYTES);
   private headerFilled = 0;
   private pendingHeader: FrameHeader | undefined;
+  /** The split body being assembled, once admitted. */
   private body: Buffer | undefined;
+  /** Before admission: the pieces received so far (views of socket chunks, which are never reused). */
+  private parts: Buffer[] = [];
   private bodyFilled = 0;
+  /** Whether the sink has admitted the pending body (undefined: not asked yet). */
+  private admitted: boolean | undefined;
+  /** Bytes of a refused body still to be read and dropped. */
+  private skipping = 0;
   private stopped = false;
   private paused = false;
   private pushing = false;
@@ -40,7 +63,7 @@ export class FrameReader {
 
   stop(): void {
     this.stopped = true;
-    this.body = undefined;
+    this.abandonBody();
     this.held = undefined;
   }
 
@@ -65,7 +88,7 @@ export class FrameReader {
 
   /** True while part of a frame is buffered (for telling a truncated stream from a clean end). */
   get midFrame(): boolean {
-    return this.headerFilled > 0 || this.body !== undefined;
+    return this.headerFilled > 0 || this.pendingHeader !== undefined || this.skipping > 0;
   }
 
   push(chunk: Buffer): void {
@@ -90,18 +113,14 @@ export class FrameReader {
         this.held = chunk.subarray(at);
         return;
       }
-      if (this.body && this.pendingHeader) {
-        const take = Math.min(chunk.length - at, this.body.length - this.bodyFilled);
-        chunk.copy(this.body, this.bodyFilled, at, at + take);
-        this.bodyFilled += take;
+      if (this.skipping > 0) {
+        const take = Math.min(chunk.length - at, this.skipping);
+        this.skipping -= take;
         at += take;
-        if (this.bodyFilled === this.body.length) {
-          const header = this.pendingHeader;
-          const body = this.body;
-          this.body = undefined;
-          this.pendingHeader = undefined;
-          this.sink.onFrame(header, body);
-        }
+        continue;
+      }
+      if (this.pendingHeader) {
+        at = this.fillBody(chunk, at);
         continue;
       }
 
@@ -136,9 +155,71 @@ export class FrameReader {
         this.sink.onFrame(header, body);
       } else {
         this.pendingHeader = header;
-        this.body = Buffer.allocUnsafe(header.bodyLength);
+        this.parts = [];
         this.bodyFilled = 0;
+        this.admitted = this.sink.admitBody ? undefined : true;
+        if (this.admitted === undefined && (this.sink.admissionPrefixBytes?.(header) ?? 0) === 0) this.decide(EMPTY);
+        if (this.admitted) this.body = Buffer.allocUnsafe(header.bodyLength);
       }
     }
   }
+
+  /** Takes the pending body's bytes from `chunk` at `at`; returns the new position. */
+  private fillBody(chunk: Buffer, at: number): number {
+    const header = this.pendingHeader!;
+    const take = Math.min(chunk.length - at, header.bodyLength - this.bodyFilled);
+    if (this.body) chunk.copy(this.body, this.bodyFilled, at, at + take);
+    else this.parts.push(chunk.subarray(at, at + take));
+    this.bodyFilled += take;
+    at += take;
+    if (this.admitted === undefined) {
+      const wanted = Math.min(header.bodyLength, this.sink.admissionPrefixBytes!(header));
+      if (this.bodyFilled < wanted) return at;
+      this.decide(this.joined(wanted));
+      if (!this.admitted) return at;
+    }
+    if (!this.body) {
+      this.body = Buffer.allocUnsafe(header.bodyLength);
+      let filled = 0;
+      for (const part of this.parts) filled += part.copy(this.body, filled);
+      this.parts = [];
+    }
+    if (this.bodyFilled === header.bodyLength) {
+      const body = this.body;
+      this.body = undefined;
+      this.pendingHeader = undefined;
+      this.sink.releaseBody?.(header);
+      this.sink.onFrame(header, body);
+    }
+    return at;
+  }
+
+  private decide(prefix: Buffer): void {
+    const header = this.pendingHeader!;
+    this.admitted = this.sink.admitBody!(header, prefix);
+    if (this.admitted || this.stopped) return;
+    this.skipping = header.bodyLength - this.bodyFilled;
+    this.pendingHeader = undefined;
+    this.parts = [];
+  }
+
+  /** The first `length` bytes of the parts received before admission (a small prefix). */
+  private joined(length: number): Buffer {
+    if (this.parts.length === 1) return this.parts[0].subarray(0, length);
+    const whole = Buffer.concat(this.parts, this.bodyFilled);
+    this.parts = [whole];
+    return whole.subarray(0, length);
+  }
+
+  private abandonBody(): void {
+    const header = this.pendingHeader;
+    this.pendingHeader = undefined;
+    this.body = undefined;
+    this.parts = [];
+    this.skipping = 0;
+    if (header && this.admitted) this.sink.releaseBody?.(header);
+    this.admitted = undefined;
+  }
 }
+
+const EMPTY = Buffer.alloc(0);

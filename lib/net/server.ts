@@ -1,16 +1,29 @@
 /**
  * PmuServer: serves one PersistentMemoryUnit over TCP (optionally TLS) and a Unix socket.
- * It owns the listeners, the set of connections, the refusal counters and the watchWriters
- * subscriptions; each connection (server-connection.ts) does its own protocol work.
+ * It owns the listeners, the set of connections, admission (limits.ts, admission.ts), the
+ * watchWriters subscriptions, the users and the counters; each connection
+ * (server-connection.ts) does its own protocol work.
+ *
+ * Revocation: when grants or regions change through this server, or the users file changes
+ * (noticed by a watch on it, by reloadUsers() — `pmu serve` calls it on SIGHUP — and checked
+ * again at every login), every live connection re-checks what it holds before the next
+ * request is read: a removed user is disconnected, a revoked binding is dropped.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import * as tls from 'node:tls';
+import { EventLog, rateLimited, silentLog } from '../obs/log';
 import { PmuError, PmuErrorCode } from '../unit/errors';
+import { NativeEntry } from '../unit/native';
 import { PersistentMemoryUnit } from '../unit/unit';
-import { checkInteger } from '../unit/validate';
-import { DEFAULT_MAX_PAYLOAD_BYTES, BODY_OVERHEAD_BYTES, OP_NAMES } from './protocol';
-import { ConnectionHost, ServerConnection } from './server-connection';
+import { Admission } from './admission';
+import { newSecret } from './auth';
+import { maxBodyBytes, resolveLimits, ServerLimits } from './limits';
+import { OP_NAMES } from './protocol';
+import { ServerConnection } from './server-connection';
+import { ConnectionHost } from './session';
+import { Subscriptions } from './subscriptions';
 import { UserDirectory, UserRecord } from './users';
 
 export const DEFAULT_PORT = 7420;
@@ -18,22 +31,25 @@ export const DEFAULT_HOST = '127.0.0.1';
 
 export interface ServerOptions {
   unit: PersistentMemoryUnit;
-  /** The users, or the path of a users file (re-read when it changes, so `pmu user add` needs no restart). */
+  /** The users, or the path of a users file (reloaded when it changes, so `pmu user add` needs no restart). */
   users: UserDirectory | string;
   /** TCP listener; default 127.0.0.1:7420. `false` for none. Port 0 picks a free port. */
   tcp?: { host?: string; port?: number } | false;
-  /** Unix socket path; none by default. A stale socket file (nobody listening) is replaced. */
+  /** Unix socket path; none by default. A stale socket (nobody listening) is replaced; anything else there is refused. */
   socket?: string;
   /** Serve TLS instead of plain TCP on the TCP listener (the Unix socket stays plain). */
   tls?: tls.SecureContextOptions;
-  /** Largest WRITE payload / READ length; default 64 MiB. */
+  /** Every bound on what clients can make the server hold; defaults in limits.ts and docs/PROTOCOL.md. */
+  limits?: Partial<ServerLimits>;
+  /** Shorthands for the limits of the same names (kept from earlier versions). */
   maxPayloadBytes?: number;
-  /** A connection must authenticate this soon after connecting; default 5 s. */
   handshakeTimeoutMs?: number;
-  /** A connection with no traffic either way for this long is closed; default 5 min, 0 = never. */
   idleTimeoutMs?: number;
-  /** Requests in flight per connection before the server stops reading it; default 1024. */
   maxInFlightPerConnection?: number;
+  /** Where failed logins, refusals and limit hits go (lib/obs/log.ts); default: nowhere. */
+  log?: EventLog;
+  /** Log lines per second per kind of event (per limit for limit hits); the rest are counted as `suppressed`. Default 50. */
+  logLinesPerSecond?: number;
   /** close() waits this long for requests in flight; default 5 s. */
   closeTimeoutMs?: number;
   /** close() also closes the unit (flushes and unmaps); default true. */
@@ -56,6 +72,12 @@ export interface ServerStats {
   requestBytesByOp: Record<string, number>;
   /** Error replies sent, per code: every refusal (EAUTH, EKEY, EACCESS, ENOENT, ...) is counted here. */
   refusals: Partial<Record<PmuErrorCode, number>>;
+  /** Times a client hit each limit (names as in ServerLimits). */
+  limitHits: Record<string, number>;
+  /** Bytes of request bodies being received right now. */
+  bufferedBytes: number;
+  /** Times the users were reloaded with a change. */
+  usersReloads: number;
 }
 
 export class PmuServer {
@@ -63,13 +85,11 @@ export class PmuServer {
   private readonly users: UsersSource;
   private readonly options: ServerOptions;
   private readonly host: ConnectionHost;
+  private readonly admission: Admission;
+  private readonly log: EventLog;
   private readonly listeners: net.Server[] = [];
   private readonly connections = new Set<ServerConnection>();
-  /** handle -> subscription id -> subscribed connection */
-  private readonly watchers = new Map<number, Map<number, ServerConnection>>();
-  private readonly subscriptionsByConnection = new Map<ServerConnection, Map<number, number>>();
-  private nextSubscription = 1;
-  private readonly counters = { connectionsAccepted: 0, connectionsOpen: 0, requests: 0, refusals: {} as ServerStats['refusals'] };
+  private readonly counters = { connectionsAccepted: 0, requests: 0, usersReloads: 0, refusals: {} as Partial<Record<PmuErrorCode, number>>, limitHits: {} as Record<string, number> };
   /** Indexed by opcode (one byte on the wire): a plain increment per request. */
   private readonly requestsByOp = new Array<number>(256).fill(0);
   private readonly requestBytesByOp = new Array<number>(256).fill(0);
@@ -80,15 +100,26 @@ export class PmuServer {
     if (!(options?.unit instanceof PersistentMemoryUnit)) throw new PmuError('EINVAL', 'options.unit must be an open PersistentMemoryUnit');
     this.options = options;
     this.unit = options.unit;
-    this.users = new UsersSource(options.users);
-    const maxPayload = checkInteger('maxPayloadBytes', options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES, 1, 0xffff_ffff - BODY_OVERHEAD_BYTES);
+    // Hostile clients decide how often these events happen: the log is rate-limited per kind.
+    this.log = rateLimited(options.log ?? silentLog, options.logLinesPerSecond ?? 50);
+    const limits = resolveLimits({
+      maxPayloadBytes: options.maxPayloadBytes,
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+      maxInFlightPerConnection: options.maxInFlightPerConnection,
+      ...options.limits,
+    });
+    this.admission = new Admission(limits);
+    this.users = new UsersSource(options.users, this.log, () => this.usersChanged());
     const self = this;
     this.host = {
       unit: this.unit,
-      maxBodyBytes: maxPayload + BODY_OVERHEAD_BYTES,
-      handshakeTimeoutMs: checkInteger('handshakeTimeoutMs', options.handshakeTimeoutMs ?? 5000, 1),
-      idleTimeoutMs: checkInteger('idleTimeoutMs', options.idleTimeoutMs ?? 300_000, 0),
-      maxInFlight: checkInteger('maxInFlightPerConnection', options.maxInFlightPerConnection ?? 1024, 1),
+      limits,
+      maxBodyBytes: maxBodyBytes(limits),
+      log: this.log,
+      admission: this.admission,
+      subscriptions: new Subscriptions(limits),
+      dummySecret: newSecret(),
       lookupUser: (name) => self.users.get(name),
       countRequest: (op, bodyBytes) => {
         self.counters.requests++;
@@ -98,10 +129,16 @@ export class PmuServer {
       countRefusal: (code) => {
         self.counters.refusals[code] = (self.counters.refusals[code] ?? 0) + 1;
       },
-      subscribe: (connection, handle) => self.subscribe(connection, handle),
-      unsubscribe: (connection, id) => self.unsubscribe(connection, id),
-      writerGone: (connection, handle, reason) => self.writerGone(connection, handle, reason),
-      connectionClosed: (connection) => self.connectionClosed(connection),
+      limitHit: (limit, fields) => {
+        self.counters.limitHits[limit] = (self.counters.limitHits[limit] ?? 0) + 1;
+        self.log.warn('limit.hit', { limit, ...fields });
+      },
+      accessChanged: () => self.revalidate(),
+      connectionClosed: (connection) => {
+        self.connections.delete(connection as ServerConnection);
+        self.admission.release(connection as ServerConnection);
+        self.log.debug('connection.closed', { connection: connection.connectionId, peer: connection.peer });
+      },
     };
   }
 
@@ -111,8 +148,12 @@ export class PmuServer {
     if (this.closing) throw new PmuError('ECLOSED', 'the server is closed');
     const addresses: ServerAddresses = {};
     const tcp = this.options.tcp === undefined ? {} : this.options.tcp;
+    if (this.options.socket) await checkSocketPath(this.options.socket, this.unit.info().path);
     if (tcp) {
-      const server = this.options.tls ? tls.createServer(this.options.tls, (socket) => this.accept(socket)) : net.createServer((socket) => this.accept(socket));
+      // A TLS handshake happens before admission sees the socket: it gets the same deadline as ours.
+      const server = this.options.tls
+        ? tls.createServer({ ...this.options.tls, handshakeTimeout: this.host.limits.handshakeTimeoutMs }, (socket) => this.accept(socket))
+        : net.createServer((socket) => this.accept(socket));
       const host = tcp.host ?? DEFAULT_HOST;
       await listenOn(server, { host, port: tcp.port ?? DEFAULT_PORT }, `${host}:${tcp.port ?? DEFAULT_PORT}`);
       this.listeners.push(server);
@@ -122,13 +163,27 @@ export class PmuServer {
     }
     if (this.options.socket) {
       const socketPath = this.options.socket;
-      await removeStaleSocket(socketPath);
       const server = net.createServer((socket) => this.accept(socket));
-      await listenOn(server, { path: socketPath }, socketPath);
+      // Created 0600 from the start: bind() runs inside listen(), synchronously, under this umask.
+      // (A worker thread may not change the umask; there the chmod below is all there is.)
+      let umask: number | undefined;
+      try {
+        umask = process.umask(0o177);
+      } catch {
+        umask = undefined;
+      }
+      let listening: Promise<void>;
+      try {
+        listening = listenOn(server, { path: socketPath }, socketPath);
+      } finally {
+        if (umask !== undefined) process.umask(umask);
+      }
+      await listening;
       fs.chmodSync(socketPath, 0o600);
       this.listeners.push(server);
       addresses.unix = `unix:${socketPath}`;
     }
+    this.users.watch();
     this.addresses = addresses;
     return addresses;
   }
@@ -142,7 +197,45 @@ export class PmuServer {
       requestsByOp[name] = count;
       requestBytesByOp[name] = this.requestBytesByOp[op];
     });
-    return { ...this.counters, connectionsOpen: this.connections.size, refusals: { ...this.counters.refusals }, requestsByOp, requestBytesByOp };
+    return {
+      connectionsAccepted: this.counters.connectionsAccepted,
+      connectionsOpen: this.connections.size,
+      requests: this.counters.requests,
+      requestsByOp,
+      requestBytesByOp,
+      refusals: { ...this.counters.refusals },
+      limitHits: { ...this.counters.limitHits },
+      bufferedBytes: this.admission.bufferedBytes,
+      usersReloads: this.counters.usersReloads,
+    };
+  }
+
+  /** The limits in force (defaults filled in). */
+  get limits(): Readonly<ServerLimits> {
+    return this.host.limits;
+  }
+
+  /**
+   * Reads the users file again (`pmu serve` calls this on SIGHUP). A removed user's
+   * connections are closed; a user who lost admin loses it on live connections too. Returns
+   * whether anything changed. A file that cannot be read keeps the users already loaded.
+   */
+  reloadUsers(): boolean {
+    return this.users.reload();
+  }
+
+  /**
+   * Every live connection re-checks its user and the regions it holds against the table as it
+   * is now. Runs by itself after changes made through this server; call it after changing
+   * grants or deleting regions on the served unit directly (unit.setGrants in this process).
+   */
+  revalidate(): void {
+    const entries = new Map<number, NativeEntry | undefined>();
+    const entryOf = (handle: number) => {
+      if (!entries.has(handle)) entries.set(handle, this.unit.isClosed ? undefined : this.unit.entryByHandle(handle));
+      return entries.get(handle);
+    };
+    for (const connection of [...this.connections]) connection.revalidate((name) => this.users.get(name, false), entryOf);
   }
 
   /**
@@ -152,6 +245,7 @@ export class PmuServer {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closing = (async () => {
+      this.users.unwatch();
       const stopped = this.listeners.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
       const timeout = this.options.closeTimeoutMs ?? 5000;
       await Promise.all([...this.connections].map((connection) => connection.drain(timeout)));
@@ -168,59 +262,47 @@ export class PmuServer {
       return;
     }
     this.counters.connectionsAccepted++;
-    this.connections.add(new ServerConnection(this.host, socket));
-  }
-
-  private connectionClosed(connection: ServerConnection): void {
-    this.connections.delete(connection);
-    const subscriptions = this.subscriptionsByConnection.get(connection);
-    if (subscriptions) for (const id of [...subscriptions.keys()]) this.unsubscribe(connection, id);
-  }
-
-  private subscribe(connection: ServerConnection, handle: number): number {
-    const id = this.nextSubscription++;
-    let forHandle = this.watchers.get(handle);
-    if (!forHandle) this.watchers.set(handle, (forHandle = new Map()));
-    forHandle.set(id, connection);
-    let mine = this.subscriptionsByConnection.get(connection);
-    if (!mine) this.subscriptionsByConnection.set(connection, (mine = new Map()));
-    mine.set(id, handle);
-    return id;
-  }
-
-  private unsubscribe(connection: ServerConnection, id: number): boolean {
-    const mine = this.subscriptionsByConnection.get(connection);
-    const handle = mine?.get(id);
-    if (handle === undefined || !mine) return false;
-    mine.delete(id);
-    if (mine.size === 0) this.subscriptionsByConnection.delete(connection);
-    const forHandle = this.watchers.get(handle);
-    forHandle?.delete(id);
-    if (forHandle && forHandle.size === 0) this.watchers.delete(handle);
-    return true;
-  }
-
-  /** A connection holding `handle` open read-write closed it or went away: tell the other subscribers. */
-  private writerGone(connection: ServerConnection, handle: number, reason: number): void {
-    const forHandle = this.watchers.get(handle);
-    if (!forHandle) return;
-    for (const [id, subscriber] of forHandle) {
-      if (subscriber !== connection && !subscriber.isClosed) subscriber.pushWriterEvent(id, reason, connection.user ?? '');
+    const connection = new ServerConnection(this.host, socket);
+    const refusal = this.admission.admit(connection);
+    if (refusal) {
+      this.host.limitHit('maxConnections', { connection: connection.connectionId, peer: connection.peer });
+      connection.refuse('EBUSY', refusal);
+      return;
     }
+    this.connections.add(connection);
+    this.log.debug('connection.opened', { connection: connection.connectionId, peer: connection.peer });
+    connection.start();
+  }
+
+  private usersChanged(): void {
+    this.counters.usersReloads++;
+    this.revalidate();
   }
 }
 
-/** A fixed user directory, or a users file re-read whenever its modification time changes. */
+/**
+ * The users: a fixed directory, or a users file reloaded when it changes. Changes are noticed
+ * by a watch on the file's directory (the file is replaced by rename), by reload(), and by a
+ * cheap stat at each login; `onChange` runs after every reload that changed something.
+ */
 class UsersSource {
   private directory: UserDirectory;
   private readonly file: string | undefined;
   private loadedStamp = '';
+  private loadedText = '';
+  private watcher: fs.FSWatcher | undefined;
+  private reloadQueued = false;
 
-  constructor(source: UserDirectory | string) {
+  constructor(
+    source: UserDirectory | string,
+    private readonly log: EventLog,
+    private readonly onChange: () => void,
+  ) {
     if (typeof source === 'string') {
-      this.file = source;
-      this.directory = UserDirectory.load(source);
+      this.file = path.resolve(source);
       this.loadedStamp = this.stamp();
+      this.directory = UserDirectory.load(this.file);
+      this.loadedText = JSON.stringify(this.directory.toJSON());
     } else if (source instanceof UserDirectory) {
       this.directory = source;
     } else {
@@ -228,19 +310,57 @@ class UsersSource {
     }
   }
 
-  get(name: string): UserRecord | undefined {
-    if (this.file) {
-      const stamp = this.stamp();
-      if (stamp !== this.loadedStamp) {
-        try {
-          this.directory = UserDirectory.load(this.file);
-          this.loadedStamp = stamp;
-        } catch {
-          // A half-edited or unreadable file: keep serving with the users we had.
-        }
-      }
-    }
+  /** `check`: look at the file's stamp first (at a login); revalidation reads what is loaded. */
+  get(name: string, check = true): UserRecord | undefined {
+    if (check && this.file && this.stamp() !== this.loadedStamp) this.reload();
     return this.directory.get(name);
+  }
+
+  reload(): boolean {
+    if (!this.file) return false;
+    const stamp = this.stamp();
+    let loaded: UserDirectory;
+    try {
+      loaded = UserDirectory.load(this.file);
+    } catch (error) {
+      // A half-edited or unreadable file: keep serving with the users we had, and say so.
+      this.log.warn('users.reload_failed', { file: this.file, error: (error as Error).message });
+      this.loadedStamp = stamp;
+      return false;
+    }
+    this.loadedStamp = stamp;
+    const text = JSON.stringify(loaded.toJSON());
+    if (text === this.loadedText) return false;
+    this.directory = loaded;
+    this.loadedText = text;
+    this.log.info('users.reloaded', { file: this.file, users: loaded.size });
+    this.onChange();
+    return true;
+  }
+
+  watch(): void {
+    if (!this.file || this.watcher) return;
+    try {
+      const base = path.basename(this.file);
+      this.watcher = fs.watch(path.dirname(this.file), { persistent: false }, (_event, name) => {
+        if (name !== null && name !== base) return;
+        if (this.reloadQueued) return;
+        this.reloadQueued = true;
+        // One reload for the burst of events a save makes (write temp, rename).
+        setImmediate(() => {
+          this.reloadQueued = false;
+          this.reload();
+        });
+      });
+      this.watcher.on('error', () => this.unwatch());
+    } catch (error) {
+      this.log.warn('users.watch_failed', { file: this.file, error: (error as Error).message });
+    }
+  }
+
+  unwatch(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
   }
 
   private stamp(): string {
@@ -264,9 +384,20 @@ function listenOn(server: net.Server, options: net.ListenOptions, where: string)
   });
 }
 
-/** Unlinks a socket file nobody listens on (left by a crashed server); refuses to steal a live one. */
-async function removeStaleSocket(socketPath: string): Promise<void> {
-  if (!fs.existsSync(socketPath)) return;
+/**
+ * The socket path must be free, or a socket nobody listens on (left by a crashed server), which
+ * is replaced. Anything else there — a file, the unit itself, a directory — is refused: the
+ * server never deletes what it did not make.
+ */
+async function checkSocketPath(socketPath: string, unitFile: string): Promise<void> {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(socketPath);
+  } catch {
+    return;
+  }
+  if (path.resolve(socketPath) === path.resolve(unitFile)) throw new PmuError('EINVAL', `the socket path ${socketPath} is the unit file itself; choose another socket path`);
+  if (!stat.isSocket()) throw new PmuError('EEXIST', `${socketPath} exists and is not a socket (${describeKind(stat)}); refusing to replace it: choose another socket path or move it away`);
   const alive = await new Promise<boolean>((resolve) => {
     const probe = net.connect({ path: socketPath });
     probe.once('connect', () => {
@@ -277,4 +408,11 @@ async function removeStaleSocket(socketPath: string): Promise<void> {
   });
   if (alive) throw new PmuError('EBUSY', `another server is listening on ${socketPath}`);
   fs.unlinkSync(socketPath);
+}
+
+function describeKind(stat: fs.Stats): string {
+  if (stat.isFile()) return `a regular file of ${stat.size} bytes`;
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isSymbolicLink()) return 'a symbolic link';
+  return 'not a socket';
 }

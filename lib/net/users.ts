@@ -20,7 +20,11 @@ export class UserDirectory {
 
   constructor(users: Record<string, { secret: string; admin?: boolean }> = {}) {
     this.users = new Map();
-    for (const [name, record] of Object.entries(users)) this.set(name, record.secret, record.admin === true);
+    for (const [name, record] of Object.entries(users)) {
+      if (record === null || typeof record !== 'object' || Array.isArray(record)) throw new PmuError('EINVAL', `user '${name}' must be an object { "secret": "...", "admin": true|false }, got ${JSON.stringify(record)}`);
+      if (record.admin !== undefined && typeof record.admin !== 'boolean') throw new PmuError('EINVAL', `user '${name}': "admin" must be true or false, got ${JSON.stringify(record.admin)}`);
+      this.set(name, record.secret, record.admin === true);
+    }
   }
 
   /** Reads a users file; refuses one that others may read, since it holds secrets. */
@@ -43,8 +47,13 @@ export class UserDirectory {
       throw new PmuError('EINVAL', `users file ${file} is not valid JSON: ${(error as Error).message}`);
     }
     const users = (parsed as { users?: unknown })?.users;
-    if (users === null || typeof users !== 'object') throw new PmuError('EINVAL', `users file ${file} must hold { "users": { NAME: { "secret": "...", "admin": true|false } } }`);
-    return new UserDirectory(users as Record<string, { secret: string; admin?: boolean }>);
+    const shape = '{ "users": { NAME: { "secret": "...", "admin": true|false } } }';
+    if (users === null || typeof users !== 'object' || Array.isArray(users)) throw new PmuError('EINVAL', `users file ${file} must hold ${shape}; fix it by hand (nothing was changed)`);
+    try {
+      return new UserDirectory(users as Record<string, { secret: string; admin?: boolean }>);
+    } catch (error) {
+      throw new PmuError('EINVAL', `users file ${file}: ${(error as Error).message}; fix it by hand (nothing was changed)`);
+    }
   }
 
   set(name: string, secret: string, admin: boolean): void {
@@ -55,6 +64,10 @@ export class UserDirectory {
 
   get(name: string): UserRecord | undefined {
     return this.users.get(name);
+  }
+
+  delete(name: string): boolean {
+    return this.users.delete(name);
   }
 
   has(name: string): boolean {
@@ -84,7 +97,7 @@ export class UserDirectory {
 
 /**
  * Adds a user to a users file (creating the file if needed) and returns the new secret.
- * Offline: a running server reads the file when it starts.
+ * A running server notices the change (it watches the file; `pmu user` also signals it).
  */
 export function addUser(file: string, name: string, options: { admin?: boolean; secret?: string } = {}): string {
   const directory = fs.existsSync(file) ? UserDirectory.load(file) : new UserDirectory();
@@ -94,4 +107,12 @@ export function addUser(file: string, name: string, options: { admin?: boolean; 
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   directory.save(file);
   return secret;
+}
+
+/** Removes a user from a users file; a running server closes that user's connections when it reloads. */
+export function removeUser(file: string, name: string): void {
+  const directory = UserDirectory.load(file);
+  if (!directory.has(name)) throw new PmuError('ENOENT', `no user '${name}' in ${file}`);
+  directory.delete(name);
+  directory.save(file);
 }

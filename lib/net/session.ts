@@ -1,0 +1,53 @@
+/**
+ * The narrow faces the pieces of a server connection see of each other. A connection
+ * (server-connection.ts: lifecycle, handshake, flow control, limits) is a Session to the
+ * request handlers (data-ops.ts, pmm-ops.ts, subscriptions.ts); the server is their
+ * ConnectionHost. Each handler file reaches only what is listed here.
+ */
+import { EventLog } from '../obs/log';
+import { PmuErrorCode } from '../unit/errors';
+import { PersistentMemoryUnit } from '../unit/unit';
+import { Principal } from './access';
+import type { Admission } from './admission';
+import type { BindingTable } from './bindings';
+import type { ServerLimits } from './limits';
+import type { Subscriptions } from './subscriptions';
+import { UserRecord } from './users';
+
+export interface ConnectionHost {
+  readonly unit: PersistentMemoryUnit;
+  readonly limits: ServerLimits;
+  /** Body limit after authentication (largest payload + fixed fields). */
+  readonly maxBodyBytes: number;
+  readonly log: EventLog;
+  readonly admission: Admission;
+  readonly subscriptions: Subscriptions;
+  /** A secret for unknown users, made once: a failed login costs the same whoever it names. */
+  readonly dummySecret: string;
+  lookupUser(name: string): UserRecord | undefined;
+  countRequest(op: number, bodyBytes: number): void;
+  countRefusal(code: PmuErrorCode): void;
+  /** A client hit `limit` (a ServerLimits name): counted and logged, in one place. */
+  limitHit(limit: string, fields: Record<string, unknown>): void;
+  /** Grants, regions or users changed: every connection re-checks what it holds, now. */
+  accessChanged(): void;
+  connectionClosed(session: Session): void;
+}
+
+export interface Session {
+  readonly host: ConnectionHost;
+  readonly bindings: BindingTable;
+  /** Set once authenticated; request handlers only run after that. */
+  readonly principal: Principal;
+  /** For logs: a number per connection and the peer address. */
+  readonly connectionId: number;
+  readonly peer: string;
+  reply(id: number, body: Buffer): void;
+  replyError(id: number, code: PmuErrorCode, message: string): void;
+  /** Replies OK with a body of `length` bytes that `fill` writes in place (READ). */
+  replyFilled(id: number, length: number, fill: (body: Buffer) => void): void;
+  /** Replies when `work` settles (OK with its body, or ERROR with its code). */
+  track(id: number, work: Promise<Buffer>): void;
+  /** A watchWriters event for this connection's subscription `subscriptionId`. */
+  pushEvent(subscriptionId: number, reason: number, user: string): void;
+}

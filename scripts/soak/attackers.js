@@ -1,0 +1,256 @@
+'use strict';
+// The soak's malicious clients, all at once, in their own process, until the parent sends 'stop';
+// then they report what each attack did. Environment: SOAK_URL, SOAK_UNIX, SOAK_SECRETS (JSON).
+// Every attack is one the server must survive without harm to anyone else:
+//   watch-flood      WATCH until refused, then stop reading while another connection churns events
+//   header-bodies    WRITE headers claiming 64 MiB for regions the connection may not write
+//   slow-bodies      WRITE bodies on its own region trickled slowly on many connections (budget)
+//   silent           connections that never authenticate
+//   conn-flood       logins of one user until refused
+//   garbage          random bytes, before and after login
+//   unread-replies   pipelined writes and 1 MiB reads whose replies are never read
+//   auth-guess       unknown users and wrong secrets
+//   out-of-region    forged keys and handles, addresses past the region's end
+//   revoke-churn     a writer whose grant an admin keeps taking away and giving back
+const crypto = require('node:crypto');
+const net = require('node:net');
+const { PmuClient } = require('../../dist');
+const { FrameReader } = require('../../dist/net/frame-reader');
+const { encodeHeader, Op, WRITE_FIXED_BYTES } = require('../../dist/net/protocol');
+const { proof } = require('../../dist/net/auth');
+
+const url = process.env.SOAK_URL;
+const port = Number(url.split(':').pop());
+const secrets = JSON.parse(process.env.SOAK_SECRETS);
+let stopping = false;
+const counts = {};
+const count = (what, n = 1) => (counts[what] = (counts[what] ?? 0) + n);
+const sockets = new Set();
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A hand-driven connection: frames in a queue, AUTH by hand. */
+function raw() {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    sockets.add(socket);
+    const frames = [];
+    let wake;
+    const peer = {
+      socket,
+      closed: false,
+      send(op, id, body = Buffer.alloc(0), flags = 0) {
+        if (!socket.destroyed) socket.write(Buffer.concat([encodeHeader(op, flags, id, body.length), body]));
+      },
+      async next(ms = 3000) {
+        const deadline = Date.now() + ms;
+        while (frames.length === 0 && !peer.closed && Date.now() < deadline) await new Promise((r) => ((wake = r), setTimeout(r, 50)));
+        return frames.shift();
+      },
+      async auth(user, secret) {
+        const hello = await peer.next();
+        if (!hello) return false;
+        const nonce = crypto.randomBytes(32);
+        peer.send(Op.AUTH, 1, Buffer.concat([nonce, proof('client', secret, 1, hello.body.subarray(8), nonce, user), Buffer.from(user)]));
+        const reply = await peer.next();
+        return reply?.header.op === Op.OK;
+      },
+      async open(name, rights = 0) {
+        peer.send(Op.OPEN, 2, Buffer.concat([Buffer.from([rights]), Buffer.from(name)]));
+        const reply = await peer.next();
+        if (reply?.header.op !== Op.OK) return undefined;
+        return { handle: reply.body.readUInt32LE(0), base: Number(reply.body.readBigUInt64LE(8)), size: Number(reply.body.readBigUInt64LE(16)), key: Buffer.from(reply.body.subarray(24, 40)) };
+      },
+      destroy() {
+        socket.destroy();
+      },
+    };
+    const reader = new FrameReader({ onFrame: (header, body) => (frames.push({ header, body: Buffer.from(body) }), wake?.()), onStreamError: () => socket.destroy() }, 1 << 30);
+    socket.on('data', (chunk) => reader.push(chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      peer.closed = true;
+      sockets.delete(socket);
+      wake?.();
+    });
+    socket.once('connect', () => resolve(peer));
+    socket.once('error', () => resolve(peer));
+  });
+}
+
+function prefix(handle, key, vaddr, extra = 0) {
+  const body = Buffer.alloc(28 + extra);
+  body.writeUInt32LE(handle, 0);
+  key.copy(body, 4);
+  body.writeBigUInt64LE(BigInt(vaddr), 20);
+  return body;
+}
+
+async function loop(name, body) {
+  while (!stopping) {
+    try {
+      await body();
+      count(name);
+    } catch {
+      count(`${name}.errors`);
+    }
+    // Ten attacks share one process and, with the server, two cores: each yields a little.
+    await pause(5);
+  }
+}
+
+const attacks = {
+  async 'watch-flood'() {
+    const peer = await raw();
+    if (!(await peer.auth('mallory1', secrets.mallory1))) return;
+    const region = await peer.open('ckpt', 1);
+    if (!region) return;
+    // 100,000 WATCHes, every reply read; then it never reads again.
+    const watch = prefix(region.handle, region.key, 0).subarray(0, 20);
+    for (let sent = 0; sent < 100_000; ) {
+      for (let i = 0; i < 1000; i++, sent++) peer.send(Op.WATCH, 100 + sent, watch);
+      for (let i = 0; i < 1000; i++) if (!(await peer.next(10_000))) return;
+    }
+    peer.socket.pause();
+    const churn = await PmuClient.connect(url, { user: 'mallory2', secret: secrets.mallory2, timeoutMs: 5000 });
+    await loop('watch-flood', async () => {
+      // Each close is news for every subscription mallory1 holds: bounded, or the server grows.
+      await (await churn.openRegion('m1')).close();
+    });
+    await churn.close().catch(() => undefined);
+  },
+  async 'header-bodies'() {
+    // A user with no write right anywhere claims 64 MiB bodies and sends the first MiB of each,
+    // keeping the connections open: refused from the first bytes, or 64 MiB buffers filling up.
+    const held = [];
+    await loop('header-bodies', async () => {
+      const peer = await raw();
+      if (!(await peer.auth('eve', secrets.eve))) return peer.destroy();
+      const fixed = prefix(1 + Math.floor(Math.random() * 8), crypto.randomBytes(16), 0, 16);
+      peer.socket.write(Buffer.concat([encodeHeader(Op.WRITE, 1, 10, WRITE_FIXED_BYTES + (64 << 20) - 64), fixed, Buffer.alloc(1 << 20, 0xee)]));
+      held.push(peer);
+      if (held.length > 60) held.shift().destroy();
+      await pause(50);
+    });
+    for (const peer of held) peer.destroy();
+  },
+  async 'slow-bodies'() {
+    const peers = [];
+    // 12 bodies of 16 MiB: past the 160 MiB a user may have arriving, the last are refused (EBUSY).
+    for (let i = 0; i < 12; i++) {
+      const peer = await raw();
+      if (!(await peer.auth('mallory3', secrets.mallory3))) continue;
+      const region = await peer.open('m3', 3);
+      if (!region) continue;
+      peer.socket.write(Buffer.concat([encodeHeader(Op.WRITE, 0, 9, WRITE_FIXED_BYTES + region.size), prefix(region.handle, region.key, region.base, 16)]));
+      peers.push(peer);
+    }
+    await loop('slow-bodies', async () => {
+      for (const peer of peers) if (!peer.closed) peer.socket.write(crypto.randomBytes(4096));
+      await pause(20);
+    });
+  },
+  async silent() {
+    await loop('silent', async () => {
+      await raw(); // never authenticates; the server evicts the oldest past its handshake limit
+      await pause(5);
+    });
+  },
+  async 'conn-flood'() {
+    const held = [];
+    await loop('conn-flood', async () => {
+      try {
+        held.push(await PmuClient.connect(url, { user: 'mallory1', secret: secrets.mallory1, timeoutMs: 3000 }));
+      } catch (error) {
+        count(`conn-flood.${error.code}`);
+        await pause(50);
+      }
+    });
+    await Promise.all(held.map((c) => c.close().catch(() => undefined)));
+  },
+  async garbage() {
+    await loop('garbage', async () => {
+      const peer = await raw();
+      if (Math.random() < 0.5 && !(await peer.auth('mallory2', secrets.mallory2))) return peer.destroy();
+      peer.socket.write(crypto.randomBytes(1 + Math.floor(Math.random() * 8192)));
+      await peer.next(200);
+      peer.destroy();
+    });
+  },
+  async 'unread-replies'() {
+    await loop('unread-replies', async () => {
+      const peer = await raw();
+      if (!(await peer.auth('mallory2', secrets.mallory2))) return peer.destroy();
+      const region = await peer.open('m2', 3);
+      if (!region) return peer.destroy();
+      peer.socket.pause();
+      const read = prefix(region.handle, region.key, region.base, 4);
+      read.writeUInt32LE(Math.min(1 << 20, region.size), 28);
+      const write = Buffer.concat([prefix(region.handle, region.key, region.base, 16), crypto.randomBytes(4096)]);
+      for (let i = 0; i < 300; i++) {
+        peer.send(Op.READ, 1000 + i, read);
+        peer.send(Op.WRITE, 5000 + i, write);
+      }
+      await pause(300);
+      peer.destroy();
+    });
+  },
+  async 'auth-guess'() {
+    await loop('auth-guess', async () => {
+      const user = Math.random() < 0.5 ? `ghost${Math.floor(Math.random() * 1000)}` : 'primary';
+      await PmuClient.connect(url, { user, secret: crypto.randomBytes(16).toString('hex'), timeoutMs: 3000 }).then(
+        (client) => client.close().then(() => count('auth-guess.GOT-IN')),
+        () => undefined,
+      );
+    });
+  },
+  async 'out-of-region'() {
+    const peer = await raw();
+    if (!(await peer.auth('mallory2', secrets.mallory2))) return;
+    const region = await peer.open('m2', 3);
+    let id = 10;
+    await loop('out-of-region', async () => {
+      // Forged keys on every handle, then our own region's key past its end and at its base - 1.
+      for (let handle = 0; handle < 12; handle++) peer.send(Op.WRITE, id++, Buffer.concat([prefix(handle, crypto.randomBytes(16), 0, 16), Buffer.alloc(64, 0xee)]));
+      peer.send(Op.WRITE, id++, Buffer.concat([prefix(region.handle, region.key, region.base + region.size - 8, 16), Buffer.alloc(64, 0xee)]));
+      peer.send(Op.WRITE, id++, Buffer.concat([prefix(region.handle, region.key, region.base - 1, 16), Buffer.alloc(64, 0xee)]));
+      for (let i = 0; i < 14; i++) {
+        const reply = await peer.next(2000);
+        if (reply?.header.op === Op.OK) count('out-of-region.ACCEPTED');
+      }
+      await pause(5);
+    });
+  },
+  async 'revoke-churn'() {
+    const admin = await PmuClient.connect(url, { user: 'admin', secret: secrets.admin, timeoutMs: 5000 });
+    const victim = await PmuClient.connect(url, { user: 'revokee', secret: secrets.revokee, timeoutMs: 5000 });
+    let granted = true;
+    await loop('revoke-churn', async () => {
+      granted = !granted;
+      await admin.setGrants('m4', granted ? [{ user: 'revokee', rights: 'rw' }] : []);
+      const wrote = await victim
+        .openRegion('m4')
+        .then((r) => r.write(0, Buffer.from('revokee'), { durability: 'mapped' }))
+        .then(
+          () => true,
+          () => false,
+        );
+      if (wrote !== granted) count('revoke-churn.WRONG');
+      await pause(20);
+    });
+    await Promise.all([admin.close(), victim.close()].map((p) => p.catch(() => undefined)));
+  },
+};
+
+process.on('message', (message) => {
+  if (message !== 'stop') return;
+  stopping = true;
+});
+
+(async () => {
+  const running = Object.entries(attacks).map(([name, attack]) => attack().catch((error) => count(`${name}.crashed:${error.message}`)));
+  process.send({ started: Object.keys(attacks) });
+  await Promise.all(running);
+  for (const socket of sockets) socket.destroy();
+  process.send({ counts });
+  process.disconnect();
+})();
