@@ -1,6 +1,7 @@
 /** pmu serve: creates the data directory on first use, then serves the unit until SIGINT or SIGTERM. */
 import * as fs from 'node:fs';
 import { PmuServer, DEFAULT_HOST, DEFAULT_PORT } from '../net/server';
+import { isPmuError } from '../unit/errors';
 import { PersistentMemoryUnit } from '../unit/unit';
 import { out, parse, parseInteger, parseSize, UsageError } from './args';
 import { Command } from './command';
@@ -22,6 +23,8 @@ function ensureSetUser(usersFile: string): void {
 }
 
 const DEFAULT_SIZE = 256 * 1024 * 1024;
+
+const mib = (bytes: number): number => Math.round(bytes / (1024 * 1024));
 
 export const serve: Command = {
   summary: 'serve a PMU file over TCP and a Unix socket',
@@ -94,6 +97,23 @@ Mirrored PMUs (docs/MIRROR.md):
     let metrics: PmuMetrics | undefined;
     let endpoint: MetricsEndpoint | undefined;
     try {
+      if (fresh) {
+        // Every block is written with zeros (first writes then cost what rewrites do): at disk
+        // speed, so a big unit shows how far it has got, on stderr.
+        let shown = -1;
+        await PersistentMemoryUnit.create(layout.unitFile, {
+          size,
+          onProgress: (done, total) => {
+            const percent = Math.floor((done * 100) / total);
+            if (percent === shown) return;
+            shown = percent;
+            process.stderr.write(`pmu: creating ${layout.unitFile}: ${percent}% (${mib(done)} of ${mib(total)} MiB written with zeros)\n`);
+          },
+        }).catch((error: unknown) => {
+          // Another process created it meanwhile: serve theirs (open refuses if it still holds it).
+          if (!isPmuError(error, 'EEXIST')) throw error;
+        });
+      }
       unit = PersistentMemoryUnit.open(layout.unitFile, { size });
       server = new PmuServer({
         unit,
