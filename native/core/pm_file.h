@@ -44,6 +44,11 @@ class PmFile {
   // final, like a failed flush.
   Status zero_range(uint64_t offset, uint64_t length, std::string* detail);
 
+  // Asks the kernel to read a range into the page cache now, asynchronously and in 4 KiB
+  // folios (readahead allocates the smallest folio size), so the first write to each page is a
+  // minor fault instead of a synchronous read from the device. Advisory: never fails.
+  void prefetch(uint64_t offset, uint64_t length);
+
   // Makes a file of `size` bytes, every block allocated (posix_fallocate, so a full disk fails
   // here with ENOSPC) and then written with zeros (so no first write pays to convert an
   // unwritten extent), whose first bytes are `header`, atomically: built under a temporary name

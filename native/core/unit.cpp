@@ -25,6 +25,8 @@ bool fill_random(uint8_t* out, size_t n) {
 
 uint64_t round_up_page(uint64_t n) { return (n + kPageSize - 1) & ~(kPageSize - 1); }
 
+constexpr uint64_t kPrefetchMax = 64ull << 20;  // of a new region, read into the page cache at once
+
 }  // namespace
 
 Status Unit::create(const std::string& path, uint64_t size, uint32_t max_regions,
@@ -374,6 +376,10 @@ Status Unit::create_region(const std::string& name, uint64_t length, const std::
   next.push_back(e);
   Status s = commit(std::move(next), next_sb);
   if (s != Status::kOk) return s;
+  // The extent's blocks are written zeros, but not in the page cache (the zero-fill dropped
+  // them): without this, each first write would wait for a 4 KiB read from the device and
+  // cost ~1.5x a rewrite. Capped: a huge region is read in as it is used.
+  file_.prefetch(phys, std::min<uint64_t>(extent, kPrefetchMax));
   *created = find_by_handle(e.handle);
   return Status::kOk;
 }
