@@ -137,8 +137,11 @@ Status PmFile::create(const std::string& path, uint64_t size, const uint8_t* hea
   std::string tmp = path + ".creating." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
-    *detail = errno_text("open", tmp, errno);
-    return is_no_space(errno) ? Status::kNoSpace : Status::kSys;
+    int err = errno;
+    *detail = errno_text("open", tmp, err);
+    if (!is_no_space(err)) return Status::kSys;
+    *detail += ": the file system is full; free space there and create the unit again";
+    return Status::kNoSpace;
   }
   // Allocate every block first, so a full disk fails now, fast, before any zero is written.
   SysError failure;

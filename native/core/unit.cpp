@@ -337,8 +337,9 @@ Status Unit::create_region(const std::string& name, uint64_t length, const std::
   uint64_t extent = round_up_page(length);
   uint64_t phys = 0, largest = 0;
   if (!find_free_extent(extent, &phys, &largest)) {
-    *detail = "no free extent of " + std::to_string(extent) + " bytes for region '" + name +
-              "'; the largest free extent is " + std::to_string(largest) + " bytes";
+    *detail = "no free extent of " + std::to_string(extent) + " bytes for region '" + name + "' in " +
+              file_.path() + "; the largest free extent is " + std::to_string(largest) +
+              " bytes: delete a region, or create a larger unit";
     return Status::kNoSpace;
   }
   // Virtual ranges are never reused, with a guard page between regions.
