@@ -105,7 +105,8 @@ Mirrored PMUs (docs/MIRROR.md):
           size,
           onProgress: (done, total) => {
             const percent = Math.floor((done * 100) / total);
-            if (percent === shown) return;
+            // A unit made in one batch (64 MiB or less) was never long enough to show.
+            if (percent === shown || (shown === -1 && done === total)) return;
             shown = percent;
             process.stderr.write(`pmu: creating ${layout.unitFile}: ${percent}% (${mib(done)} of ${mib(total)} MiB written with zeros)\n`);
           },
