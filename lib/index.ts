@@ -3,7 +3,7 @@ export type { PmuErrorCode } from './unit/errors';
 export type { Region, RegionContext, Durability, WriteOptions, Rights } from './unit/region';
 export { LocalRegion } from './unit/local-region';
 export { PersistentMemoryUnit, inspectFile } from './unit/unit';
-export type { OpenOptions, RegionInfo, Grant, UnitInfo } from './unit/unit';
+export type { OpenOptions, CreateOptions, RegionInfo, Grant, UnitInfo } from './unit/unit';
 export { crc32c } from './unit/native';
 export { PmuServer, DEFAULT_PORT, DEFAULT_HOST } from './net/server';
 export type { ServerOptions, ServerAddresses, ServerStats } from './net/server';

@@ -81,6 +81,23 @@ function headlines(rows) {
   }
   const pipelined = ops('remote', "TCP pipelined writes, 'mapped', 64 in flight");
   if (pipelined !== undefined) add('remote pipelined 4 KiB writes over TCP', rate(pipelined), '', '', '≥ 100k/s', pipelined >= 100000);
+  // First writes as fast as later ones (issue 10): fresh region against the same pages again.
+  for (const where of ['embedded', 'remote TCP']) {
+    for (const what of ["write, 'flushed'", "append, 'flushed'"]) {
+      const first = p50('checkpoint', `${where}: ${what}, first pass (fresh region)`);
+      const again = p50('checkpoint', `${where}: ${what}, rewrite (same pages again)`);
+      if (first !== undefined && again !== undefined) add(`${where} 4 KiB ${what} on a fresh region, p50`, formatUs(first), `the same pages rewritten ${formatUs(again)}`, first / again, '≤ 1.15×', first / again <= 1.15);
+    }
+  }
+  const append = p50('checkpoint', "embedded: append, 'flushed', one at a time");
+  if (append !== undefined && msyncFloor !== undefined) {
+    add("embedded 4 KiB checkpoint append, 'flushed', p50", formatUs(append), `raw memcpy + msync ${formatUs(msyncFloor)}`, append / msyncFloor, '(informational)', undefined);
+  }
+  const remoteAppend = p50('checkpoint', "remote TCP: append, 'flushed', one at a time");
+  const xadd = p50('peers', 'Redis appendfsync always: XADD (log append)');
+  if (remoteAppend !== undefined && xadd !== undefined) {
+    add("remote 4 KiB checkpoint append over TCP, 'flushed', p50", formatUs(remoteAppend), `Redis XADD, appendfsync always ${formatUs(xadd)}`, remoteAppend / xadd, '< 1× (faster)', remoteAppend < xadd);
+  }
   const big = find(rows, 'remote', "TCP checkpoint write, 'mapped'", 16 << 20);
   if (big?.bytesPerSec !== undefined) add('16 MiB checkpoint over TCP loopback', bandwidth(big.bytesPerSec), '', '', '≥ 1 GB/s', big.bytesPerSec >= 1e9);
   return out;

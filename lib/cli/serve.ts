@@ -11,7 +11,7 @@ import { PmuMetrics } from './metrics';
 import { placementWarnings } from './placement';
 import { dataDir, ensureAdmin, makeDataDir, readCredential, writeCredential } from './data-dir';
 import { addUser, UserDirectory } from '../net/users';
-import { PmuError } from '../unit/errors';
+import { isPmuError, PmuError } from '../unit/errors';
 
 /** The set's user (PMU_USER / PMU_SECRET) must be an admin here: a resync may create regions. */
 function ensureSetUser(usersFile: string): void {
@@ -24,6 +24,8 @@ function ensureSetUser(usersFile: string): void {
 }
 
 const DEFAULT_SIZE = 256 * 1024 * 1024;
+
+const mib = (bytes: number): number => Math.round(bytes / (1024 * 1024));
 
 export const serve: Command = {
   summary: 'serve a PMU file over TCP (or TLS) and a Unix socket',
@@ -112,6 +114,24 @@ Mirrored PMUs (docs/MIRROR.md):
     let metrics: PmuMetrics | undefined;
     let endpoint: MetricsEndpoint | undefined;
     try {
+      if (fresh) {
+        // Every block is written with zeros (first writes then cost what rewrites do): at disk
+        // speed, so a big unit shows how far it has got, on stderr.
+        let shown = -1;
+        await PersistentMemoryUnit.create(layout.unitFile, {
+          size,
+          onProgress: (done, total) => {
+            const percent = Math.floor((done * 100) / total);
+            // A unit made in one batch (64 MiB or less) was never long enough to show.
+            if (percent === shown || (shown === -1 && done === total)) return;
+            shown = percent;
+            process.stderr.write(`pmu: creating ${layout.unitFile}: ${percent}% (${mib(done)} of ${mib(total)} MiB written with zeros)\n`);
+          },
+        }).catch((error: unknown) => {
+          // Another process created it meanwhile: serve theirs (open refuses if it still holds it).
+          if (!isPmuError(error, 'EEXIST')) throw error;
+        });
+      }
       unit = PersistentMemoryUnit.open(layout.unitFile, { size });
       server = new PmuServer({
         unit,

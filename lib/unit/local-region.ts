@@ -15,6 +15,8 @@ import { checkBytes, checkDurability, checkInteger, checkRange, checkU64 } from 
 export interface UnitAccess {
   readonly native: NativeUnit;
   readonly groupCommit: GroupCommit;
+  /** The PMU file's path, for error messages. */
+  readonly file: string;
   assertOpen(): void;
   /** The counters of a region, shared by every LocalRegion of that table entry. */
   countersFor(entry: NativeEntry): RegionCounters;
@@ -43,7 +45,7 @@ export class LocalRegion implements Region {
 
   async write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
     const durability = this.copyIn(offset, data, options, false);
-    if (durability === 'flushed' && data.length > 0) await this.unit.groupCommit.wait();
+    if (durability === 'flushed' && data.length > 0) await this.groupFlush('write', offset, data.length);
   }
 
   /** Like write(), but a 'flushed' write runs msync on this thread before returning. */
@@ -78,7 +80,7 @@ export class LocalRegion implements Region {
     this.checkFlushRange(offset, length);
     const status = this.unit.native.markForFlush(this.handle, this.base + offset, length);
     if (status !== STATUS_OK) throw this.error(status, 'flush', offset, length);
-    if (length > 0) await this.unit.groupCommit.wait();
+    if (length > 0) await this.groupFlush('flush', offset, length);
   }
 
   flushSync(offset = 0, length = this.size - offset): void {
@@ -132,6 +134,15 @@ export class LocalRegion implements Region {
     return durability;
   }
 
+  /** Waits for the group flush; its error, shared by the whole batch, is told per region. */
+  private async groupFlush(what: string, offset: number, length: number): Promise<void> {
+    try {
+      await this.unit.groupCommit.wait();
+    } catch (error) {
+      throw this.refine(error, what, offset, length);
+    }
+  }
+
   private checkFlushRange(offset: number, length: number): void {
     checkInteger('offset', offset);
     checkInteger('length', length);
@@ -156,7 +167,7 @@ export class LocalRegion implements Region {
       case 'EFENCED':
         return new PmuError('EFENCED', `${what} to region '${this.name}' refused: another writer took over (the fence epoch changed); stop writing and hand over`);
       case 'EIO':
-        return new PmuError('EIO', `${what} on region '${this.name}': an earlier msync failed, so the unit no longer acknowledges writes; close it and check the disk`);
+        return new PmuError('EIO', `${what} of ${length} bytes at offset ${offset} in region '${this.name}' of ${this.unit.file} is not acknowledged: a flush failed (msync EIO), so the unit no longer accepts writes (reads still work); close it and check the disk`, { cause: error });
       default:
         return error;
     }

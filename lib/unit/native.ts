@@ -44,6 +44,8 @@ export interface NativeInfo {
 }
 
 export interface NativeInspection {
+  /** Sector 0: the generation of the last acknowledged table update (docs/FORMAT.md). */
+  commit: { state: 'valid' | 'damaged' | 'old-format' | 'unsupported'; generation: number; problem: string };
   copies: Array<{ state: 'valid' | 'torn' | 'invalid'; generation: number; problem: string }>;
   status: string;
   problem: string;
@@ -74,6 +76,8 @@ interface Addon {
   registerErrorClass(errorClass: typeof PmuError): void;
   statusCodes(): Array<{ code: string; message: string }>;
   createFile(path: string, size: number, maxRegions: number): void;
+  /** The same on the libuv pool; done(status, detail) once, progress(done, total) per 64 MiB. */
+  createFileAsync(path: string, size: number, maxRegions: number, progress: (done: number, total: number) => void, done: (status: number, detail: string) => void): void;
   inspect(path: string): NativeInspection;
   crc32c(data: Uint8Array, seed?: number): number;
   /** Benchmark floor: ns per memcpy (+ msync) into a fresh mapping, timed in C. */
@@ -104,6 +108,13 @@ export function addon(): Addon {
 }
 
 export const STATUS_OK = 0;
+
+/** A PmuError for a numeric status and the addon's sentence about it. */
+export function statusErrorWithDetail(status: number, detail: string): PmuError {
+  const row = statusTable[status];
+  const code = (row ? row.code : 'ESYS') as PmuErrorCode;
+  return new PmuError(code, detail || (row ? row.message : `unknown native status ${status}`));
+}
 
 /** A PmuError for a numeric status from the addon; `context` says what was being done. */
 export function statusError(status: number, context: string): PmuError {

@@ -10,7 +10,7 @@ import { RegionCounters, UnitStats } from './counters';
 import { PmuError } from './errors';
 import { GroupCommit } from './group-commit';
 import { LocalRegion, UnitAccess } from './local-region';
-import { addon, NativeEntry, NativeInfo, NativeUnit } from './native';
+import { addon, NativeEntry, NativeInfo, NativeUnit, STATUS_OK, statusErrorWithDetail } from './native';
 import { Rights } from './region';
 import { checkInteger, checkName } from './validate';
 
@@ -19,6 +19,15 @@ export interface OpenOptions {
   size?: number;
   /** Table entries, fixed when the file is created. Default 256. */
   maxRegions?: number;
+}
+
+export interface CreateOptions {
+  /** Bytes, rounded up to a page. */
+  size: number;
+  /** Table entries. Default 256. */
+  maxRegions?: number;
+  /** Called as the file is written with zeros (every 64 MiB): bytes done, bytes in all. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface Grant {
@@ -37,7 +46,11 @@ export interface RegionInfo {
 }
 
 export interface UnitInfo extends NativeInfo {
-  /** Set when open fell back to the older metadata copy because the newer one was torn. */
+  /**
+   * Set when open found a table update that was never acknowledged (torn by a crash, or written
+   * but not committed) and opened the last acknowledged one, or found the superseded copy torn.
+   * Damage to an acknowledged update is never a note: open fails with ECORRUPT.
+   */
   recoveryNote: string;
 }
 
@@ -56,12 +69,37 @@ export class PersistentMemoryUnit {
   private constructor(private readonly native: NativeUnit, recoveryNote: string) {
     const groupCommit = new GroupCommit(native);
     this.recoveryNote = recoveryNote;
-    this.access = { native, groupCommit, assertOpen: () => this.assertOpen(), countersFor: (entry) => this.countersFor(entry) };
+    this.access = { native, groupCommit, file: native.info().path, assertOpen: () => this.assertOpen(), countersFor: (entry) => this.countersFor(entry) };
+  }
+
+  /**
+   * Creates a PMU file of `size` bytes on the libuv pool (EEXIST if it exists), without opening
+   * it. Every block is allocated (ENOSPC at once on a full file system) and written with zeros,
+   * at disk speed: about a second per 0.5-1 GiB, hence `onProgress`. A crash or an error leaves
+   * no file at `file`.
+   */
+  static create(file: string, options: CreateOptions): Promise<void> {
+    if (typeof file !== 'string' || file.length === 0) throw new PmuError('EINVAL', 'file must be a non-empty path');
+    checkInteger('size', options?.size, 1);
+    const maxRegions = checkInteger('maxRegions', options.maxRegions ?? DEFAULT_MAX_REGIONS, 1, 4096);
+    const onProgress = options.onProgress;
+    if (onProgress !== undefined && typeof onProgress !== 'function') throw new PmuError('EINVAL', 'onProgress must be a function');
+    return new Promise((resolve, reject) => {
+      addon().createFileAsync(
+        path.resolve(file),
+        options.size,
+        maxRegions,
+        (done, total) => onProgress?.(done, total),
+        (status, detail) => (status === STATUS_OK ? resolve() : reject(statusErrorWithDetail(status, detail))),
+      );
+    });
   }
 
   /**
    * Opens the PMU file at `file`, creating it first when `options.size` is given and the file
-   * does not exist. Fails with ELOCKED if another unit has it open, ECORRUPT if it is damaged.
+   * does not exist (synchronously: for a big file use `create()`, which reports progress).
+   * Fails with ELOCKED if another unit has it open, ECORRUPT if it is damaged, ENOSPC if it is
+   * sparse and its file system cannot allocate the holes, EIO if the fsync at open fails.
    */
   static open(file: string, options: OpenOptions = {}): PersistentMemoryUnit {
     if (typeof file !== 'string' || file.length === 0) throw new PmuError('EINVAL', 'file must be a non-empty path');
@@ -187,7 +225,10 @@ export class PersistentMemoryUnit {
     return new LocalRegion(this.access, entry);
   }
 
-  /** Waits for flushes in flight, flushes the whole mapping, unmaps and releases the lock. */
+  /**
+   * Waits for flushes in flight, flushes the whole mapping, unmaps and releases the lock.
+   * Rejects with EIO (the unit is closed all the same) if that flush or any earlier one failed.
+   */
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closing = (async () => {

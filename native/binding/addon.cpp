@@ -9,6 +9,7 @@
 #include "../core/crc32c.h"
 #include "../core/unit.h"
 #include "args.h"
+#include "create_worker.h"
 #include "floor.h"
 #include "unit_wrap.h"
 
@@ -59,6 +60,15 @@ Napi::Value CreateFile(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+const char* CommitStateName(pmu::CommitState s) {
+  switch (s) {
+    case pmu::CommitState::kValid: return "valid";
+    case pmu::CommitState::kOldFormat: return "old-format";
+    case pmu::CommitState::kUnsupported: return "unsupported";
+    default: return "damaged";
+  }
+}
+
 const char* CopyStateName(pmu::CopyState s) {
   switch (s) {
     case pmu::CopyState::kValid: return "valid";
@@ -67,14 +77,16 @@ const char* CopyStateName(pmu::CopyState s) {
   }
 }
 
-// inspect(path): both metadata copies' state, and the table if one is usable. Never locks.
+// inspect(path): the commit record's and both metadata copies' state, and the table if the
+// file opens. Never locks.
 Napi::Value Inspect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) return ThrowStatus(env, pmu::Status::kInvalid, "inspect(path)");
   pmu::Unit unit;
   pmu::CopyReport reports[2];
+  pmu::CommitReport commit;
   std::string detail;
-  pmu::Status s = unit.open_for_inspection(info[0].As<Napi::String>().Utf8Value(), reports, &detail);
+  pmu::Status s = unit.open_for_inspection(info[0].As<Napi::String>().Utf8Value(), reports, &detail, &commit);
   if (s == pmu::Status::kNotFound || s == pmu::Status::kSys) return ThrowStatus(env, s, detail);
   Napi::Object out = Napi::Object::New(env);
   Napi::Array copies = Napi::Array::New(env, 2);
@@ -86,6 +98,11 @@ Napi::Value Inspect(const Napi::CallbackInfo& info) {
     copies.Set(i, c);
   }
   out.Set("copies", copies);
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("state", CommitStateName(commit.state));
+  c.Set("generation", Napi::Number::New(env, static_cast<double>(commit.generation)));
+  c.Set("problem", commit.why);
+  out.Set("commit", c);
   out.Set("status", pmu::status_code(s));
   out.Set("problem", detail);
   if (s == pmu::Status::kOk) {
@@ -133,6 +150,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("registerErrorClass", Napi::Function::New(env, RegisterErrorClass));
   exports.Set("statusCodes", Napi::Function::New(env, StatusCodes));
   exports.Set("createFile", Napi::Function::New(env, CreateFile));
+  exports.Set("createFileAsync", Napi::Function::New(env, CreateFileAsync));
   exports.Set("inspect", Napi::Function::New(env, Inspect));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
   exports.Set("measureFloor", Napi::Function::New(env, MeasureFloor));

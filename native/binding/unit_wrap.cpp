@@ -107,8 +107,15 @@ Napi::Value NativeUnit::Open(const Napi::CallbackInfo& info) {
 Napi::Value NativeUnit::Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (inflight > 0) return ThrowStatus(env, pmu::Status::kBusy, "wait for the flush in flight before closing");
+  std::string path = unit_.info().path;
   pmu::Status s = unit_.close();
-  if (s != pmu::Status::kOk && s != pmu::Status::kClosed) return ThrowStatus(env, s, "final msync failed");
+  if (s == pmu::Status::kIo)
+    return ThrowStatus(env, s,
+                       "closed " + path +
+                           ", but a flush failed (earlier, or the final one): what was written since the last "
+                           "successful flush may not be on disk, and no write after the failure was acknowledged; "
+                           "check the disk (dmesg) and the file (`pmu inspect --verify`)");
+  if (s != pmu::Status::kOk && s != pmu::Status::kClosed) return ThrowStatus(env, s, "close " + path);
   return env.Undefined();
 }
 

@@ -11,13 +11,18 @@ namespace pmu {
 namespace {
 
 const uint8_t kMagic[8] = {'P', 'M', 'U', 'F', 'I', 'L', 'E', '1'};
+const uint8_t kCommitMagic[8] = {'P', 'M', 'U', 'C', 'O', 'M', 'I', 'T'};
 
 // Field offsets: the single source for both directions; docs/FORMAT.md lists the same.
 namespace sbo {
 constexpr size_t magic = 0, version = 8, page_size = 12, file_size = 16, uuid = 24,
                  generation = 40, max_regions = 48, entry_size = 52, meta_copy_size = 56,
                  data_offset = 64, next_handle = 72, next_vaddr = 80, table_crc = 88,
-                 sb_crc = 508;
+                 clean_offset = 96, sb_crc = 508;
+}
+namespace co {
+constexpr size_t magic = 0, version = 8, max_regions = 12, uuid = 16, generation = 32, copy_crc = 40,
+                 crc = 508;
 }
 namespace eo {
 constexpr size_t state = 0, handle = 4, vbase = 8, length = 16, phys = 24, extent = 32,
@@ -116,7 +121,58 @@ void encode_copy(const Superblock& sb, const std::vector<RegionEntry>& entries, 
   put64(out + sbo::next_handle, sb.next_handle);
   put64(out + sbo::next_vaddr, sb.next_vaddr);
   put32(out + sbo::table_crc, table_crc);
+  put64(out + sbo::clean_offset, sb.clean_offset);
   put32(out + sbo::sb_crc, crc32c(out, sbo::sb_crc));
+}
+
+uint32_t copy_checksum(const uint8_t* copy) { return get32(copy + sbo::sb_crc); }
+
+void encode_commit(const CommitRecord& record, uint8_t* out) {
+  std::memset(out, 0, kCommitRecordSize);
+  std::memcpy(out + co::magic, kCommitMagic, 8);
+  put32(out + co::version, record.version);
+  put32(out + co::max_regions, record.max_regions);
+  std::memcpy(out + co::uuid, record.uuid, 16);
+  put64(out + co::generation, record.generation);
+  put32(out + co::copy_crc, record.copy_crc);
+  put32(out + co::crc, crc32c(out, co::crc));
+}
+
+CommitState decode_commit(const uint8_t* p, uint64_t available, CommitRecord* record, std::string* why) {
+  if (available < kCommitRecordSize) {
+    *why = "the file ends inside the commit record (truncated)";
+    return CommitState::kDamaged;
+  }
+  if (std::memcmp(p + co::magic, kMagic, 8) == 0 && get32(p + sbo::version) == 1) {
+    *why = "this is a version 1 PMU file; this build reads version " + std::to_string(kFormatVersion) +
+           " only and there is no migration: create a new unit and copy the regions' data over";
+    return CommitState::kOldFormat;
+  }
+  if (std::memcmp(p + co::magic, kCommitMagic, 8) != 0) {
+    *why = is_all_zero(p, kCommitRecordSize) ? "the commit record is all zeros" : "the commit record has a bad magic";
+    return CommitState::kDamaged;
+  }
+  if (get32(p + co::crc) != crc32c(p, co::crc)) {
+    *why = "the commit record's checksum does not match (a sector is written whole, so this is damage, not a torn write)";
+    return CommitState::kDamaged;
+  }
+  CommitRecord r;
+  r.version = get32(p + co::version);
+  if (r.version != kFormatVersion) {
+    *why = "format version " + std::to_string(r.version) + " is not supported (this build reads version " +
+           std::to_string(kFormatVersion) + ")";
+    return CommitState::kUnsupported;
+  }
+  r.max_regions = get32(p + co::max_regions);
+  std::memcpy(r.uuid, p + co::uuid, 16);
+  r.generation = get64(p + co::generation);
+  r.copy_crc = get32(p + co::copy_crc);
+  if (r.max_regions == 0 || r.max_regions > kMaxMaxRegions || r.generation == 0) {
+    *why = "the commit record's geometry or generation is out of range";
+    return CommitState::kDamaged;
+  }
+  *record = r;
+  return CommitState::kValid;
 }
 
 CopyState decode_copy(const uint8_t* copy, uint64_t available, uint64_t file_size,
@@ -152,8 +208,10 @@ CopyState decode_copy(const uint8_t* copy, uint64_t available, uint64_t file_siz
   s.data_offset = get64(copy + sbo::data_offset);
   s.next_handle = get64(copy + sbo::next_handle);
   s.next_vaddr = get64(copy + sbo::next_vaddr);
+  s.clean_offset = get64(copy + sbo::clean_offset);
   if (s.max_regions == 0 || s.max_regions > kMaxMaxRegions ||
-      s.meta_copy_size != meta_copy_size(s.max_regions) || s.data_offset != 2 * s.meta_copy_size) {
+      s.meta_copy_size != meta_copy_size(s.max_regions) ||
+      s.data_offset != kHeaderSize + 2 * s.meta_copy_size) {
     *why = "superblock geometry is inconsistent (max regions, metadata size, data offset)";
     return CopyState::kInvalid;
   }
@@ -169,6 +227,10 @@ CopyState decode_copy(const uint8_t* copy, uint64_t available, uint64_t file_siz
   if (s.next_handle == 0 || s.next_handle > UINT32_MAX || s.next_vaddr < kFirstVirtualAddress ||
       s.next_vaddr > kMaxVirtualAddress) {
     *why = "superblock allocation counters are out of range";
+    return CopyState::kInvalid;
+  }
+  if (s.clean_offset < s.data_offset || s.clean_offset > s.file_size) {
+    *why = "superblock clean offset lies outside the data area";
     return CopyState::kInvalid;
   }
   if (available < s.meta_copy_size) {
@@ -230,7 +292,8 @@ CopyState decode_copy(const uint8_t* copy, uint64_t available, uint64_t file_siz
     bool inside = e.length > 0 && e.length <= kMaxRegionLength && e.extent >= e.length &&
                   e.extent % kPageSize == 0 && e.phys_offset % kPageSize == 0 &&
                   e.phys_offset >= s.data_offset && e.phys_offset <= s.file_size &&
-                  e.extent <= s.file_size - e.phys_offset;
+                  e.extent <= s.file_size - e.phys_offset && e.phys_offset <= s.clean_offset &&
+                  e.extent <= s.clean_offset - e.phys_offset;
     if (!inside) {
       *why = where + "region '" + e.name + "' points outside the file's data area";
       return CopyState::kInvalid;

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "status.h"
@@ -11,6 +12,10 @@
 namespace pmu {
 
 constexpr uint64_t kPageSize = 4096;
+
+// Progress of a long zero-fill: bytes done out of total, called on the thread doing the work
+// after each durable batch. May be empty.
+using Progress = std::function<void(uint64_t done, uint64_t total)>;
 
 class PmFile {
  public:
@@ -20,25 +25,37 @@ class PmFile {
   PmFile& operator=(const PmFile&) = delete;
 
   // Opens an existing file read-write under an exclusive lock (ELOCKED if another open file
-  // description holds it) and maps it. `detail` receives a sentence on failure.
+  // description holds it) and maps it. A sparse file has its holes allocated first (ENOSPC if
+  // the file system cannot): a write fault on a hole of a full file system is a SIGBUS.
+  // An fsync error at open is EIO. `detail` receives a sentence on failure.
   Status open(const std::string& path, std::string* detail);
   // Opens without a lock, mapped read-only: for offline inspection.
   Status open_read_only(const std::string& path, std::string* detail);
-  // Flushes the whole mapping (unless failed), unmaps, closes and releases the lock.
+  // Flushes the whole mapping, unmaps, closes and releases the lock. EIO if that flush or any
+  // earlier one failed: what was written since the last good flush may not be on disk.
   Status close();
 
   // msync(MS_SYNC) of the pages covering [offset, offset + length). Any failure is final:
   // the kernel may already have dropped the dirty pages, so the file stops accepting writes.
   Status flush(uint64_t offset, uint64_t length);
-  // Zeroes a page-aligned range without writing it: punches a hole and reallocates the
-  // blocks, so a new region never sees a deleted region's bytes.
-  Status zero_range(uint64_t offset, uint64_t length);
+  // Writes real zeros over a range (pwrite in modest chunks, fdatasync, then the range is
+  // dropped from the page cache), so a new region never sees a deleted region's bytes and its
+  // blocks stay allocated and written: no hole, no unwritten extent. An fdatasync error is
+  // final, like a failed flush.
+  Status zero_range(uint64_t offset, uint64_t length, std::string* detail);
 
-  // Makes a preallocated file of `size` bytes whose first bytes are `header` (written with
-  // pwrite and fsync'd), atomically: built under a temporary name and linked into place, so
-  // a crash never leaves a half-made file at `path`. EEXIST if `path` exists.
+  // Asks the kernel to read a range into the page cache now, asynchronously and in 4 KiB
+  // folios (readahead allocates the smallest folio size), so the first write to each page is a
+  // minor fault instead of a synchronous read from the device. Advisory: never fails.
+  void prefetch(uint64_t offset, uint64_t length);
+
+  // Makes a file of `size` bytes, every block allocated (posix_fallocate, so a full disk fails
+  // here with ENOSPC) and then written with zeros (so no first write pays to convert an
+  // unwritten extent), whose first bytes are `header`, atomically: built under a temporary name
+  // and linked into place, so a crash never leaves a half-made file at `path`. EEXIST if
+  // `path` exists. `progress` follows the zero-fill.
   static Status create(const std::string& path, uint64_t size, const uint8_t* header,
-                       size_t header_length, std::string* detail);
+                       size_t header_length, std::string* detail, const Progress& progress = nullptr);
 
   bool is_open() const { return map_ != nullptr; }
   bool failed() const { return failed_.load(std::memory_order_acquire); }

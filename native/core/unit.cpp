@@ -25,10 +25,12 @@ bool fill_random(uint8_t* out, size_t n) {
 
 uint64_t round_up_page(uint64_t n) { return (n + kPageSize - 1) & ~(kPageSize - 1); }
 
+constexpr uint64_t kPrefetchMax = 64ull << 20;  // of a new region, read into the page cache at once
+
 }  // namespace
 
 Status Unit::create(const std::string& path, uint64_t size, uint32_t max_regions,
-                    std::string* detail) {
+                    std::string* detail, const Progress& progress) {
   if (max_regions == 0 || max_regions > kMaxMaxRegions) {
     *detail = "maxRegions must be between 1 and " + std::to_string(kMaxMaxRegions);
     return Status::kInvalid;
@@ -40,7 +42,8 @@ Status Unit::create(const std::string& path, uint64_t size, uint32_t max_regions
   Superblock sb;
   sb.max_regions = max_regions;
   sb.meta_copy_size = meta_copy_size(max_regions);
-  sb.data_offset = 2 * sb.meta_copy_size;
+  sb.data_offset = kHeaderSize + 2 * sb.meta_copy_size;
+  sb.clean_offset = sb.data_offset;
   sb.file_size = round_up_page(size);
   if (sb.file_size <= sb.data_offset) {
     *detail = "size " + std::to_string(size) + " leaves no room for data: the metadata of " +
@@ -51,117 +54,154 @@ Status Unit::create(const std::string& path, uint64_t size, uint32_t max_regions
     *detail = "getrandom failed";
     return Status::kSys;
   }
-  // Copy A holds generation 1; copy B stays zero (invalid) until the first update lands there.
+  // Copy A holds generation 1 and the commit record names it; copy B stays zero until the
+  // first update lands there.
   sb.generation = 1;
-  std::vector<uint8_t> header(static_cast<size_t>(sb.meta_copy_size));
-  encode_copy(sb, {}, header.data());
-  return PmFile::create(path, sb.file_size, header.data(), header.size(), detail);
+  std::vector<uint8_t> header(static_cast<size_t>(kHeaderSize + sb.meta_copy_size));
+  encode_copy(sb, {}, header.data() + kHeaderSize);
+  CommitRecord record;
+  record.max_regions = max_regions;
+  std::memcpy(record.uuid, sb.uuid, 16);
+  record.generation = 1;
+  record.copy_crc = copy_checksum(header.data() + kHeaderSize);
+  encode_commit(record, header.data());
+  return PmFile::create(path, sb.file_size, header.data(), header.size(), detail, progress);
 }
 
 Status Unit::open(const std::string& path, std::string* detail) {
   Status s = file_.open(path, detail);
   if (s != Status::kOk) return s;
-  s = load(detail);
+  s = load(detail, nullptr, nullptr);
   if (s != Status::kOk) file_.close();
   return s;
 }
 
-Status Unit::open_for_inspection(const std::string& path, CopyReport reports[2], std::string* detail) {
+Status Unit::open_for_inspection(const std::string& path, CopyReport reports[2], std::string* detail,
+                                 CommitReport* commit) {
   Status s = file_.open_read_only(path, detail);
   if (s != Status::kOk) return s;
-  uint64_t copy_size = 0;
-  for (int i = 0; i < 2; i++) {
-    uint64_t offset = static_cast<uint64_t>(i) * copy_size;
-    Superblock sb;
-    std::vector<RegionEntry> entries;
-    if (offset > file_.size()) {
-      reports[i].why = "the file ends before this copy (truncated)";
-      continue;
-    }
-    reports[i].state = decode_copy(file_.data() + offset, file_.size() - offset, file_.size(), &sb,
-                                   &entries, &reports[i].why);
-    if (reports[i].state == CopyState::kValid) reports[i].generation = sb.generation;
-    if (i == 0) {
-      // Copy B starts where copy A ends; a damaged A still tells its size if its geometry reads.
-      copy_size = reports[0].state == CopyState::kValid ? sb.meta_copy_size : 0;
-      if (copy_size == 0) {
-        uint32_t max_regions;
-        std::memcpy(&max_regions, file_.data() + 48, 4);
-        copy_size = max_regions > 0 && max_regions <= kMaxMaxRegions ? meta_copy_size(max_regions) : 0;
-        if (copy_size == 0) {
-          reports[1].why = "cannot locate copy B: copy A's geometry is unreadable";
-          break;
-        }
-      }
-    }
-  }
-  s = load(detail);
-  return s;
+  return load(detail, reports, commit);
 }
 
-Status Unit::load(std::string* detail) {
+Status Unit::load(std::string* detail, CopyReport* reports, CommitReport* commit_report) {
   uint8_t* base = file_.data();
   uint64_t size = file_.size();
+  const std::string& path = file_.path();
+  const std::string advice = ". Run `pmu inspect --verify " + path +
+                             "` for a full report, then restore the unit from its mirror or a backup";
+  const char* names[2] = {"A", "B"};
+
+  CommitRecord record;
+  std::string commit_why;
+  CommitState commit_state = decode_commit(base, size, &record, &commit_why);
+  if (commit_report != nullptr) {
+    commit_report->state = commit_state;
+    commit_report->generation = commit_state == CommitState::kValid ? record.generation : 0;
+    commit_report->why = commit_why;
+  }
+  if (commit_state == CommitState::kOldFormat || commit_state == CommitState::kUnsupported) {
+    *detail = path + ": " + commit_why;
+    return Status::kInvalid;
+  }
+
+  // Where the copies lie follows from the commit record's geometry; if it is damaged, from
+  // copy A's (still only to report on them: without the record no copy can be trusted).
+  uint32_t max_regions = record.max_regions;
+  if (commit_state != CommitState::kValid) {
+    max_regions = 0;
+    if (size >= kHeaderSize + kSuperblockSize) std::memcpy(&max_regions, base + kHeaderSize + 48, 4);
+    if (max_regions == 0 || max_regions > kMaxMaxRegions) max_regions = kDefaultMaxRegions;
+  }
+  const uint64_t copy_size = meta_copy_size(max_regions);
   Superblock sbs[2];
   std::vector<RegionEntry> tables[2];
   CopyState states[2] = {CopyState::kInvalid, CopyState::kInvalid};
   std::string whys[2];
-
-  states[0] = decode_copy(base, size, size, &sbs[0], &tables[0], &whys[0]);
-  // Where copy B starts follows from copy A's geometry; if A is unreadable, try B at every
-  // geometry A could have had (the max_regions field, then the default).
-  uint64_t b_offset = 0;
-  if (states[0] == CopyState::kValid) {
-    b_offset = sbs[0].meta_copy_size;
-  } else {
-    uint32_t max_regions;
-    std::memcpy(&max_regions, base + 48, 4);
-    if (max_regions == 0 || max_regions > kMaxMaxRegions) max_regions = kDefaultMaxRegions;
-    b_offset = meta_copy_size(max_regions);
-  }
-  if (b_offset < size) {
-    states[1] = decode_copy(base + b_offset, size - b_offset, size, &sbs[1], &tables[1], &whys[1]);
-    if (states[1] == CopyState::kValid && sbs[1].meta_copy_size != b_offset) {
-      states[1] = CopyState::kInvalid;
-      whys[1] = "copy B's geometry disagrees with its position";
+  for (int i = 0; i < 2; i++) {
+    uint64_t offset = copy_offset(i, copy_size);
+    if (offset >= size) {
+      whys[i] = "the file ends before this copy (truncated)";
+      continue;
     }
-  } else {
-    whys[1] = "the file ends before copy B (truncated)";
+    states[i] = decode_copy(base + offset, size - offset, size, &sbs[i], &tables[i], &whys[i]);
+    if (states[i] == CopyState::kValid && sbs[i].meta_copy_size != copy_size) {
+      states[i] = CopyState::kInvalid;
+      whys[i] = "this copy's geometry disagrees with the commit record's";
+    }
+  }
+  if (reports != nullptr) {
+    for (int i = 0; i < 2; i++) {
+      reports[i].state = states[i];
+      reports[i].generation = states[i] == CopyState::kValid ? sbs[i].generation : 0;
+      reports[i].why = whys[i];
+    }
+  }
+  auto describe = [&]() {
+    return std::string("copy A: ") + (states[0] == CopyState::kValid ? "valid" : whys[0]) +
+           "; copy B: " + (states[1] == CopyState::kValid ? "valid" : whys[1]);
+  };
+  if (commit_state != CommitState::kValid) {
+    *detail = path + " is not a usable PMU file: " + commit_why +
+              " (the commit record, bytes 0..511, names the last acknowledged table update); " + describe() +
+              advice;
+    return Status::kCorrupt;
   }
 
-  bool a = states[0] == CopyState::kValid;
-  bool b = states[1] == CopyState::kValid;
-  auto describe = [&]() {
-    return std::string("copy A: ") + (a ? "valid" : whys[0]) + "; copy B: " + (b ? "valid" : whys[1]);
-  };
-  if (!a && !b) {
-    *detail = file_.path() + " is not a usable PMU file: " + describe();
+  // The committed copy must be whole and be exactly the copy the record names. If it is not,
+  // the older copy would open fine, but that would silently undo an acknowledged update.
+  const uint64_t g = record.generation;
+  const int pick = copy_for_generation(g);
+  const int other = 1 - pick;
+  std::string problem;
+  if (states[pick] != CopyState::kValid) {
+    problem = whys[pick];
+  } else if (sbs[pick].generation != g) {
+    problem = "it holds generation " + std::to_string(sbs[pick].generation) + ", not the committed one";
+  } else if (copy_checksum(base + copy_offset(pick, copy_size)) != record.copy_crc) {
+    problem = "its superblock checksum differs from the one the commit record names";
+  } else if (std::memcmp(sbs[pick].uuid, record.uuid, 16) != 0) {
+    problem = "it belongs to another file (its uuid differs from the commit record's)";
+  }
+  if (!problem.empty()) {
+    *detail = path + ": metadata copy " + names[pick] + " holds the last acknowledged table update (generation " +
+              std::to_string(g) + ") and is damaged: " + problem +
+              ". Opening the older copy instead would silently undo that update (a region created since would "
+              "vanish, one deleted since would come back). " + describe() + advice;
     return Status::kCorrupt;
   }
-  int pick = (a && b) ? (sbs[1].generation > sbs[0].generation ? 1 : 0) : (a ? 0 : 1);
-  int other = 1 - pick;
-  // A copy whose checksums pass but whose content is wrong was written that way: that is
-  // corruption, not a torn update, and falling back to the other copy would hide it. The one
-  // legitimate invalid copy is copy B before the first update (all zeros).
-  bool never_written = other == 1 && whys[1] == "superblock is all zeros";
-  if (states[other] == CopyState::kInvalid && !never_written) {
-    *detail = file_.path() + " has a damaged metadata copy: " + describe() +
-              ". Run `pmu inspect` on it; restore from a backup if this is not a torn write";
-    return Status::kCorrupt;
-  }
-  if (a && b && sbs[0].generation == sbs[1].generation) {
-    *detail = file_.path() + ": both metadata copies claim generation " + std::to_string(sbs[0].generation);
-    return Status::kCorrupt;
-  }
-  if (a && b && std::memcmp(sbs[0].uuid, sbs[1].uuid, 16) != 0) {
-    *detail = file_.path() + ": the two metadata copies belong to different files (uuid mismatch)";
-    return Status::kCorrupt;
-  }
+
+  // The other copy: the previous generation; an update written but never committed (a crash
+  // came before its commit record); torn (a crash mid-write, or damage to the superseded
+  // copy: neither loses an acknowledged update); or copy B before the first update.
   recovery_note_.clear();
-  if (states[other] == CopyState::kTorn) {
-    recovery_note_ = std::string("copy ") + (other == 0 ? "A" : "B") + " was torn (" + whys[other] +
-                     "); opened copy " + (pick == 0 ? "A" : "B") + " at generation " +
-                     std::to_string(sbs[pick].generation);
+  if (states[other] == CopyState::kValid) {
+    if (std::memcmp(sbs[other].uuid, record.uuid, 16) != 0) {
+      *detail = path + ": the two metadata copies belong to different files (uuid mismatch)" + advice;
+      return Status::kCorrupt;
+    }
+    if (sbs[other].generation == g + 1) {
+      recovery_note_ = std::string("copy ") + names[other] + " holds generation " + std::to_string(g + 1) +
+                       ", written but never committed: a crash interrupted a table update before it was "
+                       "acknowledged; opened copy " + names[pick] + " at generation " + std::to_string(g);
+    } else if (sbs[other].generation + 1 != g) {
+      *detail = path + ": copy " + names[other] + " claims generation " + std::to_string(sbs[other].generation) +
+                " but the committed generation is " + std::to_string(g) +
+                " (the copies alternate, so it must be one less or one more)" + advice;
+      return Status::kCorrupt;
+    }
+  } else if (states[other] == CopyState::kTorn) {
+    recovery_note_ = std::string("copy ") + names[other] + " was torn (" + whys[other] +
+                     "): a table update that was never acknowledged, or damage to the superseded copy; opened "
+                     "copy " + names[pick] + " at generation " + std::to_string(g) +
+                     "; the next update rewrites copy " + names[other];
+  } else {
+    // A copy whose checksums pass but whose content is wrong was written that way: that is
+    // corruption, not a torn update.
+    bool never_written = other == 1 && g == 1 && whys[1] == "superblock is all zeros";
+    if (!never_written) {
+      *detail = path + " has a damaged metadata copy: " + describe() + advice;
+      return Status::kCorrupt;
+    }
   }
   sb_ = sbs[pick];
   entries_ = std::move(tables[pick]);
@@ -242,13 +282,25 @@ Status Unit::commit(std::vector<RegionEntry> next_entries, Superblock next_sb) {
   if (file_.read_only()) return Status::kInvalid;
   next_sb.generation = sb_.generation + 1;
   int target = 1 - current_copy_;
-  uint64_t offset = static_cast<uint64_t>(target) * sb_.meta_copy_size;
-  // Encode beside the mapping, then copy and flush: the older copy is overwritten whole and
-  // a crash mid-way leaves it with a bad checksum, while the current copy stays intact.
+  uint64_t offset = copy_offset(target, sb_.meta_copy_size);
+  // Step 1: encode beside the mapping, then copy over the older copy and flush it: a crash
+  // mid-way leaves that copy torn (or whole but uncommitted), the current copy intact.
   std::vector<uint8_t> buffer(static_cast<size_t>(sb_.meta_copy_size));
   encode_copy(next_sb, next_entries, buffer.data());
   std::memcpy(file_.data() + offset, buffer.data(), buffer.size());
   Status s = file_.flush(offset, buffer.size());
+  if (s != Status::kOk) return s;
+  // Step 2: the commit record, one sector, written whole or not at all. Only once it is
+  // durable is the update acknowledged; from then on damage to the new copy is ECORRUPT.
+  CommitRecord record;
+  record.max_regions = sb_.max_regions;
+  std::memcpy(record.uuid, sb_.uuid, 16);
+  record.generation = next_sb.generation;
+  record.copy_crc = copy_checksum(buffer.data());
+  uint8_t sector[kCommitRecordSize];
+  encode_commit(record, sector);
+  std::memcpy(file_.data(), sector, sizeof sector);
+  s = file_.flush(0, sizeof sector);
   if (s != Status::kOk) return s;
   sb_ = next_sb;
   entries_ = std::move(next_entries);
@@ -285,8 +337,9 @@ Status Unit::create_region(const std::string& name, uint64_t length, const std::
   uint64_t extent = round_up_page(length);
   uint64_t phys = 0, largest = 0;
   if (!find_free_extent(extent, &phys, &largest)) {
-    *detail = "no free extent of " + std::to_string(extent) + " bytes for region '" + name +
-              "'; the largest free extent is " + std::to_string(largest) + " bytes";
+    *detail = "no free extent of " + std::to_string(extent) + " bytes for region '" + name + "' in " +
+              file_.path() + "; the largest free extent is " + std::to_string(largest) +
+              " bytes: delete a region, or create a larger unit";
     return Status::kNoSpace;
   }
   // Virtual ranges are never reused, with a guard page between regions.
@@ -308,17 +361,26 @@ Status Unit::create_region(const std::string& name, uint64_t length, const std::
     *detail = "getrandom failed";
     return Status::kSys;
   }
-  // Zero the extent before the table points at it: a crash in between leaves it free.
-  Status s = file_.zero_range(phys, extent);
-  if (s != Status::kOk) return s;
+  // Zero the extent before the table points at it (a crash in between leaves it free). Only
+  // the part below the clean offset can hold a deleted region's bytes.
+  uint64_t dirty_end = std::min(phys + extent, sb_.clean_offset);
+  if (phys < dirty_end) {
+    Status s = file_.zero_range(phys, dirty_end - phys, detail);
+    if (s != Status::kOk) return s;
+  }
 
   Superblock next_sb = sb_;
+  next_sb.clean_offset = std::max(sb_.clean_offset, phys + extent);
   next_sb.next_handle = sb_.next_handle + 1;
   next_sb.next_vaddr = vbase + extent + kPageSize;
   std::vector<RegionEntry> next = entries_;
   next.push_back(e);
-  s = commit(std::move(next), next_sb);
+  Status s = commit(std::move(next), next_sb);
   if (s != Status::kOk) return s;
+  // The extent's blocks are written zeros, but not in the page cache (the zero-fill dropped
+  // them): without this, each first write would wait for a 4 KiB read from the device and
+  // cost ~1.5x a rewrite. Capped: a huge region is read in as it is used.
+  file_.prefetch(phys, std::min<uint64_t>(extent, kPrefetchMax));
   *created = find_by_handle(e.handle);
   return Status::kOk;
 }

@@ -33,6 +33,13 @@ struct CopyReport {
   std::string why;
 };
 
+// Where the commit record stands, for `pmu inspect`.
+struct CommitReport {
+  CommitState state = CommitState::kDamaged;
+  uint64_t generation = 0;  // the last acknowledged table update, when valid
+  std::string why;
+};
+
 // A half-open range of file offsets still to be flushed by the next group flush.
 struct FlushSpan {
   uint64_t start = 0;
@@ -42,20 +49,27 @@ struct FlushSpan {
 
 class Unit {
  public:
-  // Creates and formats a new file (EEXIST if present). size is rounded up to a page.
+  // Creates and formats a new file (EEXIST if present). size is rounded up to a page. The
+  // whole file is written with zeros; `progress` follows that.
   static Status create(const std::string& path, uint64_t size, uint32_t max_regions,
-                       std::string* detail);
+                       std::string* detail, const Progress& progress = nullptr);
 
+  // ECORRUPT when the copy holding the last acknowledged update is damaged (never a silent
+  // fall-back to the older copy); a torn update that was never acknowledged is rolled back and
+  // recovery_note() says so.
   Status open(const std::string& path, std::string* detail);
-  // Opens read-only and unlocked; fills the report for both copies even when it fails.
-  Status open_for_inspection(const std::string& path, CopyReport reports[2], std::string* detail);
+  // Opens read-only and unlocked; fills the reports for both copies (and the commit record,
+  // when `commit` is given) even when it fails.
+  Status open_for_inspection(const std::string& path, CopyReport reports[2], std::string* detail,
+                             CommitReport* commit = nullptr);
   Status close();
   bool is_open() const { return file_.is_open(); }
   bool failed() const { return file_.failed(); }
 
   UnitInfo info() const;
   const std::vector<RegionEntry>& regions() const { return entries_; }
-  // Non-empty when open() fell back to the older metadata copy because the newer was torn.
+  // Non-empty when open() found a table update that was never acknowledged (torn, or written
+  // but not committed) and opened the last acknowledged one, or found the older copy torn.
   const std::string& recovery_note() const { return recovery_note_; }
   const RegionEntry* find_by_name(const std::string& name) const;
   const RegionEntry* find_by_handle(uint32_t handle) const;
@@ -96,7 +110,7 @@ class Unit {
   Status flush_span(const FlushSpan& span) { return file_.flush(span.start, span.end - span.start); }
 
  private:
-  Status load(std::string* detail);
+  Status load(std::string* detail, CopyReport* reports, CommitReport* commit);
   Status commit(std::vector<RegionEntry> next_entries, Superblock next_sb);
   void extend_pending(uint64_t offset, uint64_t length);
   bool find_free_extent(uint64_t bytes, uint64_t* offset, uint64_t* largest) const;

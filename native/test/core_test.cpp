@@ -3,6 +3,7 @@
 // test framework). Every file lives in one mkdtemp directory, removed at the end.
 // Prints one closing line, `N passed, N failed` (tests, not checks), and exits 1 on any failure.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -138,10 +139,38 @@ uint64_t u64_at(const std::vector<uint8_t>& bytes, uint64_t offset) {
 
 constexpr uint64_t kGenerationField = 40;  // superblock: u64 generation at byte 40 of each copy
 
-// Offset of the metadata copy holding the higher generation (the one load() picks).
+uint64_t copy_a(uint32_t max_regions) { return pmu::copy_offset(0, pmu::meta_copy_size(max_regions)); }
+uint64_t copy_b(uint32_t max_regions) { return pmu::copy_offset(1, pmu::meta_copy_size(max_regions)); }
+
+// Offset of the metadata copy holding the higher generation (the committed one, normally).
 uint64_t current_copy_offset(const std::vector<uint8_t>& bytes, uint32_t max_regions) {
-  uint64_t b = pmu::meta_copy_size(max_regions);
-  return u64_at(bytes, b + kGenerationField) > u64_at(bytes, kGenerationField) ? b : 0;
+  uint64_t a = copy_a(max_regions), b = copy_b(max_regions);
+  return u64_at(bytes, b + kGenerationField) > u64_at(bytes, a + kGenerationField) ? b : a;
+}
+uint64_t older_copy_offset(const std::vector<uint8_t>& bytes, uint32_t max_regions) {
+  return current_copy_offset(bytes, max_regions) == copy_a(max_regions) ? copy_b(max_regions) : copy_a(max_regions);
+}
+
+// Bytes of the file that are allocated, and where SEEK_HOLE finds the first hole (on ext4 an
+// unwritten extent with nothing cached counts as a hole too: it is what first writes pay for).
+uint64_t allocated_bytes(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_blocks) * 512 : 0;
+}
+int64_t first_hole(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int64_t hole = ::lseek(fd, 0, SEEK_HOLE);
+  ::close(fd);
+  return hole;
+}
+bool punch_hole(const std::string& path, uint64_t offset, uint64_t length) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                        static_cast<off_t>(length)) == 0;
+  ::close(fd);
+  return ok;
 }
 
 // Creates a file at a fresh path and opens `unit` on it.
@@ -291,7 +320,7 @@ TEST(fresh_file_reports_its_geometry) {
   CHECK_EQ(info.path, path);
   CHECK_EQ(info.file_size, uint64_t{1} << 20);
   CHECK_EQ(info.max_regions, 8u);
-  CHECK_EQ(info.data_offset, 2 * pmu::meta_copy_size(8));
+  CHECK_EQ(info.data_offset, pmu::kHeaderSize + 2 * pmu::meta_copy_size(8));
   CHECK_EQ(info.generation, uint64_t{1});
   CHECK_EQ(info.region_count, 0u);
   CHECK_EQ(info.free_bytes, info.file_size - info.data_offset);
@@ -662,8 +691,8 @@ TEST(second_open_in_same_process_is_locked) {
 // ---- space, table size and names -----------------------------------------------------------
 
 TEST(no_space_then_reuse_of_freed_extent) {
-  // 4 regions of metadata (one page per copy) and 4 data pages.
-  const uint64_t data_offset = 2 * pmu::meta_copy_size(4);
+  // The header page, 4 regions of metadata (one page per copy) and 4 data pages.
+  const uint64_t data_offset = pmu::kHeaderSize + 2 * pmu::meta_copy_size(4);
   Unit unit;
   std::string path;
   REQUIRE(make_unit(unit, &path, data_offset + 4 * pmu::kPageSize, 4));
@@ -719,6 +748,130 @@ TEST(no_space_then_reuse_of_freed_extent) {
   RegionEntry f = add(unit, "f", 100);
   CHECK_EQ(f.phys_offset, a.phys_offset);
   CHECK(unit.close() == Status::kOk);
+}
+
+// ---- allocation: no hole, no unwritten extent, no leaked bytes -----------------------------
+
+// A new file is written with zeros, not only allocated: SEEK_HOLE finds no hole (on ext4 it
+// would stop at an unwritten extent), so no first write pays for converting one.
+TEST(new_file_is_fully_allocated_and_written) {
+  std::string path = fresh_path();
+  std::string detail;
+  std::vector<std::pair<uint64_t, uint64_t>> reports;
+  const uint64_t size = 70ull << 20;  // more than one 64 MiB batch
+  REQUIRE(Unit::create(path, size, 8, &detail, [&](uint64_t done, uint64_t total) {
+            reports.emplace_back(done, total);
+          }) == Status::kOk);
+  CHECK(allocated_bytes(path) >= size);
+  CHECK_EQ(first_hole(path), static_cast<int64_t>(size));
+  // Progress: once per batch, growing, ending at the total.
+  REQUIRE(reports.size() == 2);
+  CHECK_EQ(reports[0].first, uint64_t{64} << 20);
+  CHECK_EQ(reports[1].first, size);
+  CHECK_EQ(reports[1].second, size);
+  ::unlink(path.c_str());
+}
+
+// A sparse file (a copy made with cp --sparse=always, a hole punched by an older build) has its
+// holes allocated at open, before anything is mapped.
+TEST(open_allocates_the_holes_of_a_sparse_file) {
+  Unit unit;
+  std::string path;
+  REQUIRE(make_unit(unit, &path, 1 << 20, 8));
+  RegionEntry r = add(unit, "r", 64 << 10);
+  REQUIRE(r.handle != 0);
+  const uint8_t byte = 7;
+  CHECK_ST(unit.write(r.handle, r.vbase, &byte, 1, kPlain), kOk);
+  REQUIRE(unit.close() == Status::kOk);
+  REQUIRE(punch_hole(path, r.phys_offset + pmu::kPageSize, 32 << 10));
+  REQUIRE(first_hole(path) == static_cast<int64_t>(r.phys_offset + pmu::kPageSize));
+  REQUIRE(allocated_bytes(path) < (1u << 20));
+  std::string detail;
+  REQUIRE(unit.open(path, &detail) == Status::kOk);
+  CHECK(allocated_bytes(path) >= (1u << 20));
+  // The hole read as zeros and still does; the data beside it is intact; writes land.
+  uint8_t got[2] = {1, 1};
+  CHECK_ST(unit.read(r.handle, r.vbase, got, 1), kOk);
+  CHECK_EQ(got[0], uint8_t{7});
+  CHECK_ST(unit.read(r.handle, r.vbase + pmu::kPageSize + 5, got, 2), kOk);
+  CHECK(got[0] == 0 && got[1] == 0);
+  CHECK_ST(unit.write(r.handle, r.vbase + pmu::kPageSize, &byte, 1, {true}), kOk);
+  CHECK(unit.close() == Status::kOk);
+}
+
+// A deleted region's extent, reused, reads as zeros; the blocks stay allocated and written
+// (no hole is ever punched), and only space that held data is zeroed (the clean offset).
+TEST(reused_extent_is_zeroed_and_stays_written) {
+  const uint32_t max_regions = 8;
+  Unit unit;
+  std::string path;
+  REQUIRE(make_unit(unit, &path, 1 << 20, max_regions));
+  const uint64_t length = 3 * pmu::kPageSize;
+  RegionEntry first = add(unit, "first", length);
+  REQUIRE(first.handle != 0);
+  std::vector<uint8_t> secret = random_bytes(length, 9);
+  CHECK_ST(unit.write(first.handle, first.vbase, secret.data(), length, {true}), kOk);  // flushed
+  RegionEntry mapped = add(unit, "mapped", length);
+  REQUIRE(mapped.handle != 0);
+  CHECK_ST(unit.write(mapped.handle, mapped.vbase, secret.data(), length, kPlain), kOk);  // only mapped
+  CHECK_ST(unit.delete_region(first.handle), kOk);
+  CHECK_ST(unit.delete_region(mapped.handle), kOk);
+  RegionEntry again = add(unit, "again", length);
+  RegionEntry again2 = add(unit, "again2", length);
+  REQUIRE(again.handle != 0 && again2.handle != 0);
+  CHECK_EQ(again.phys_offset, first.phys_offset);
+  CHECK_EQ(again2.phys_offset, mapped.phys_offset);
+  std::vector<uint8_t> got(length, 0xEE);
+  CHECK_ST(unit.read(again.handle, again.vbase, got.data(), length), kOk);
+  CHECK(all_zero(got));
+  std::fill(got.begin(), got.end(), 0xEE);
+  CHECK_ST(unit.read(again2.handle, again2.vbase, got.data(), length), kOk);
+  CHECK(all_zero(got));
+  REQUIRE(unit.close() == Status::kOk);
+  // On disk too, after the close: zeros, and not one hole or unwritten extent anywhere.
+  std::vector<uint8_t> bytes = file_bytes(path);
+  CHECK(all_zero(std::vector<uint8_t>(bytes.begin() + static_cast<long>(first.phys_offset),
+                                      bytes.begin() + static_cast<long>(first.phys_offset + 2 * length))));
+  CHECK_EQ(first_hole(path), static_cast<int64_t>(1 << 20));
+  // The committed superblock records how far regions have reached.
+  Superblock sb;
+  std::vector<RegionEntry> entries;
+  std::string why;
+  uint64_t current = current_copy_offset(bytes, max_regions);
+  REQUIRE(pmu::decode_copy(bytes.data() + current, bytes.size() - current, bytes.size(), &sb, &entries, &why) ==
+          CopyState::kValid);
+  CHECK_EQ(sb.clean_offset, mapped.phys_offset + mapped.extent);
+}
+
+// The clean offset is checked like every other field: a region reaching past it is corrupt.
+TEST(region_beyond_the_clean_offset_is_corrupt) {
+  Superblock sb;
+  sb.max_regions = 4;
+  sb.meta_copy_size = pmu::meta_copy_size(4);
+  sb.data_offset = pmu::kHeaderSize + 2 * sb.meta_copy_size;
+  sb.file_size = sb.data_offset + 16 * pmu::kPageSize;
+  sb.clean_offset = sb.data_offset + pmu::kPageSize;
+  sb.generation = 5;
+  sb.next_handle = 2;
+  sb.next_vaddr = pmu::kFirstVirtualAddress + (1 << 20);
+  RegionEntry e;
+  e.handle = 1;
+  e.vbase = pmu::kFirstVirtualAddress;
+  e.length = 5000;
+  e.extent = 8192;
+  e.phys_offset = sb.data_offset;
+  e.name = "r";
+  std::vector<uint8_t> copy(static_cast<size_t>(sb.meta_copy_size));
+  pmu::encode_copy(sb, {e}, copy.data());
+  Superblock out;
+  std::vector<RegionEntry> entries;
+  std::string why;
+  CHECK_EQ(pmu::decode_copy(copy.data(), copy.size(), sb.file_size, &out, &entries, &why), CopyState::kInvalid);
+  CHECK(contains(why, "outside the file's data area"));
+  sb.clean_offset = sb.file_size + pmu::kPageSize;
+  pmu::encode_copy(sb, {}, copy.data());
+  CHECK_EQ(pmu::decode_copy(copy.data(), copy.size(), sb.file_size, &out, &entries, &why), CopyState::kInvalid);
+  CHECK(contains(why, "clean offset"));
 }
 
 TEST(table_full_is_too_many) {
@@ -788,11 +941,14 @@ TEST(names_lengths_and_grants_are_validated) {
 
 // ---- torn metadata and corruption ----------------------------------------------------------
 
-TEST(torn_current_copy_falls_back_to_previous_generation) {
+// Damage to the copy holding the last acknowledged update is not a torn write: opening the
+// older copy would silently undo that update (and a later create would reuse its extent).
+TEST(damaged_committed_copy_is_corrupt_never_rolled_back) {
   const uint32_t max_regions = 8;
   for (uint64_t where : {uint64_t{pmu::kSuperblockSize + 100},         // entry 0's name
                          uint64_t{pmu::kSuperblockSize + 3 * 512 + 7},  // a free slot
-                         uint64_t{200}}) {                             // the superblock's padding
+                         uint64_t{200},                                 // the superblock's padding
+                         uint64_t{kGenerationField}}) {                 // the generation itself
     Unit unit;
     std::string path;
     REQUIRE(make_unit(unit, &path, 1 << 20, max_regions));
@@ -802,34 +958,97 @@ TEST(torn_current_copy_falls_back_to_previous_generation) {
 
     std::vector<uint8_t> bytes = file_bytes(path);
     uint64_t current = current_copy_offset(bytes, max_regions);
-    uint64_t other = current == 0 ? pmu::meta_copy_size(max_regions) : 0;
+    CHECK_EQ(current, copy_b(max_regions));  // even generations live in copy B
     CHECK_EQ(u64_at(bytes, current + kGenerationField), uint64_t{4});
-    CHECK_EQ(u64_at(bytes, other + kGenerationField), uint64_t{3});
+    CHECK_EQ(u64_at(bytes, older_copy_offset(bytes, max_regions) + kGenerationField), uint64_t{3});
     uint8_t flipped = static_cast<uint8_t>(bytes[current + where] ^ 0x40);
     REQUIRE(write_at(path, current + where, &flipped, 1));
+    std::vector<uint8_t> damaged = file_bytes(path);
 
     std::string detail;
-    REQUIRE(unit.open(path, &detail) == Status::kOk);
-    CHECK_EQ(unit.info().generation, uint64_t{3});
-    CHECK_EQ(unit.info().region_count, 2u);
-    CHECK(unit.find_by_name("r3") == nullptr);
-    CHECK(!unit.recovery_note().empty());
-    CHECK(contains(unit.recovery_note(), "torn"));
-
-    // The next update overwrites the torn copy; then both copies are sound again.
-    REQUIRE(add(unit, "r4", 10).handle != 0);
-    CHECK_EQ(unit.info().generation, uint64_t{4});
-    REQUIRE(reopen(unit, path) == Status::kOk);
-    CHECK(unit.recovery_note().empty());
-    CHECK_EQ(unit.info().region_count, 3u);
-    CHECK(unit.find_by_name("r4") != nullptr);
-    CHECK(unit.close() == Status::kOk);
+    CHECK_ST(unit.open(path, &detail), kCorrupt);
+    CHECK(contains(detail, "copy B holds the last acknowledged table update (generation 4)"));
+    CHECK(contains(detail, "pmu inspect --verify"));
+    CHECK(!unit.is_open());
+    // Refusing wrote nothing: the evidence is intact for inspection and restore.
+    CHECK(file_bytes(path) == damaged);
+    CopyReport reports[2];
+    pmu::CommitReport commit;
+    Unit inspector;
+    CHECK_ST(inspector.open_for_inspection(path, reports, &detail, &commit), kCorrupt);
+    CHECK_EQ(commit.generation, uint64_t{4});
+    CHECK(reports[1].state != CopyState::kValid || reports[1].generation != 4);
+    CHECK_EQ(reports[0].generation, uint64_t{3});
+    inspector.close();
   }
 }
 
-// A crash during commit can persist the table pages of the copy being rewritten but not its
-// superblock page. The old superblock then sits over entries it never counted (a handle and an
-// address past its counters): that is a torn write and must fall back, not read as corruption.
+// Damage to the commit record (one sector, written whole) is damage too, wherever it lands.
+TEST(damaged_commit_record_is_corrupt) {
+  Unit unit;
+  std::string path;
+  REQUIRE(make_unit(unit, &path, 1 << 20, 8));
+  REQUIRE(add(unit, "r1", 10).handle != 0);
+  REQUIRE(unit.close() == Status::kOk);
+  std::vector<uint8_t> bytes = file_bytes(path);
+  for (uint64_t where : {uint64_t{0}, uint64_t{12}, uint64_t{32}, uint64_t{40}, uint64_t{300}, uint64_t{509}}) {
+    uint8_t flipped = static_cast<uint8_t>(bytes[where] ^ 0x01);
+    REQUIRE(write_at(path, where, &flipped, 1));
+    std::string detail;
+    CHECK_ST(unit.open(path, &detail), kCorrupt);
+    CHECK(contains(detail, "commit record"));
+    REQUIRE(write_at(path, where, &bytes[where], 1));
+  }
+  std::string detail;
+  CHECK_ST(unit.open(path, &detail), kOk);
+  CHECK(unit.find_by_name("r1") != nullptr);
+  CHECK(unit.close() == Status::kOk);
+}
+
+// A crash after the new copy was flushed but before its commit record: the update was never
+// acknowledged, so the unit opens at the committed generation and says what it dropped.
+TEST(whole_but_uncommitted_copy_is_rolled_back_with_a_note) {
+  const uint32_t max_regions = 8;
+  Unit unit;
+  std::string path;
+  REQUIRE(make_unit(unit, &path, 1 << 20, max_regions));
+  REQUIRE(add(unit, "r1", 10).handle != 0);
+  std::vector<uint8_t> committed = file_bytes(path);  // generation 2, committed
+  REQUIRE(add(unit, "r2", 10).handle != 0);            // generation 3 in copy A
+  REQUIRE(unit.close() == Status::kOk);
+  // Put back the old commit record: as if the crash came between the two flushes.
+  REQUIRE(write_at(path, 0, committed.data(), pmu::kCommitRecordSize));
+  std::string detail;
+  REQUIRE(unit.open(path, &detail) == Status::kOk);
+  CHECK_EQ(unit.info().generation, uint64_t{2});
+  CHECK(unit.find_by_name("r2") == nullptr);
+  CHECK(contains(unit.recovery_note(), "never committed"));
+  // The next update takes generation 3 again, over the uncommitted copy.
+  REQUIRE(add(unit, "r3", 10).handle != 0);
+  REQUIRE(reopen(unit, path) == Status::kOk);
+  CHECK(unit.recovery_note().empty());
+  CHECK_EQ(unit.info().generation, uint64_t{3});
+  CHECK(unit.find_by_name("r3") != nullptr);
+  CHECK(unit.find_by_name("r2") == nullptr);
+  CHECK(unit.close() == Status::kOk);
+}
+
+TEST(version_1_file_is_refused_clearly) {
+  Unit unit;
+  std::string path;
+  REQUIRE(make_unit(unit, &path, 1 << 20, 8));
+  REQUIRE(unit.close() == Status::kOk);
+  // A version 1 file starts with copy A's superblock: magic PMUFILE1, version 1.
+  const char magic[8] = {'P', 'M', 'U', 'F', 'I', 'L', 'E', '1'};
+  const uint32_t version = 1;
+  REQUIRE(write_at(path, 0, magic, 8));
+  REQUIRE(write_at(path, 8, &version, 4));
+  std::string detail;
+  CHECK_ST(unit.open(path, &detail), kInvalid);
+  CHECK(contains(detail, "version 1"));
+  CHECK(contains(detail, "no migration"));
+}
+
 TEST(torn_commit_with_stale_superblock_falls_back) {
   const uint32_t max_regions = 16;  // 3 pages per copy; entry 7 starts the second page
   Unit unit;
@@ -841,7 +1060,7 @@ TEST(torn_commit_with_stale_superblock_falls_back) {
   std::vector<uint8_t> bytes = file_bytes(path);
   const uint64_t copy_size = pmu::meta_copy_size(max_regions);
   uint64_t current = current_copy_offset(bytes, max_regions);
-  uint64_t older = current == 0 ? copy_size : 0;
+  uint64_t older = older_copy_offset(bytes, max_regions);
   Superblock sb;
   std::vector<RegionEntry> entries;
   std::string why;
@@ -882,7 +1101,7 @@ TEST(torn_commit_with_stale_superblock_falls_back) {
   REQUIRE(s == Status::kOk);
   CHECK_EQ(unit.info().generation, sb.generation);
   CHECK_EQ(unit.info().region_count, 7u);
-  CHECK(!unit.recovery_note().empty());
+  CHECK(contains(unit.recovery_note(), "torn"));
   CHECK(unit.close() == Status::kOk);
 }
 
@@ -894,12 +1113,12 @@ TEST(bad_magic_in_both_copies_is_corrupt) {
   REQUIRE(add(unit, "r", 10).handle != 0);  // so that copy B is written too
   REQUIRE(unit.close() == Status::kOk);
   const char junk[8] = {'N', 'O', 'T', 'A', 'P', 'M', 'U', '!'};
-  REQUIRE(write_at(path, 0, junk, 8));
+  REQUIRE(write_at(path, copy_a(max_regions), junk, 8));
   std::string detail;
   // One bad copy whose checksum cannot explain it: refused, not silently skipped.
   CHECK_ST(open_status(path, &detail), kCorrupt);
   CHECK(contains(detail, "magic"));
-  REQUIRE(write_at(path, pmu::meta_copy_size(max_regions), junk, 8));
+  REQUIRE(write_at(path, copy_b(max_regions), junk, 8));
   CHECK_ST(open_status(path, &detail), kCorrupt);
   CHECK(contains(detail, "copy A: bad magic"));
   CHECK(contains(detail, "copy B: bad magic"));
@@ -1021,11 +1240,11 @@ TEST(both_copies_claiming_one_generation_is_corrupt) {
   std::vector<uint8_t> bytes = file_bytes(path);
   const uint64_t copy_size = pmu::meta_copy_size(max_regions);
   uint64_t current = current_copy_offset(bytes, max_regions);
-  uint64_t older = current == 0 ? copy_size : 0;
+  uint64_t older = older_copy_offset(bytes, max_regions);
   REQUIRE(write_at(path, older, bytes.data() + current, copy_size));
   std::string detail;
   CHECK_ST(open_status(path, &detail), kCorrupt);
-  CHECK(contains(detail, "both metadata copies claim generation"));
+  CHECK(contains(detail, "claims generation 3 but the committed generation is 3"));
 }
 
 // ---- group flush ---------------------------------------------------------------------------
@@ -1132,27 +1351,41 @@ TEST(inspection_reports_both_copies) {
     CHECK_ST(inspector.create_region("c", 10, "", &created, &detail), kInvalid);
     CHECK(inspector.close() == Status::kOk);
   }
-  // Torn current copy: inspection says which one, and still opens the other.
+  // The older copy torn: inspection says which one, and opens the committed one with a note.
   std::vector<uint8_t> bytes = file_bytes(path);
-  uint64_t current = current_copy_offset(bytes, max_regions);
-  CHECK_EQ(current, uint64_t{0});
-  uint8_t flipped = static_cast<uint8_t>(bytes[current + pmu::kSuperblockSize + 1] ^ 1);
-  REQUIRE(write_at(path, current + pmu::kSuperblockSize + 1, &flipped, 1));
+  uint64_t older = older_copy_offset(bytes, max_regions);
+  CHECK_EQ(older, copy_b(max_regions));
+  uint8_t flipped = static_cast<uint8_t>(bytes[older + pmu::kSuperblockSize + 1] ^ 1);
+  REQUIRE(write_at(path, older + pmu::kSuperblockSize + 1, &flipped, 1));
   {
     Unit inspector;
     CopyReport reports[2];
-    CHECK_ST(inspector.open_for_inspection(path, reports, &detail), kOk);
-    CHECK_EQ(reports[0].state, CopyState::kTorn);
-    CHECK(contains(reports[0].why, "checksum mismatch"));
-    CHECK_EQ(reports[1].state, CopyState::kValid);
-    CHECK_EQ(reports[1].generation, uint64_t{2});
-    CHECK(!inspector.recovery_note().empty());
+    pmu::CommitReport commit;
+    CHECK_ST(inspector.open_for_inspection(path, reports, &detail, &commit), kOk);
+    CHECK_EQ(commit.state == pmu::CommitState::kValid, true);
+    CHECK_EQ(commit.generation, uint64_t{3});
+    CHECK_EQ(reports[1].state, CopyState::kTorn);
+    CHECK(contains(reports[1].why, "checksum mismatch"));
+    CHECK_EQ(reports[0].state, CopyState::kValid);
+    CHECK_EQ(reports[0].generation, uint64_t{3});
+    CHECK(contains(inspector.recovery_note(), "copy B was torn"));
     CHECK(inspector.close() == Status::kOk);
+  }
+  // The committed copy torn: kCorrupt, and the report still describes both copies.
+  flipped = static_cast<uint8_t>(bytes[copy_a(max_regions) + pmu::kSuperblockSize + 1] ^ 1);
+  REQUIRE(write_at(path, copy_a(max_regions) + pmu::kSuperblockSize + 1, &flipped, 1));
+  {
+    Unit inspector;
+    CopyReport reports[2];
+    CHECK_ST(inspector.open_for_inspection(path, reports, &detail), kCorrupt);
+    CHECK_EQ(reports[0].state, CopyState::kTorn);
+    CHECK(contains(detail, "copy A holds the last acknowledged table update (generation 3)"));
+    inspector.close();
   }
   // Bad magic in both: kCorrupt, with a reason for each copy.
   const char junk[8] = {0, 0, 0, 0, 'j', 'u', 'n', 'k'};
-  REQUIRE(write_at(path, 0, junk, 8));
-  REQUIRE(write_at(path, pmu::meta_copy_size(max_regions), junk, 8));
+  REQUIRE(write_at(path, copy_a(max_regions), junk, 8));
+  REQUIRE(write_at(path, copy_b(max_regions), junk, 8));
   {
     Unit inspector;
     CopyReport reports[2];
@@ -1164,15 +1397,18 @@ TEST(inspection_reports_both_copies) {
     CHECK(contains(detail, "copy A"));
     inspector.close();
   }
-  // Copy A's geometry unreadable too: copy B cannot be located, and the report says so.
+  // The commit record damaged too: the report says so, and still describes both copies.
   const uint32_t bad_max = 0;
-  REQUIRE(write_at(path, 48, &bad_max, 4));
+  REQUIRE(write_at(path, 12, &bad_max, 4));
   {
     Unit inspector;
     CopyReport reports[2];
-    CHECK_ST(inspector.open_for_inspection(path, reports, &detail), kCorrupt);
-    CHECK_EQ(reports[0].state, CopyState::kInvalid);
-    CHECK(contains(reports[1].why, "cannot locate copy B"));
+    pmu::CommitReport commit;
+    CHECK_ST(inspector.open_for_inspection(path, reports, &detail, &commit), kCorrupt);
+    CHECK(commit.state == pmu::CommitState::kDamaged);
+    CHECK(contains(commit.why, "checksum"));
+    CHECK(contains(detail, "commit record"));
+    CHECK(contains(reports[1].why, "bad magic"));
     inspector.close();
   }
 }
@@ -1200,8 +1436,9 @@ TEST(encode_decode_round_trip) {
   Superblock sb;
   sb.max_regions = 4;
   sb.meta_copy_size = pmu::meta_copy_size(4);
-  sb.data_offset = 2 * sb.meta_copy_size;
+  sb.data_offset = pmu::kHeaderSize + 2 * sb.meta_copy_size;
   sb.file_size = sb.data_offset + 16 * pmu::kPageSize;
+  sb.clean_offset = sb.data_offset + 4 * pmu::kPageSize;
   sb.generation = 77;
   sb.next_handle = 10;
   sb.next_vaddr = pmu::kFirstVirtualAddress + (1 << 20);
