@@ -143,16 +143,28 @@ test('a damaged metadata copy: exit 1 naming the copy; plain inspect prints the 
   const file = await makeFile();
   const copies = inspectFile(file).copies;
   const newest = copies[0].generation > copies[1].generation ? 0 : 1;
+  const copiesStart = 4096; // page 0 holds the commit record (docs/FORMAT.md)
   const copySize = 8192; // roundUp(512 + 8 regions x 512, 4096)
-  flipFileByte(file, newest * copySize + 100, 0x01); // inside the superblock, covered by its CRC
+  flipFileByte(file, copiesStart + newest * copySize + 100, 0x01); // inside the superblock, covered by its CRC
   const result = await pmu(['inspect', '--verify', file]);
   expect(result.code).toBe(1);
   expect(result.stdout).toMatch(new RegExp(`metadata copy ${'AB'[newest]} is (torn|invalid)`));
+  // The damaged copy is the acknowledged one: opening refuses instead of rolling back.
+  expect(result.stdout).toMatch(/the unit cannot be opened: ECORRUPT/);
   const plain = await pmu(['inspect', file]);
   const recovery = /^recovery {4}(.*)$/m.exec(plain.stdout);
   expect(recovery).not.toBeNull();
   // Either open falls back to the older copy and says so, or it refuses: never a silent "none".
   expect(/^status {6}OK$/m.test(plain.stdout) && recovery![1].startsWith('none')).toBe(false);
+});
+
+test('a damaged commit record: exit 1 naming it, and the unit refuses to open', async () => {
+  const file = await makeFile();
+  flipFileByte(file, 20, 0x01); // sector 0: the commit record, under its own CRC
+  const result = await pmu(['inspect', '--verify', file]);
+  expect(result.code).toBe(1);
+  expect(result.stdout).toMatch(/the commit record is damaged/);
+  expect(result.stdout).toMatch(/the unit cannot be opened: ECORRUPT/);
 });
 
 test('a damaged newest checkpoint of an overwrite log: exit 1', async () => {

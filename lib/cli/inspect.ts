@@ -38,6 +38,7 @@ each problem otherwise.`,
     } else {
       out(`file        ${report.info?.path ?? file}`);
       out(`status      ${report.status}${report.problem ? `: ${report.problem}` : ''}`);
+      out(`commit      ${report.commit.state}, generation ${report.commit.generation}${report.commit.problem ? ` (${report.commit.problem})` : ''}`);
       report.copies.forEach((copy, index) => out(`copy ${'AB'[index]}      ${copy.state}, generation ${copy.generation}${copy.problem ? ` (${copy.problem})` : ''}`));
       out(`recovery    ${report.recoveryNote || 'none: the newest metadata copy is valid'}`);
       if (report.info) {
@@ -66,7 +67,11 @@ interface Verification {
 
 async function verify(file: string, report: Report): Promise<Verification> {
   const problems: string[] = [];
-  const copies = report.copies.map((copy, index) => {
+  // The commit record names the last acknowledged table generation (docs/FORMAT.md): recovery
+  // trusts it, so a damaged one is a problem of its own.
+  const commit = `commit record: ${report.commit.state}, generation ${report.commit.generation}${report.commit.problem ? ` (${report.commit.problem})` : ''}`;
+  if (report.commit.state !== 'valid') problems.push(`the commit record is ${report.commit.state}${report.commit.problem ? `: ${report.commit.problem}` : ''}`);
+  const copies = [commit, ...report.copies.map((copy, index) => {
     const name = `metadata copy ${'AB'[index]}`;
     if (copy.state === 'valid') return `${name}: valid, generation ${copy.generation}`;
     const other = report.copies[1 - index];
@@ -74,7 +79,7 @@ async function verify(file: string, report: Report): Promise<Verification> {
     if (copy.generation === 0 && other?.state === 'valid' && other.generation === 1) return `${name}: not written yet (a new file: the first table update writes it)`;
     problems.push(`${name} is ${copy.state}${copy.problem ? `: ${copy.problem}` : ''}; the next table update rewrites it, so copy the file away first if you need what it held (restore from a mirror or a backup if the other copy is not the newest)`);
     return `${name}: ${copy.state}${copy.problem ? ` (${copy.problem})` : ''}`;
-  });
+  })];
   if (report.status !== 'OK') problems.push(`the unit cannot be opened: ${report.status}${report.problem ? `: ${report.problem}` : ''}`);
   if (report.recoveryNote) problems.push(`opening needs recovery: ${report.recoveryNote}`);
   const regions: RegionVerdict[] = [];
