@@ -226,6 +226,12 @@ describe('PersistentMemoryUnit', () => {
         for (let j = i + 1; j < ranges.length; j++) expect(ranges[i][1] <= ranges[j][0] || ranges[j][1] <= ranges[i][0]).toBe(true);
     });
 
+    test('a name with a lone surrogate is EINVAL and creates nothing (it has no UTF-8 form)', () => {
+      expectCode(() => unit.createRegion('bad\ud800', 10), 'EINVAL');
+      expectCode(() => unit.ensureRegion('\udc00', 10), 'EINVAL');
+      expect(unit.listRegions().map((r) => r.name)).toEqual(['orders']);
+    });
+
     test('duplicate name is EEXIST; bad names and sizes are EINVAL; unknown is ENOENT', () => {
       expectCode(() => unit.createRegion('orders', 10), 'EEXIST');
       expectCode(() => unit.createRegion('', 10), 'EINVAL');

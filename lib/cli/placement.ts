@@ -22,7 +22,7 @@ export function placementWarnings(file: string): string[] {
   }
   const stat = fs.statSync(file);
   if (stat.blocks * 512 < stat.size) {
-    warnings.push(`${file} is sparse (${stat.blocks * 512} of ${stat.size} bytes allocated): a write into a hole allocates at flush time and can fail when the disk is full; recreate the unit (pmu serve preallocates it) or fill it with fallocate`);
+    warnings.push(`${file} is sparse (${stat.blocks * 512} of ${stat.size} bytes allocated): pmu allocates the holes when it opens the file and refuses with ENOSPC if they do not fit; recreate the unit (pmu serve writes every block) to be sure`);
   }
   return warnings;
 }

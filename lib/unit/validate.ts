@@ -38,9 +38,15 @@ export function checkDurability(value: unknown): Durability {
   return value as Durability;
 }
 
+/** String.prototype.isWellFormed (Node 20), typed here: the project's lib target predates it. */
+function isWellFormed(value: string): boolean {
+  return (value as unknown as { isWellFormed(): boolean }).isWellFormed();
+}
+
 export function checkName(name: string, value: unknown, maxBytes: number): string {
-  if (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value) > maxBytes || value.includes('\0')) {
-    throw new PmuError('EINVAL', `${name} must be a string of 1 to ${maxBytes} UTF-8 bytes without NUL, got ${describe(value)}`);
+  // A lone surrogate has no UTF-8 form: stored, it would silently become U+FFFD.
+  if (typeof value !== 'string' || value.length === 0 || Buffer.byteLength(value) > maxBytes || value.includes('\0') || !isWellFormed(value)) {
+    throw new PmuError('EINVAL', `${name} must be a string of 1 to ${maxBytes} UTF-8 bytes without NUL or lone surrogates, got ${describe(value)}`);
   }
   return value;
 }
