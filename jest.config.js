@@ -4,6 +4,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // test/langgraph/*.spec.mjs is the LangGraph validation suite: Vitest runs it (vitest.langgraph.config.mjs).
+  testPathIgnorePatterns: ['/node_modules/', '/test/langgraph/'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   testTimeout: 60000,
   maxWorkers: 2,

@@ -30,11 +30,15 @@ const blocks = readmeBlocks(path.join(REPO, 'README.md'));
 const block = (name: string) => blocks.find((b) => b.name === name)!;
 const children: ChildProcess[] = [];
 
-/** A fresh project that depends on this checkout, as `npm install pmu` would lay it out. */
-function project(): string {
+/**
+ * A fresh project that depends on this checkout, as `npm install pmu` would lay it out; `scopes`
+ * are package scopes it also depends on (linked from this checkout's node_modules).
+ */
+function project(scopes: string[] = []): string {
   const dir = tempDir('pmu-readme-');
   fs.mkdirSync(path.join(dir, 'node_modules'));
   fs.symlinkSync(REPO, path.join(dir, 'node_modules', 'pmu'));
+  for (const scope of scopes) fs.symlinkSync(path.join(REPO, 'node_modules', scope), path.join(dir, 'node_modules', scope));
   fs.writeFileSync(path.join(dir, 'package.json'), '{ "name": "readme-user", "private": true }\n');
   return dir;
 }
@@ -58,30 +62,30 @@ function background(command: string, args: string[], cwd: string, env: NodeJS.Pr
   return child;
 }
 
-/** CommonJS <-> ES module, for the requires and imports of 'pmu' the README uses. */
+/** CommonJS <-> ES module, for the requires and imports of packages ('pmu', 'pmu/langgraph', ...) the README uses. */
 function toEsm(code: string): string {
   return code
-    .replace(/^const (\w+) = require\('pmu'\);$/gm, "import * as $1 from 'pmu';")
-    .replace(/^const (\{[^}]+\}) = require\('pmu'\);$/gm, "import $1 from 'pmu';");
+    .replace(/^const (\w+) = require\('([^']+)'\);$/gm, "import * as $1 from '$2';")
+    .replace(/^const (\{[^}]+\}) = require\('([^']+)'\);$/gm, "import $1 from '$2';");
 }
 
 function toCommonJs(code: string): string {
   const lines = code.split('\n');
-  const imports = lines.filter((l) => /^import .* from 'pmu';$/.test(l)).map((l) => l.replace(/^import (\{[^}]+\}) from 'pmu';$/, "const $1 = require('pmu');").replace(/^import \* as (\w+) from 'pmu';$/, "const $1 = require('pmu');"));
-  const body = lines.filter((l) => !/^import .* from 'pmu';$/.test(l));
+  const imports = lines.filter((l) => /^import .* from '[^']+';$/.test(l)).map((l) => l.replace(/^import (\{[^}]+\}) from '([^']+)';$/, "const $1 = require('$2');").replace(/^import \* as (\w+) from '([^']+)';$/, "const $1 = require('$2');"));
+  const body = lines.filter((l) => !/^import .* from '[^']+';$/.test(l));
   return `${imports.join('\n')}\n(async () => {\n${body.join('\n')}\n})().catch((error) => {\n  console.error(error);\n  process.exitCode = 1;\n});\n`;
 }
 
-const isEsm = (code: string) => /^import .* from 'pmu';$/m.test(code);
+const isEsm = (code: string) => /^import .* from '[^']+';$/m.test(code);
 
 /** Runs a JS block as written and in the other module system; returns both stdouts. */
-async function runJs(name: string, env: NodeJS.ProcessEnv = {}): Promise<string[]> {
+async function runJs(name: string, env: NodeJS.ProcessEnv = {}, scopes: string[] = []): Promise<string[]> {
   const { code } = block(name);
   const variants = isEsm(code) ? [{ file: `${name}.mjs`, code }, { file: `${name}.cjs`, code: toCommonJs(code) }] : [{ file: `${name}.cjs`, code }, { file: `${name}.mjs`, code: toEsm(code) }];
   expect(variants[1].code).not.toBe(variants[0].code);
   const outputs: string[] = [];
   for (const variant of variants) {
-    const dir = project();
+    const dir = project(scopes);
     fs.writeFileSync(path.join(dir, variant.file), variant.code);
     const result = await run(process.execPath, [variant.file], dir, env);
     expect({ file: variant.file, code: result.code, stderr: result.stderr }).toEqual({ file: variant.file, code: 0, stderr: '' });
@@ -111,7 +115,7 @@ afterAll(async () => {
 });
 
 test('every block of README.md is run here or says why not', () => {
-  const runHere = ['embedded', 'cli-walkthrough', 'remote', 'checkpoint', 'kv-service'];
+  const runHere = ['embedded', 'cli-walkthrough', 'remote', 'checkpoint', 'kv-service', 'langgraph'];
   expect(blocks.filter((b) => !b.skip).map((b) => b.name).sort()).toEqual([...runHere].sort());
   for (const b of blocks.filter((b) => b.skip)) expect(b.skip!.length).toBeGreaterThan(10);
   expect(blocks.filter((b) => b.lang === 'js').every((b) => !b.skip)).toBe(true);
@@ -135,6 +139,11 @@ test('checkpoints: primary, backup, takeover, in CommonJS and as an ES module', 
     expect(output).toMatch(/^primary: appended record 1\n/);
     expect(output).toMatch(/backup: took over at epoch \d+; greeting = hello\n$/);
   }
+});
+
+test('the LangGraph checkpointer example, in CommonJS and as an ES module', async () => {
+  const outputs = await runJs('langgraph', {}, ['@langchain']);
+  for (const output of outputs) expect(output).toBe('{ count: 1 }\n');
 });
 
 describe('a PMU server, a primary and a backup (two terminals, driven line by line)', () => {

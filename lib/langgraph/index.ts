@@ -1,0 +1,9 @@
+/**
+ * pmu/langgraph: a LangGraph.js checkpointer on a pmu region. Imported on its own subpath so
+ * that users who never use LangGraph need neither @langchain/langgraph-checkpoint nor
+ * @langchain/core (optional peer dependencies).
+ */
+export { PmuSaver } from './saver';
+export type { PmuSaverOptions } from './saver';
+export type { StandbyOptions } from './standby';
+export { MAX_ID_BYTES } from './ids';

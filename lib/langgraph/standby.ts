@@ -1,0 +1,137 @@
+/**
+ * A hot standby for a PmuSaver: it follows the primary's log (applying every record to its own
+ * index as the primary writes it), watches the primary (heartbeat lease, and the PMU server's
+ * report that the writer's connection dropped), and when the primary is gone takes the log
+ * over: the epoch is bumped first (from then on the PMU refuses the old primary's writes with
+ * EFENCED), then the records it had not read yet are applied, and it becomes the primary.
+ *
+ * The standby never clears the log: the primary owns the cursor (it clears after each
+ * snapshot). If the standby falls more than a ring behind, the records it expected were
+ * overwritten; it notices (the cursor passed its read position) and starts again from the
+ * snapshot at the cursor. A record it could not trust is never applied: the checkpoint layer
+ * validates each one by position, sequence and CRC.
+ *
+ * Embedded (a unit file) there is no live following: the unit's lock admits one process, so a
+ * standby waits for the lock and then recovers with PmuSaver.open().
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isPmuError, PmuError } from '../unit/errors';
+import { Region } from '../unit/region';
+import { CheckpointReader, CURSOR_POSITION_OFFSET, LogRecord, PrimaryFailure, recordBytes } from '../checkpoint';
+import { PmuSaver, PmuSaverOptions, applyRecord, writerOptions } from './saver';
+import { SaverState } from './state';
+
+export interface StandbyOptions extends PmuSaverOptions {
+  /** Heartbeat silence that counts as a dead primary. Default 1000 ms. */
+  leaseMs?: number;
+  /** Poll period of the log while caught up. Default 5 ms. */
+  intervalMs?: number;
+  /** Wait this long for the primary to create the log. Default 30000 ms. */
+  waitForLogMs?: number;
+  /** Stop standing by: the returned promise rejects with ECLOSED. */
+  signal?: AbortSignal;
+  /** Told when the primary is judged gone, before the takeover. */
+  onPrimaryLost?: (failure: PrimaryFailure) => void;
+}
+
+/** Follows the log; resolves with a saver that is the new primary once the old one is gone. */
+export async function standby(region: Region, options: StandbyOptions = {}): Promise<PmuSaver> {
+  const follower = new Follower(region);
+  await follower.start(options.waitForLogMs ?? 30_000);
+  const watcher = await CheckpointReader.open(region);
+  if (options.signal?.aborted) throw new PmuError('ECLOSED', 'standby aborted before the primary failed', { cause: options.signal.reason });
+  const stop = new AbortController();
+  const onAbort = () => stop.abort();
+  options.signal?.addEventListener('abort', onAbort);
+  try {
+    const lost = watcher.watchPrimary({ leaseMs: options.leaseMs, signal: stop.signal }).finally(() => stop.abort());
+    // Following ends once the watch settles (it aborts `stop`); if following fails first, that failure wins.
+    const following = follower.follow(options.intervalMs ?? 5, stop.signal);
+    lost.catch(() => undefined);
+    following.catch(() => undefined);
+    const failure = await Promise.race([lost, following.then(() => lost)]);
+    await following;
+    options.onPrimaryLost?.(failure);
+  } catch (error) {
+    if (options.signal?.aborted) throw new PmuError('ECLOSED', 'standby aborted before the primary failed', { cause: error });
+    throw error;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    stop.abort();
+  }
+  return follower.takeover(watcher.epoch, options);
+}
+
+class Follower {
+  private reader!: CheckpointReader;
+  private state = new SaverState();
+  private logBytes = 0;
+  private snapshotBytes = 0;
+
+  constructor(private readonly region: Region) {}
+
+  async start(waitForLogMs: number): Promise<void> {
+    this.reader = await CheckpointReader.open(this.region, { waitForLogMs });
+    this.state = new SaverState();
+    this.logBytes = 0;
+    this.snapshotBytes = 0;
+  }
+
+  async follow(intervalMs: number, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const batch = await this.reader.readBatch();
+      this.apply(batch.records);
+      if (batch.stop.reason === 'limit') continue;
+      if (await this.lapped()) {
+        await this.start(0);
+        continue;
+      }
+      try {
+        await sleep(intervalMs, undefined, { signal });
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /**
+   * Fences the old primary and becomes the primary. If the primary cleared past what this
+   * standby had read, the standby's index is incomplete: it recovers from the cursor instead.
+   */
+  async takeover(expectedEpoch: bigint, options: PmuSaverOptions): Promise<PmuSaver> {
+    if (await this.lapped()) return PmuSaver.open(this.region, options);
+    const took = await this.reader.takeover({ ...writerOptions(options), expectedEpoch });
+    this.apply(took.records);
+    if (await this.lapped()) {
+      // A zombie primary cleared while we were fenced in: start over from the cursor.
+      await took.writer.close();
+      return PmuSaver.open(this.region, options);
+    }
+    return new PmuSaver(this.region, { writer: took.writer, reader: took.reader, state: this.state, logBytes: this.logBytes, snapshotBytes: this.snapshotBytes }, options);
+  }
+
+  private apply(records: readonly LogRecord[]): void {
+    for (const record of records) {
+      const bytes = recordBytes(record.payload.length);
+      if (record.type === 'snapshot') {
+        this.state = new SaverState();
+        this.logBytes = 0;
+        this.snapshotBytes = bytes;
+      } else {
+        this.logBytes += bytes;
+      }
+      applyRecord(this.state, record, this.region.name);
+    }
+  }
+
+  /** True if the cursor moved past this reader's position: records it needed were reused. */
+  private async lapped(): Promise<boolean> {
+    try {
+      const cursor = Number((await this.region.read(CURSOR_POSITION_OFFSET, 8)).readBigUInt64LE(0));
+      return cursor > this.reader.next.position;
+    } catch (error) {
+      if (isPmuError(error, 'ECLOSED')) return false;
+      throw error;
+    }
+  }
+}
