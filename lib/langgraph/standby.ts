@@ -14,12 +14,16 @@
  * Embedded (a unit file) there is no live following: the unit's lock admits one process, so a
  * standby waits for the lock and then recovers with PmuSaver.open().
  */
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isPmuError, PmuError } from '../unit/errors';
 import { Region } from '../unit/region';
-import { CheckpointReader, CURSOR_POSITION_OFFSET, LogRecord, PrimaryFailure, recordBytes } from '../checkpoint';
+import { CheckpointReader, LogRecord, PrimaryFailure, recordBytes } from '../checkpoint';
 import { PmuSaver, PmuSaverOptions, applyRecord, writerOptions } from './saver';
 import { SaverState } from './state';
+
+/** How often a caught-up standby checks that the cursor has not passed it. */
+const LAP_CHECK_MS = 50;
 
 export interface StandbyOptions extends PmuSaverOptions {
   /** Heartbeat silence that counts as a dead primary. Default 1000 ms. */
@@ -78,13 +82,18 @@ class Follower {
   }
 
   async follow(intervalMs: number, signal: AbortSignal): Promise<void> {
+    let lapCheck = 0;
     while (!signal.aborted) {
       const batch = await this.reader.readBatch();
       this.apply(batch.records);
       if (batch.stop.reason === 'limit') continue;
-      if (await this.lapped()) {
-        await this.start(0);
-        continue;
+      // Caught up (or stalled): every so often, make sure the primary did not clear past us.
+      if (performance.now() - lapCheck > LAP_CHECK_MS) {
+        lapCheck = performance.now();
+        if (await this.lapped()) {
+          await this.start(0);
+          continue;
+        }
       }
       try {
         await sleep(intervalMs, undefined, { signal });
@@ -127,7 +136,8 @@ class Follower {
   /** True if the cursor moved past this reader's position: records it needed were reused. */
   private async lapped(): Promise<boolean> {
     try {
-      const cursor = Number((await this.region.read(CURSOR_POSITION_OFFSET, 8)).readBigUInt64LE(0));
+      // A fresh reader starts at the persisted cursor (the header's words are checked as it opens).
+      const cursor = (await CheckpointReader.open(this.region)).next.position;
       return cursor > this.reader.next.position;
     } catch (error) {
       if (isPmuError(error, 'ECLOSED')) return false;
