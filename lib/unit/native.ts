@@ -97,7 +97,10 @@ export function addon(): Addon {
   if (loaded) return loaded;
   let candidate: Addon;
   try {
-    candidate = nodeGypBuild(PACKAGE_ROOT) as Addon;
+    // PMU_ADDON_PATH loads another build of the same addon instead (the crash-recording
+    // variant: scripts/crash-states.js); unset, the normal one.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    candidate = (process.env.PMU_ADDON_PATH ? require(process.env.PMU_ADDON_PATH) : nodeGypBuild(PACKAGE_ROOT)) as Addon;
   } catch (error) {
     throw new PmuError('ESYS', `the pmu addon is not available for ${process.platform}-${process.arch} (no prebuilt binary fits and none was built from source): install python3, make and g++, then run \`npm rebuild pmu\` (${(error as Error).message.split('\n')[0]})`, { cause: error });
   }

@@ -12,6 +12,9 @@
 #include "create_worker.h"
 #include "floor.h"
 #include "unit_wrap.h"
+#ifdef PMU_CRASH_RECORD
+#include "crash_binding.h"
+#endif
 
 namespace pmu_binding {
 
@@ -154,6 +157,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("inspect", Napi::Function::New(env, Inspect));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
   exports.Set("measureFloor", Napi::Function::New(env, MeasureFloor));
+#ifdef PMU_CRASH_RECORD
+  exports.Set("crashRecorder", CrashRecorderObject(env));  // the recording build only
+#endif
   return exports;
 }
 

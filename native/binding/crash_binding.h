@@ -1,0 +1,7 @@
+// The crash recorder's JS face (recording build only): see native/core/crash_recorder.h.
+#pragma once
+#include <napi.h>
+
+namespace pmu_binding {
+Napi::Object CrashRecorderObject(Napi::Env env);
+}
