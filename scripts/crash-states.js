@@ -5,6 +5,8 @@
  *
  *   npm run crash-states -- --states 100000 [--seed 1] [--steps 150] [--images-per-point 4]
  *   npm run crash-states -- --repro SEED:POINT:IMAGESEED:MODE   (one image, kept for a look)
+ *   --lie-barriers N: check each image as if N more barriers had completed than did (a flush
+ *   that made nothing durable): the harness's own test, it must report lost writes.
  *
  * Runs seeded workloads through the crash-recording addon (native/crash, loaded with
  * PMU_ADDON_PATH), then for many crash points materialises crash images (the durable image plus
@@ -18,7 +20,7 @@ const path = require('node:path');
 const { build } = require('./build-crash-addon');
 
 function parseArgs(argv) {
-  const opts = { states: 2000, seed: 1, steps: 150, imagesPerPoint: 4, json: false, repro: undefined, keep: undefined };
+  const opts = { states: 2000, seed: 1, steps: 150, imagesPerPoint: 4, json: false, repro: undefined, keep: undefined, lieBarriers: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -31,10 +33,11 @@ function parseArgs(argv) {
     else if (a === '--images-per-point') opts.imagesPerPoint = Math.max(2, Number(value()));
     else if (a === '--repro') opts.repro = value();
     else if (a === '--keep') opts.keep = value();
+    else if (a === '--lie-barriers') opts.lieBarriers = Number(value());
     else if (a === '--json') opts.json = true;
     else throw new Error(`unknown option ${a} (see the comment at the top of scripts/crash-states.js)`);
   }
-  for (const key of ['states', 'seed', 'steps']) {
+  for (const key of ['states', 'seed', 'steps', 'lieBarriers']) {
     if (!Number.isInteger(opts[key]) || opts[key] < 0) throw new Error(`--${key} must be a non-negative integer`);
   }
   return opts;
@@ -109,7 +112,7 @@ async function main() {
           if (!jobs && states >= opts.states) break;
           const stats = recorder.materialise(point, imageSeed, mode, image);
           torn += stats.tornPages;
-          const failures = await checkImage(pmu, model, image, info.barriers);
+          const failures = await checkImage(pmu, model, image, info.barriers + opts.lieBarriers);
           states++;
           const where = { seed, point, barriers: info.barriers, imageSeed, mode: MODE_NAMES[mode], dirtyPages: stats.dirtyPages, newPages: stats.newPages, tornPages: stats.tornPages };
           for (const f of failures) record(f, { ...where, mode }, image);
