@@ -2,7 +2,8 @@
 /**
  * One recorded workload: the real public API (embedded unit, regions, checkpoint log and slots),
  * each operation logged in the model with the barrier count at issue and at acknowledgement.
- * Deterministic for a seed (no timers: heartbeats are off; the server part runs on loopback).
+ * Deterministic for a seed (no timers: heartbeats are off). The server's region operations run
+ * over loopback TCP against the same unit: a PmuServer in this process, one admin client.
  */
 const { History, rng, pattern } = require('./model');
 
@@ -34,6 +35,20 @@ async function runWorkload({ pmu, recorder, file, seed, steps }) {
   let nextId = 1;
 
   let unit = pmu.PersistentMemoryUnit.open(file, { size: UNIT_BYTES, maxRegions: 16 });
+  const SECRET = 'crash-states-secret-0123456789abcdef';
+  let server;
+  let client;
+  let remoteData;
+  const startServer = async () => {
+    server = new pmu.PmuServer({ unit, users: new pmu.UserDirectory({ admin: { secret: SECRET, admin: true } }), tcp: { host: '127.0.0.1', port: 0 }, closeUnit: false });
+    const addresses = await server.listen();
+    client = await pmu.PmuClient.connect(addresses.tcp, { user: 'admin', secret: SECRET, timeoutMs: 10000 });
+    remoteData = undefined;
+  };
+  const stopServer = async () => {
+    await client.close();
+    await server.close();
+  };
   const createRegion = (name, size) => {
     const e = model.regions.begin(name, 'exists', count(), true);
     const region = unit.createRegion(name, size);
@@ -50,9 +65,10 @@ async function runWorkload({ pmu, recorder, file, seed, steps }) {
     if (!model.logFormat) model.logFormat = { s, c: count(), d: count() };
     return t;
   };
+  let ckptDurability = 'flushed';
   const startCkpt = async () => {
     const s = count();
-    const t = await pmu.openPrimary(ckptRegion, { mode: 'overwrite', heartbeatMs: 0 });
+    const t = await pmu.openPrimary(ckptRegion, { mode: 'overwrite', durability: ckptDurability, heartbeatMs: 0 });
     if (!model.ckptFormat) model.ckptFormat = { s, c: count(), d: count() };
     return t;
   };
@@ -60,14 +76,17 @@ async function runWorkload({ pmu, recorder, file, seed, steps }) {
   let log = await startLog(logDurability);
   let ckpt = await startCkpt();
   let reader = log.reader;
+  await startServer();
+  remoteData = await client.openRegion('data');
   let tmpNumber = 0;
   const liveTmp = [];
 
-  const writeSlot = async (slot, durability, sync) => {
+  const writeSlot = async (slot, durability, sync, remote) => {
     const label = `slot${slot}.v${nextId++}`;
     const e = model.slots.begin(String(slot), label, count(), durability === 'flushed');
     const bytes = pattern(label, SLOT_BYTES);
-    if (sync) data.writeSync(slot * SLOT_BYTES, bytes, { durability });
+    if (remote) await remoteData.write(slot * SLOT_BYTES, bytes, { durability });
+    else if (sync) data.writeSync(slot * SLOT_BYTES, bytes, { durability });
     else await data.write(slot * SLOT_BYTES, bytes, { durability });
     model.slots.ack(e, count());
   };
@@ -100,15 +119,17 @@ async function runWorkload({ pmu, recorder, file, seed, steps }) {
     const roll = r.next();
     if (roll < 0.2) {
       // Embedded writes: one at a time, sync or async, either durability.
-      tally('slot-write');
-      await writeSlot(r.int(0, SLOTS - 1), r.chance(0.7) ? 'flushed' : 'mapped', r.chance(0.3));
+      const remote = r.chance(0.3);
+      tally(remote ? 'remote-slot-write' : 'slot-write');
+      await writeSlot(r.int(0, SLOTS - 1), r.chance(0.7) ? 'flushed' : 'mapped', r.chance(0.3), remote);
     } else if (roll < 0.27) {
       // Several flushed writers share one group commit.
       tally('slot-group');
       const n = r.int(2, 5);
       const slots = new Set();
       while (slots.size < n) slots.add(r.int(0, SLOTS - 1));
-      await Promise.all([...slots].map((slot) => writeSlot(slot, 'flushed', false)));
+      // Local and remote writers in one group commit.
+      await Promise.all([...slots].map((slot) => writeSlot(slot, 'flushed', false, r.chance(0.4))));
     } else if (roll < 0.3) {
       // An explicit flush of the whole region makes earlier 'mapped' writes durable.
       tally('region-flush');
@@ -136,6 +157,12 @@ async function runWorkload({ pmu, recorder, file, seed, steps }) {
       const t = await reader.takeover({ durability: logDurability, heartbeatMs: 0 });
       log = t;
       reader = t.reader;
+    } else if (roll < 0.67) {
+      // The overwrite log changes hands too, sometimes to a 'mapped' writer.
+      tally('checkpoint-takeover');
+      await ckpt.writer.close();
+      ckptDurability = r.chance(0.3) ? 'mapped' : 'flushed';
+      ckpt = await startCkpt();
     } else if (roll < 0.75) {
       tally('checkpoint');
       const id = nextId++;
@@ -143,20 +170,31 @@ async function runWorkload({ pmu, recorder, file, seed, steps }) {
       const entry = { payload, s: count(), c: Infinity, d: Infinity, sequence: undefined };
       model.checkpoints.set(id, entry);
       entry.sequence = await ckpt.writer.checkpoint(payload);
-      entry.c = entry.d = count();
+      entry.c = count();
+      if (ckptDurability === 'flushed') entry.d = entry.c;
     } else if (roll < 0.85) {
       // Region churn: extents freed and reused; a new region must read as zeros.
+      // Through the server (PMM operations over the wire) or embedded.
+      const remote = r.chance(0.5);
       if (liveTmp.length > 0 && (liveTmp.length >= 3 || r.chance(0.5))) {
-        tally('region-delete');
+        tally(remote ? 'remote-region-delete' : 'region-delete');
         const name = liveTmp.splice(r.int(0, liveTmp.length - 1), 1)[0];
         const e = model.regions.begin(name, 'absent', count(), true);
-        unit.deleteRegion(name);
+        if (remote) await client.deleteRegion(name);
+        else unit.deleteRegion(name);
         model.regions.ack(e, count());
       } else {
-        tally('region-create');
+        tally(remote ? 'remote-region-create' : 'region-create');
         const name = `tmp${tmpNumber++}`;
         const size = r.pick(TMP_BYTES);
-        const region = createRegion(name, size);
+        let region;
+        if (remote) {
+          const e = model.regions.begin(name, 'exists', count(), true);
+          region = await client.createRegion(name, size);
+          model.regions.ack(e, count());
+        } else {
+          region = createRegion(name, size);
+        }
         liveTmp.push(name);
         const length = r.int(1, 3000);
         const offset = r.int(0, size - length);
@@ -171,6 +209,7 @@ async function runWorkload({ pmu, recorder, file, seed, steps }) {
       tally('reopen');
       await log.writer.close();
       await ckpt.writer.close();
+      await stopServer();
       await unit.close();
       unit = pmu.PersistentMemoryUnit.open(file);
       data = unit.openRegion('data');
@@ -179,7 +218,10 @@ async function runWorkload({ pmu, recorder, file, seed, steps }) {
       logDurability = 'flushed';
       log = await startLog(logDurability);
       reader = log.reader;
+      ckptDurability = 'flushed';
       ckpt = await startCkpt();
+      await startServer();
+      remoteData = await client.openRegion('data');
     } else {
       // A crash point between barriers: whatever is dirty right now.
       tally('mark');
@@ -190,6 +232,7 @@ async function runWorkload({ pmu, recorder, file, seed, steps }) {
   recorder.mark();
   await log.writer.close();
   await ckpt.writer.close();
+  await stopServer();
   await unit.close();
   return model;
 }
