@@ -16,6 +16,7 @@ const stampFile = path.join(root, 'native/crash/build/sources.sha256');
 
 function sourcesHash() {
   const hash = crypto.createHash('sha256');
+  hash.update(fs.readFileSync(path.join(root, 'binding.gyp')));
   for (const dir of ['native/core', 'native/binding', 'native/crash']) {
     for (const name of fs.readdirSync(path.join(root, dir)).sort()) {
       if (!/\.(cpp|h|gyp)$/.test(name)) continue;
@@ -24,6 +25,13 @@ function sourcesHash() {
     }
   }
   return hash.digest('hex');
+}
+
+/** The normal addon's sources (binding.gyp, target 'pmu'), as paths from native/crash/. */
+function normalSources() {
+  const gyp = JSON.parse(fs.readFileSync(path.join(root, 'binding.gyp'), 'utf8').replace(/^\s*#.*$/gm, ''));
+  const target = gyp.targets.find((t) => t.target_name === 'pmu');
+  return target.sources.map((source) => path.posix.join('../..', source));
 }
 
 function build() {
@@ -37,7 +45,10 @@ function build() {
 
 module.exports = { build, addonPath: out };
 
-if (require.main === module) {
+if (require.main === module && process.argv[2] === '--sources') {
+  // For native/crash/binding.gyp: <!@(node ../../scripts/build-crash-addon.js --sources)
+  console.log(normalSources().join(' '));
+} else if (require.main === module) {
   const started = Date.now();
   console.log(`${build()} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }

@@ -1,23 +1,16 @@
 # The crash-recording variant of the addon (test/crash-states.test.ts, scripts/crash-states.js):
-# the same sources as ../../binding.gyp, plus the recorder, with the storage layer's msync, fsync,
-# fdatasync, mmap and munmap routed through it by the linker (--wrap). Never shipped or loaded by
-# default: lib/unit/native.ts loads it only when PMU_ADDON_PATH names it.
-# Build: node scripts/build-crash-addon.js (out: native/crash/build/Release/pmu_crash.node).
+# the sources of ../../binding.gyp (read from it when gyp runs) plus the recorder, with the
+# storage layer's mmap, munmap, msync, fsync, fdatasync and fallocate calls routed through the
+# recorder by the linker (--wrap). Never shipped, never loaded by default: lib/unit/native.ts
+# loads it only when PMU_ADDON_PATH names it. Build: node scripts/build-crash-addon.js
+# (out: native/crash/build/Release/pmu_crash.node).
 {
   "targets": [
     {
       "target_name": "pmu_crash",
       "sources": [
-        "../core/status.cpp",
-        "../core/crc32c.cpp",
-        "../core/pm_file.cpp",
-        "../core/att.cpp",
-        "../core/unit.cpp",
+        "<!@(node ../../scripts/build-crash-addon.js --sources)",
         "../core/crash_recorder.cpp",
-        "../binding/addon.cpp",
-        "../binding/unit_wrap.cpp",
-        "../binding/flush_worker.cpp",
-        "../binding/floor.cpp",
         "../binding/crash_binding.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
