@@ -47,12 +47,13 @@ Napi::Value Point(const Napi::CallbackInfo& info) {
 }
 
 // materialise(index, seed, mode, outPath) -> { dirtyPages, newPages, tornPages }
+// mode: 0 random, 1 durable image only, 2 every dirty page new, 3 sector mask = seed.
 Napi::Value Materialise(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t index, seed;
   uint32_t mode;
-  if (!ToU64(info[0], &index) || !ToU64(info[1], &seed) || !ToU32(info[2], &mode) || mode > 2 || !info[3].IsString())
-    return ThrowStatus(env, pmu::Status::kInvalid, "materialise(index, seed, mode 0..2, outPath)");
+  if (!ToU64(info[0], &index) || !ToU64(info[1], &seed) || !ToU32(info[2], &mode) || mode > 3 || !info[3].IsString())
+    return ThrowStatus(env, pmu::Status::kInvalid, "materialise(index, seed, mode 0..3, outPath)");
   pmu::crash::ImageStats stats;
   std::string detail;
   if (!pmu::crash::materialise(index, seed, static_cast<pmu::crash::ImageMode>(mode),

@@ -267,6 +267,18 @@ bool materialise(uint64_t index, uint64_t seed, ImageMode mode, const std::strin
   for (const DirtyPage& d : point.dirty) {
     uint8_t* at = image.data() + d.page * kPageSize;
     if (mode == ImageMode::kDurableOnly) continue;
+    if (mode == ImageMode::kSectorMask) {
+      uint64_t taken = 0;
+      for (uint64_t sct = 0; sct < kPageSize / kSectorSize; sct++) {
+        if ((seed >> sct) & 1) {
+          std::memcpy(at + sct * kSectorSize, d.data->data() + sct * kSectorSize, kSectorSize);
+          taken++;
+        }
+      }
+      if (taken == kPageSize / kSectorSize) stats->new_pages++;
+      else if (taken > 0) stats->torn_pages++;
+      continue;
+    }
     if (mode == ImageMode::kAllNew) {
       std::memcpy(at, d.data->data(), kPageSize);
       stats->new_pages++;

@@ -45,8 +45,10 @@ int64_t mark();
 uint64_t point_count();
 bool point_info(uint64_t index, PointInfo* out);
 // Writes one crash image of point `index` to `out_path`: the durable image at that point plus,
-// for each dirty page, chosen by `seed`: old, new, or torn at sector boundaries.
-enum class ImageMode { kRandom = 0, kDurableOnly = 1, kAllNew = 2 };
+// for each dirty page, chosen by `seed`: old, new, or torn at sector boundaries. kSectorMask
+// tears every dirty page the same way: sector i is new iff bit i of `seed` is set (for tests
+// that enumerate every torn form of one update).
+enum class ImageMode { kRandom = 0, kDurableOnly = 1, kAllNew = 2, kSectorMask = 3 };
 bool materialise(uint64_t index, uint64_t seed, ImageMode mode, const std::string& out_path,
                  ImageStats* stats, std::string* detail);
 
