@@ -92,7 +92,9 @@ PageRef capture(Recorder& r, uint64_t page) {
   return copy;
 }
 
-// The pages whose current content differs from the durable image. Caller holds mu.
+// The pages whose current content differs from the durable image. Caller holds mu. The main
+// thread may be writing into the mapping meanwhile (a barrier runs on the libuv pool): a page
+// copied mid-write is one the kernel's write-back could have taken in the same state.
 std::vector<DirtyPage> dirty_pages(Recorder& r) {
   std::vector<DirtyPage> out;
   uint64_t pages = r.size / kPageSize;
