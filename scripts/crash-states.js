@@ -55,7 +55,9 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   process.env.PMU_ADDON_PATH = build();
   const pmu = require('../dist');
-  const { addon } = require('../dist/unit/native');
+  const native = require('../dist/unit/native');
+  // The loaded addon (an object, or a function that loads it lazily).
+  const addon = typeof native.addon === 'function' ? native.addon() : native.addon;
   const recorder = addon.crashRecorder;
   if (!recorder) throw new Error(`${process.env.PMU_ADDON_PATH} is not the crash-recording build`);
   const { runWorkload } = require('./crash/workload');
