@@ -24,6 +24,8 @@ int __real_fsync(int fd);
 int __real_fdatasync(int fd);
 int __real_fallocate64(int fd, int mode, off_t offset, off_t length);
 int __real_posix_fallocate64(int fd, off_t offset, off_t length);
+int __real_fallocate(int fd, int mode, off_t offset, off_t length);
+int __real_posix_fallocate(int fd, off_t offset, off_t length);
 }
 
 namespace pmu {
@@ -381,6 +383,19 @@ int __wrap_fallocate64(int fd, int mode, off_t offset, off_t length) {
 
 int __wrap_posix_fallocate64(int fd, off_t offset, off_t length) {
   int rc = __real_posix_fallocate64(fd, offset, length);
+  if (rc == 0) note_fallocate(fd, offset, length);
+  return rc;
+}
+
+// Without _FILE_OFFSET_BITS=64 (plain cmake builds) the calls keep their own names.
+int __wrap_fallocate(int fd, int mode, off_t offset, off_t length) {
+  int rc = __real_fallocate(fd, mode, offset, length);
+  if (rc == 0) note_fallocate(fd, offset, length);
+  return rc;
+}
+
+int __wrap_posix_fallocate(int fd, off_t offset, off_t length) {
+  int rc = __real_posix_fallocate(fd, offset, length);
   if (rc == 0) note_fallocate(fd, offset, length);
   return rc;
 }

@@ -20,7 +20,8 @@
       "ldflags": [
         "-Wl,--wrap=mmap", "-Wl,--wrap=mmap64", "-Wl,--wrap=munmap", "-Wl,--wrap=msync",
         "-Wl,--wrap=fsync", "-Wl,--wrap=fdatasync",
-        "-Wl,--wrap=fallocate64", "-Wl,--wrap=posix_fallocate64"
+        "-Wl,--wrap=fallocate64", "-Wl,--wrap=posix_fallocate64",
+        "-Wl,--wrap=fallocate", "-Wl,--wrap=posix_fallocate"
       ]
     }
   ]
