@@ -14,7 +14,6 @@
  * aside). The long run is `npm run crash-states -- --states 100000`.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { removeTempDirs, tempDir } from './helpers/temp';
 import { waitForExit } from './helpers/wait';
@@ -53,13 +52,16 @@ function lastJson(stdout: string): Record<string, unknown> {
 
 describe('the recording addon', () => {
   test('is a separate build: the normal addon has no recorder and no wrapped syscalls', () => {
+    // The addon lib/unit/native.ts loads when PMU_ADDON_PATH is unset (a prebuild or build/Release).
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const normal = require(path.join(ROOT, 'build', 'Release', 'pmu.node'));
-    expect(normal.crashRecorder).toBeUndefined();
+    const normalPath: string = require('node-gyp-build').path(ROOT);
+    expect(path.resolve(normalPath)).not.toBe(path.resolve(addonPath));
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    expect(require(normalPath).crashRecorder).toBeUndefined();
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     expect(typeof require(addonPath).crashRecorder.barrierCount).toBe('function');
-    const symbols = execFileSync('nm', ['-D', path.join(ROOT, 'build', 'Release', 'pmu.node')]).toString();
-    expect(symbols).not.toMatch(/__wrap_/);
+    expect(execFileSync('nm', ['-D', normalPath]).toString()).not.toMatch(/__wrap_/);
+    expect(execFileSync('nm', ['-D', addonPath]).toString()).toMatch(/__wrap_msync/);
   });
 
   test('keeps the durable image and the dirty pages: flushed is there, mapped is old, new or torn by sector', async () => {
