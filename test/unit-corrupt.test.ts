@@ -64,7 +64,10 @@ function resealCopy(copy: Buffer): void {
     if (entry.every((b) => b === 0)) continue;
     entry.writeUInt32LE(crc32c(entry.subarray(0, ENTRY.crc)), ENTRY.crc);
   }
-  copy.writeUInt32LE(crc32c(copy.subarray(512, 512 + MAX_REGIONS * 512)), SB.tableCrc);
+  // The table CRC runs over each slot without its own CRC field (native/core/att.cpp).
+  let tableCrc = 0;
+  for (let i = 0; i < MAX_REGIONS; i++) tableCrc = crc32c(copy.subarray(512 + i * 512, 512 + i * 512 + ENTRY.crc), tableCrc);
+  copy.writeUInt32LE(tableCrc, SB.tableCrc);
   copy.writeUInt32LE(crc32c(copy.subarray(0, SB.crc)), SB.crc);
 }
 

@@ -84,6 +84,17 @@ void encode_entry(const RegionEntry& e, uint8_t* p) {
   put32(p + eo::crc, crc32c(p, eo::crc));
 }
 
+// Over each entry without its own CRC field: an entry followed by its CRC32C always leaves the
+// CRC register in the same state (the CRC residue), so a CRC over whole entries would not depend
+// on their content, and a copy pairing a new superblock with stale entries would pass.
+uint32_t table_checksum(const uint8_t* table, uint32_t max_regions) {
+  uint32_t crc = 0;
+  for (uint32_t i = 0; i < max_regions; i++) {
+    crc = crc32c(table + static_cast<size_t>(i) * kEntrySize, eo::crc, crc);
+  }
+  return crc;
+}
+
 }  // namespace
 
 bool valid_region_name(const std::string& name) {
@@ -106,7 +117,7 @@ void encode_copy(const Superblock& sb, const std::vector<RegionEntry>& entries, 
   for (size_t i = 0; i < entries.size() && i < sb.max_regions; i++)
     encode_entry(entries[i], table + i * kEntrySize);
   // Free slots stay all-zero, so the table CRC covers them too and a stale slot cannot hide.
-  uint32_t table_crc = crc32c(table, static_cast<size_t>(sb.max_regions) * kEntrySize);
+  uint32_t table_crc = table_checksum(table, sb.max_regions);
 
   std::memcpy(out + sbo::magic, kMagic, 8);
   put32(out + sbo::version, sb.version);
@@ -238,11 +249,11 @@ CopyState decode_copy(const uint8_t* copy, uint64_t available, uint64_t file_siz
     return CopyState::kInvalid;
   }
   const uint8_t* table = copy + kSuperblockSize;
-  size_t table_bytes = static_cast<size_t>(s.max_regions) * kEntrySize;
+
 
   // Before any entry's content: a torn update can pair this superblock with entries it never
   // counted (a handle or address past its counters), which is a torn write, not corruption.
-  if (get32(copy + sbo::table_crc) != crc32c(table, table_bytes)) {
+  if (get32(copy + sbo::table_crc) != table_checksum(table, s.max_regions)) {
     *why = "table checksum mismatch (entries from different updates)";
     return CopyState::kTorn;
   }
