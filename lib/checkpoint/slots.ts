@@ -85,6 +85,12 @@ export class SlotWriter {
   private writing = false;
   private queued: { state: Uint8Array; waiters: Waiter[] } | undefined;
   private idleWaiters: Array<() => void> = [];
+  /**
+   * The newest checkpoint known to be on disk (recovered, or acknowledged 'flushed'). A 'mapped'
+   * writer must not write over its slot until the other slot holds a newer checkpoint on disk:
+   * a power loss could otherwise tear both slots and lose a checkpoint acknowledged 'flushed'.
+   */
+  private onDisk: number;
 
   constructor(
     private readonly region: Region,
@@ -93,7 +99,9 @@ export class SlotWriter {
     private nextSequence: number,
     private readonly durability: Durability,
     private readonly health: WriterHealth,
-  ) {}
+  ) {
+    this.onDisk = nextSequence - 1;
+  }
 
   get sequence(): number {
     return this.nextSequence;
@@ -138,13 +146,20 @@ export class SlotWriter {
         const offset = slotOffset(this.header, sequence % 2);
         const record = encodeRecord({ sequence, position: offset, durable: sequence - 1, epoch: epochTag(this.epoch), type: 'checkpoint' }, state, this.header.logId);
         try {
+          if (this.durability === 'mapped' && this.onDisk > 0 && this.onDisk % 2 === sequence % 2) {
+            await this.region.flush(slotOffset(this.header, (sequence - 1) % 2), this.header.capacity);
+            this.onDisk = sequence - 1;
+          }
           await this.region.write(offset, record, { durability: this.durability, fence: fenceFor(this.epoch) });
         } catch (error) {
           this.health.fail(error);
           throw this.health.failure;
         }
         this.nextSequence++;
-        if (this.durability === 'flushed') this.markFlushed(sequence);
+        if (this.durability === 'flushed') {
+          this.onDisk = sequence;
+          this.markFlushed(sequence);
+        }
         for (const waiter of waiters) waiter.resolve(sequence);
       } catch (error) {
         for (const waiter of waiters) waiter.reject(error);
