@@ -42,8 +42,11 @@ export function slotOffset(header: LogHeader, slot: number): number {
 
 /** The newest valid checkpoint; ECORRUPT if the checkpoint mark names a newer one that no slot holds valid. */
 export async function readLatestCheckpoint(region: Region, header: LogHeader): Promise<LatestCheckpoint> {
-  const latest = await readSlots(region, header);
+  // The mark first: it only ever names a checkpoint already in a slot, and slots only move
+  // forward, so slots read after it hold it or newer. Read the other way round, a checkpoint the
+  // writer completes in between is marked but not seen: a live reader would report damage.
   const mark = Number(await readCheckedWord(region, 'checkpoint mark', CHECKPOINT_MARK_OFFSET));
+  const latest = await readSlots(region, header);
   if (mark > (latest.checkpoint?.sequence ?? 0)) {
     throw new PmuError(
       'ECORRUPT',
