@@ -38,9 +38,12 @@ export function checkDurability(value: unknown): Durability {
   return value as Durability;
 }
 
-/** String.prototype.isWellFormed (Node 20), typed here: the project's lib target predates it. */
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Like String.prototype.isWellFormed, which the arm64 prebuild's Node 18 test host lacks. */
 function isWellFormed(value: string): boolean {
-  return (value as unknown as { isWellFormed(): boolean }).isWellFormed();
+  return !LONE_SURROGATE.test(value);
 }
 
 export function checkName(name: string, value: unknown, maxBytes: number): string {
