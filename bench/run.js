@@ -11,9 +11,10 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { Progress } = require('./lib/progress');
 const { markdown, sizeName } = require('./lib/report');
+const { charts } = require('./lib/plots');
 const { canPin, SERVER_CPU } = require('./lib/child');
 
-const SUITES = ['floors', 'embedded', 'remote', 'checkpoint', 'peers'];
+const SUITES = ['floors', 'embedded', 'remote', 'checkpoint', 'peers', 'clients', 'primaries', 'regions', 'unit-size', 'backup-lag', 'record-size'];
 const USAGE = 'usage: pmu bench [--quick] [--only SUITE,...] [--docs] [--out DIR]; suites: ' + SUITES.join(', ');
 /** How the user started this run, for the report and messages: `pmu bench` sets it. */
 const COMMAND = process.env.PMU_BENCH_COMMAND || 'npm run bench --';
@@ -142,13 +143,18 @@ async function main(argv) {
     notes,
     rows,
   };
-  const md = markdown(run);
+  const drawn = charts(rows);
+  const md = markdown(run, drawn);
   fs.mkdirSync(values.out, { recursive: true });
+  for (const chart of drawn) fs.writeFileSync(path.join(values.out, chart.file), chart.svg);
   fs.writeFileSync(path.join(values.out, 'latest.json'), JSON.stringify(run, null, 2) + '\n');
   fs.writeFileSync(path.join(values.out, 'latest.md'), md);
   if (values.docs) {
     const header = '# Benchmarks\n\nThe latest full run of `npm run bench`, written by `node bench/run.js --docs`. Every figure below comes from that one run: the floors, pmu and the peers were measured side by side on the same machine. Compare only figures from one run: the machine is shared and noisy.\n\n';
-    fs.writeFileSync(path.join(__dirname, '..', 'docs', 'BENCHMARKS.md'), header + md);
+    const docs = path.join(__dirname, '..', 'docs');
+    fs.mkdirSync(path.join(docs, 'bench'), { recursive: true });
+    for (const chart of drawn) fs.writeFileSync(path.join(docs, 'bench', chart.file), chart.svg);
+    fs.writeFileSync(path.join(docs, 'BENCHMARKS.md'), header + markdown(run, drawn, 'bench/'));
   }
   process.stdout.write(md);
   process.stdout.write(`\n(written to ${path.relative(process.cwd(), values.out) || '.'}/latest.md and latest.json)\n`);

@@ -103,7 +103,8 @@ function headlines(rows) {
   return out;
 }
 
-function markdown(run) {
+/** The run as markdown; `charts` ([{ file, title }]) are linked under `chartDir`, before the tables. */
+function markdown(run, charts = [], chartDir = '') {
   const lines = [];
   lines.push(`Command: \`${run.command}\``);
   lines.push('');
@@ -119,6 +120,16 @@ function markdown(run) {
     const ratio = typeof h.ratio === 'number' ? `${h.ratio.toFixed(2)}×` : h.ratio;
     const met = h.met === undefined ? '' : h.met ? 'yes' : '**no**';
     lines.push(`| ${h.what} | ${h.value} | ${h.versus} | ${ratio} | ${h.target} | ${met} |`);
+  }
+  if (charts.length > 0) {
+    lines.push('');
+    lines.push('## Charts');
+    lines.push('');
+    lines.push(`Drawn from the tables below (same run, same command). Log axes where marked.`);
+    for (const chart of charts) {
+      lines.push('');
+      lines.push(`![${chart.title}](${chartDir}${chart.file})`);
+    }
   }
   for (const suite of [...new Set(run.rows.map((r) => r.suite))]) {
     lines.push('');

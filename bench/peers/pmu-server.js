@@ -4,6 +4,8 @@
 // Unix socket. Prints "ready <tcp-url> <unix-url>". Usage: node pmu-server.js DATA_DIR
 // PMU_BENCH_METRICS=127.0.0.1:9464 also serves its Prometheus metrics there, to watch a server
 // under the bench with `pmu stat` (one server at a time: the port is fixed).
+// PMU_BENCH_UNIT_BYTES sizes the unit (default 160 MiB). SIGUSR2 prints one line
+// "stats <json>" with the unit's group-commit counters, for the scale suites.
 const path = require('node:path');
 const { PersistentMemoryUnit } = require('../../dist');
 const { PmuServer } = require('../../dist/net/server');
@@ -11,7 +13,7 @@ const { UserDirectory } = require('../../dist/net/users');
 
 async function main() {
   const dataDir = process.argv[2];
-  const unit = PersistentMemoryUnit.open(path.join(dataDir, 'bench.pmu'), { size: 160 << 20 });
+  const unit = PersistentMemoryUnit.open(path.join(dataDir, 'bench.pmu'), { size: Number(process.env.PMU_BENCH_UNIT_BYTES || 160 << 20) });
   const users = new UserDirectory({ bench: { secret: process.env.PMU_BENCH_SECRET, admin: true } });
   const server = new PmuServer({ unit, users, tcp: { host: '127.0.0.1', port: 0 }, socket: path.join(dataDir, 'pmu.sock') });
   const addresses = await server.listen();
@@ -21,6 +23,10 @@ async function main() {
     await serveMetrics(new PmuMetrics({ server, unit }), parseMetricsAddress(process.env.PMU_BENCH_METRICS)).catch(() => undefined);
   }
   process.stdout.write(`ready ${addresses.tcp} ${addresses.unix}\n`);
+  process.on('SIGUSR2', () => {
+    const { flushes, flushedWrites } = unit.stats();
+    process.stdout.write(`stats ${JSON.stringify({ flushes, flushedWrites })}\n`);
+  });
   process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
 }
 

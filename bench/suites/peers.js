@@ -3,44 +3,10 @@
 // appendonly with appendfsync always) through ioredis, lmdb-js (durable and noSync), and a
 // plain fs write + fdatasync. A peer that is missing is skipped with a line saying so.
 const fs = require('node:fs');
-const net = require('node:net');
 const path = require('node:path');
-const { execFileSync } = require('node:child_process');
 const { summarize, sampleAsync, sampleSync } = require('../lib/stats');
-const { startChild } = require('../lib/child');
+const { hasRedis, startRedis } = require('../lib/redis');
 const { windowed } = require('../lib/throughput');
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
-function hasRedis() {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function startRedis(ctx, name, extra) {
-  const port = await freePort();
-  const dir = path.join(ctx.dir, name);
-  fs.mkdirSync(dir, { recursive: true });
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--protected-mode', 'yes', ...extra];
-  const server = await startChild('redis-server', args, /Ready to accept connections/);
-  const Redis = require('ioredis');
-  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, enableAutoPipelining: false });
-  await client.connect();
-  return { server, client };
-}
 
 async function redisRows(ctx, peer, label) {
   const value = Buffer.alloc(4096, 0x5a);
