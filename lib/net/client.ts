@@ -70,6 +70,7 @@ export class PmuClient {
     this.host = {
       maxPayloadBytes: maxPayload,
       connection: () => self.connection(),
+      current: () => (!self.closed && self.current?.alive ? self.current : undefined),
       routeEvents: (connection, id, watch) => self.route(connection, id, watch),
       forget: (region) => {
         self.regions.delete(region);

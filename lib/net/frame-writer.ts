@@ -5,13 +5,25 @@
  * when the turn ends (process.nextTick), e.g. pipelined requests or a group commit's acks.
  */
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { HEADER_BYTES, SMALL_FRAME_BYTES, writeHeader } from './protocol';
 
 export class FrameWriter {
   private busyThisTurn = false;
   private corked = false;
+  /**
+   * One buffer for lone small frames. It is used only when the socket has nothing queued
+   * (writableLength 0): then every earlier frame, the last use of this buffer included, has
+   * been handed to the kernel, and nothing refers to it any more. A 4 KiB write's frame is
+   * past Node's pooled size, so without this every request allocated, and later collected,
+   * an ArrayBuffer of its own. Not for TLS, whose socket may keep a chunk past write().
+   */
+  private scratch: Buffer | undefined;
+  private readonly reuse: boolean;
 
-  constructor(private readonly socket: net.Socket) {}
+  constructor(private readonly socket: net.Socket) {
+    this.reuse = !(socket instanceof tls.TLSSocket);
+  }
 
   /** Writes header + parts. The parts must not change until the socket has sent them. */
   write(op: number, flags: number, requestId: number, parts: readonly Uint8Array[]): void {
@@ -19,7 +31,8 @@ export class FrameWriter {
     for (const part of parts) bodyLength += part.length;
     this.startFrame();
     if (HEADER_BYTES + bodyLength <= SMALL_FRAME_BYTES) {
-      const frame = Buffer.allocUnsafe(HEADER_BYTES + bodyLength);
+      const useScratch = this.reuse && !this.corked && this.socket.writableLength === 0;
+      const frame = useScratch ? this.takeScratch(HEADER_BYTES + bodyLength) : Buffer.allocUnsafe(HEADER_BYTES + bodyLength);
       writeHeader(frame, op, flags, requestId, bodyLength);
       let at = HEADER_BYTES;
       for (const part of parts) {
@@ -56,6 +69,11 @@ export class FrameWriter {
     writeHeader(frame, op, flags, requestId, bodyLength);
     this.startFrame();
     this.socket.write(frame);
+  }
+
+  private takeScratch(length: number): Buffer {
+    if (this.scratch === undefined) this.scratch = Buffer.allocUnsafeSlow(SMALL_FRAME_BYTES);
+    return this.scratch.subarray(0, length);
   }
 
   /** Corks the socket for every frame after the first of this turn. */

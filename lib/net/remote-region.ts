@@ -42,6 +42,8 @@ export interface RegionHost {
   readonly maxPayloadBytes: number;
   /** The current authenticated connection, reconnecting (and re-opening regions) if it dropped. */
   connection(): Promise<ClientConnection>;
+  /** The current connection if it is up, else undefined (no reconnect): the write fast path. */
+  current(): ClientConnection | undefined;
   /** Routes EVENT frames with this subscription id (on this connection) to `watch`. */
   routeEvents(connection: ClientConnection, subscriptionId: number, watch: Watch | undefined): void;
   forget(region: RemoteRegion): void;
@@ -124,7 +126,7 @@ export class RemoteRegion implements Region {
     if (data.length > this.host.maxPayloadBytes) {
       throw new PmuError('EFRAMETOOBIG', `write of ${data.length} bytes to region '${this.name}' exceeds the ${this.host.maxPayloadBytes}-byte frame limit; split it`);
     }
-    const binding = await this.bound();
+    const binding = this.readyBinding() ?? (await this.bound());
     checkRange(this.name, binding.size, offset, data.length, 'write');
     const fixed = this.prefix(binding, offset, WRITE_FIXED_BYTES);
     let flags = durability === 'flushed' ? FLAG_FLUSHED : 0;
@@ -141,7 +143,7 @@ export class RemoteRegion implements Region {
   async read(offset: number, length: number): Promise<Buffer> {
     checkInteger('offset', offset);
     checkInteger('length', length);
-    const binding = await this.bound();
+    const binding = this.readyBinding() ?? (await this.bound());
     checkRange(this.name, binding.size, offset, length, 'read');
     const piece = this.host.maxPayloadBytes;
     if (length <= piece) return this.readPiece(binding, offset, length);
@@ -153,7 +155,7 @@ export class RemoteRegion implements Region {
 
   async flush(offset = 0, length?: number): Promise<void> {
     checkInteger('offset', offset);
-    const binding = await this.bound();
+    const binding = this.readyBinding() ?? (await this.bound());
     const span = length ?? binding.size - offset;
     checkInteger('length', span);
     checkRange(this.name, binding.size, offset, span, 'flush');
@@ -167,7 +169,7 @@ export class RemoteRegion implements Region {
     checkU64('expected', expected);
     checkU64('value', value);
     const durability = checkDurability(options?.durability);
-    const binding = await this.bound();
+    const binding = this.readyBinding() ?? (await this.bound());
     checkRange(this.name, binding.size, offset, 8, 'compareAndSwap');
     const fixed = this.prefix(binding, offset, CAS_FIXED_BYTES);
     fixed.writeBigUInt64LE(expected, DATA_PREFIX_BYTES);
@@ -186,7 +188,7 @@ export class RemoteRegion implements Region {
   async watchWriters(listener: WriterListener): Promise<() => Promise<void>> {
     if (typeof listener !== 'function') throw new PmuError('EINVAL', 'watchWriters needs a listener function');
     const watch: Watch = { listener };
-    const binding = await this.bound();
+    const binding = this.readyBinding() ?? (await this.bound());
     await this.subscribe(binding, watch);
     this.watches.add(watch);
     return async () => {
@@ -237,6 +239,17 @@ export class RemoteRegion implements Region {
   /** @internal Called by the client when a subscription's EVENT arrives. */
   static deliver(watch: Watch, reason: number, user: string): void {
     watch.listener({ user, reason: reason === EVENT_WRITER_CLOSED ? 'closed' : 'disconnected' });
+  }
+
+  /**
+   * The binding, when it is on the live current connection and no rebind is pending; else
+   * undefined (then bound() reconnects or rebinds). Data ops take it without an await, so on
+   * the hot path a request leaves within the call, and requests leave in the order of calls.
+   */
+  private readyBinding(): Binding | undefined {
+    if (this.closedError || this.rebinding) return undefined;
+    const connection = this.host.current();
+    return connection !== undefined && this.binding.connection === connection ? this.binding : undefined;
   }
 
   private async bound(): Promise<Binding> {
