@@ -24,6 +24,7 @@ function series(rows, chart, pick, filter = () => true, rename = (n) => n) {
 const CHARTS = [
   {
     file: 'clients-latency-mapped.svg',
+    caption: "Every client waits for its write before sending the next, so once the server's one core is busy the latency per write grows with the number of clients (queueing: about clients ÷ throughput) while the aggregate rate flattens. Redis, also one thread, has the same shape; the gap between the two is per-request CPU on the server.",
     title: "4 KiB write latency vs clients: pmu 'mapped' and Redis AOF off",
     x: { label: 'concurrent clients, one connection each', log: true },
     y: { label: 'latency per write', log: true, format: us },
@@ -34,6 +35,7 @@ const CHARTS = [
   },
   {
     file: 'clients-latency-flushed.svg',
+    caption: "Durable writes from many clients share one msync per group (group commit), so the latency per write grows far slower than the number of clients until the disk's flush rate is the limit; Redis `appendfsync always` also groups its fsyncs per event-loop turn.",
     title: "4 KiB durable write latency vs clients: pmu 'flushed' and Redis always",
     x: { label: 'concurrent clients, one connection each', log: true },
     y: { label: 'latency per write', log: true, format: us },
@@ -44,6 +46,7 @@ const CHARTS = [
   },
   {
     file: 'clients-throughput.svg',
+    caption: "Aggregate writes/s: rises while the server has idle time between requests, then stays flat at what one server core (mapped) or the disk's flush rate times the group size (flushed) allows.",
     title: '4 KiB writes: aggregate throughput vs clients',
     x: { label: 'concurrent clients, one connection each', log: true },
     y: { label: 'writes/s, all clients', log: true },
@@ -51,6 +54,7 @@ const CHARTS = [
   },
   {
     file: 'primaries-throughput.svg',
+    caption: "Each primary appends one durable record at a time on its own connection and log region; the server's group commit lets one msync serve every primary whose append arrived meanwhile.",
     title: 'Durable 256 B appends/s vs checkpoint primaries, one server',
     x: { label: 'primaries, each its own connection and log', log: true },
     y: { label: 'appends/s, all primaries', log: true },
@@ -58,6 +62,7 @@ const CHARTS = [
   },
   {
     file: 'primaries-group-commit.svg',
+    caption: "Appends served per server msync (the group-commit size reached), against the ideal of one msync for all primaries at once. Below the ideal because appends arrive spread over the msync's duration, not all at the same instant.",
     title: 'Group commit the server reached vs primaries',
     x: { label: 'primaries', log: true },
     y: { label: 'appends per server msync', log: true },
@@ -68,6 +73,7 @@ const CHARTS = [
   },
   {
     file: 'regions.svg',
+    caption: "createRegion and deleteRegion are crash-atomic table updates (each ends with an msync of the table), so each costs about a flush whatever the number of regions. openRegion is a lookup in a name table the unit keeps in step with its own changes, so it stays flat (it used to list the whole table per lookup and grew linearly: 18 ms at 1,024 regions in a loaded quick run before the fix). The write to a random region stays flat: regions are ranges of one mapping.",
     title: 'Cost per operation vs regions in one unit (p50)',
     x: { label: 'regions in the unit', log: true },
     y: { label: 'time per operation', log: true, format: us },
@@ -75,6 +81,7 @@ const CHARTS = [
   },
   {
     file: 'unit-size-time.svg',
+    caption: "Open reads and checks the superblock and region table, not the data, so it grows only slowly with the unit's size; creating the file is one posix_fallocate. The first durable write into untouched pages pays the page fault and the conversion of the unwritten extent; the following ones cost what the msync floor costs.",
     title: 'Open and first write vs unit size',
     x: { label: 'unit size', log: true, format: bytes },
     y: { label: 'time', log: true, format: us },
@@ -82,6 +89,7 @@ const CHARTS = [
   },
   {
     file: 'unit-size-rss.svg',
+    caption: "Open maps the file but touches only the metadata pages: resident memory does not grow with the unit's size.",
     title: 'Resident memory added by open vs unit size',
     x: { label: 'unit size', log: true, format: bytes },
     y: { label: 'RSS added by open', format: bytes },
@@ -89,6 +97,7 @@ const CHARTS = [
   },
   {
     file: 'backup-lag.svg',
+    caption: "From append (timestamp in the record) to the backup reading it over its own connection. Flat while the backup polls faster than the primary appends; it cannot keep up once the primary's rate exceeds what one reader's read-and-clear loop over the network sustains (the table's last row says so).",
     title: 'Backup lag vs primary append rate (256 B, durable, remote)',
     x: { label: 'appends/s the primary was asked for', log: true },
     y: { label: 'append → seen by the backup', log: true, format: us },
@@ -96,6 +105,7 @@ const CHARTS = [
   },
   {
     file: 'record-size.svg',
+    caption: "Durable append throughput against memcpy + msync of the same size in C. Small records are bounded by the msync per append (MB/s grows with the record size); from 1 MiB up both are bounded by the disk's write bandwidth and pmu sits near the floor.",
     title: 'Durable append throughput vs record size',
     x: { label: 'record size', log: true, format: bytes },
     y: { label: 'MB/s', log: true, format: mbs },
@@ -109,7 +119,7 @@ function charts(rows) {
   for (const c of CHARTS) {
     const built = c.build(rows).filter((s) => s.points.length > 0);
     if (built.length === 0) continue;
-    out.push({ file: c.file, title: c.title, svg: lineChart({ title: c.title, x: c.x, y: c.y, series: built }) });
+    out.push({ file: c.file, title: c.title, caption: c.caption, svg: lineChart({ title: c.title, x: c.x, y: c.y, series: built }) });
   }
   return out;
 }

@@ -129,6 +129,10 @@ function markdown(run, charts = [], chartDir = '') {
     for (const chart of charts) {
       lines.push('');
       lines.push(`![${chart.title}](${chartDir}${chart.file})`);
+      if (chart.caption) {
+        lines.push('');
+        lines.push(chart.caption);
+      }
     }
   }
   for (const suite of [...new Set(run.rows.map((r) => r.suite))]) {

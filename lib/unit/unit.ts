@@ -65,6 +65,13 @@ export class PersistentMemoryUnit {
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly recoveryNote: string;
+  /**
+   * The region table by name, read from the addon once and then kept up to date by the
+   * changes made here (this object is the table's only writer: the file is locked to it).
+   * Looking a name up used to list the whole table, so opening or deleting a region cost time
+   * in proportion to the number of regions.
+   */
+  private byName: Map<string, NativeEntry> | undefined;
 
   private constructor(private readonly native: NativeUnit, recoveryNote: string) {
     const groupCommit = new GroupCommit(native);
@@ -152,7 +159,15 @@ export class PersistentMemoryUnit {
     checkInteger('size', size, 1);
     const owner = options.owner === undefined ? '' : checkName('owner', options.owner, USER_MAX_BYTES);
     this.assertOpen();
-    return new LocalRegion(this.access, this.native.createRegion(name, size, owner));
+    let entry: NativeEntry;
+    try {
+      entry = this.native.createRegion(name, size, owner);
+    } catch (error) {
+      this.byName = undefined;
+      throw error;
+    }
+    this.byName?.set(entry.name, entry);
+    return new LocalRegion(this.access, entry);
   }
 
   openRegion(name: string): LocalRegion {
@@ -167,7 +182,13 @@ export class PersistentMemoryUnit {
 
   deleteRegion(name: string): void {
     const handle = this.entry(name).handle;
-    this.native.deleteRegion(handle);
+    try {
+      this.native.deleteRegion(handle);
+    } catch (error) {
+      this.byName = undefined;
+      throw error;
+    }
+    this.byName?.delete(name);
     this.regionCounters.delete(handle);
   }
 
@@ -188,7 +209,12 @@ export class PersistentMemoryUnit {
       if (grant.rights !== 'r' && grant.rights !== 'rw') throw new PmuError('EINVAL', `grant rights must be 'r' or 'rw', got ${String(grant.rights)}`);
       return { user: grant.user, rights: RIGHTS_BITS[grant.rights] };
     });
-    this.native.setGrants(entry.handle, bits);
+    try {
+      this.native.setGrants(entry.handle, bits);
+    } finally {
+      // The entry's grants changed: read the table again at the next lookup.
+      this.byName = undefined;
+    }
   }
 
   /** @internal The full table entry, access key included: for the server only. */
@@ -250,7 +276,8 @@ export class PersistentMemoryUnit {
   private findEntry(name: string): NativeEntry | undefined {
     checkName('region name', name, NAME_MAX_BYTES);
     this.assertOpen();
-    return this.native.regions().find((e) => e.name === name);
+    if (this.byName === undefined) this.byName = new Map(this.native.regions().map((e) => [e.name, e]));
+    return this.byName.get(name);
   }
 
   private assertOpen(): void {
