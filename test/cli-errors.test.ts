@@ -143,7 +143,7 @@ describe('pmu bench as installed', () => {
     for (const args of [['bench', '--only', 'nope'], ['bench', '--only', 'floors,nope'], ['bench', '--bogus']]) {
       const result = await pmu(args);
       expect(result.code).toBe(2);
-      expect(result.stderr).toMatch(/^pmu bench: .* \(usage: pmu bench \[--quick\] .*suites: floors, embedded, remote, checkpoint, peers\)\n$/);
+      expect(result.stderr).toMatch(/^pmu bench: .* \(usage: pmu bench \[--quick\] .*suites: floors, embedded, remote, checkpoint, peers, clients, primaries, regions, unit-size, backup-lag, record-size\)\n$/);
     }
   });
 

@@ -12,7 +12,7 @@ const REGION = 4096;
 const SAMPLE = 256;
 
 function counts(ctx) {
-  return ctx.quick ? [1, 64, 1024] : [1, 16, 256, 4096];
+  return ctx.quick ? [1, 64, 256] : [1, 16, 256, 4096];
 }
 
 function time(fn) {

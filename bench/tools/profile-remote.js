@@ -36,13 +36,21 @@ function top(file, count = 25) {
 
 function cpuPer(start, writes) {
   const { user, system } = process.cpuUsage(start);
-  return `${((user + system) / writes).toFixed(2)} (user ${(user / writes).toFixed(2)}, system ${(system / writes).toFixed(2)})`;
+  const switches = (contextSwitches('self') - startSwitches) / writes;
+  return `CPU ${((user + system) / writes).toFixed(2)} µs (user ${(user / writes).toFixed(2)}, system ${(system / writes).toFixed(2)}), ${switches.toFixed(2)} context switches`;
 }
+
+/** Voluntary + involuntary context switches of a process so far. */
+function contextSwitches(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return [...status.matchAll(/ctxt_switches:\s+(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+}
+let startSwitches = 0;
 
 /** user + system CPU of another process, in µs, from /proc (clock ticks of 10 ms: use long runs). */
 function processCpuUs(pid) {
   const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100;
+  return { user: (Number(fields[11]) * 1e6) / 100, system: (Number(fields[12]) * 1e6) / 100 };
 }
 
 async function client(url, secret, writes) {
@@ -51,10 +59,11 @@ async function client(url, secret, writes) {
     const pp = await PingPong.open(url.startsWith('/') ? url : { port: Number(url) });
     const frame = frameOf(4096);
     for (let i = 0; i < 2000; i++) await pp.send(frame);
+    startSwitches = contextSwitches('self');
     const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < writes; i++) await pp.send(frame);
-    process.stdout.write(`mean ${(Number(process.hrtime.bigint() - t0) / 1000 / writes).toFixed(1)} µs per write; client CPU ${cpuPer(c0, writes)} µs per write\n`);
+    process.stdout.write(`mean ${(Number(process.hrtime.bigint() - t0) / 1000 / writes).toFixed(1)} µs per write; client per write: ${cpuPer(c0, writes)}\n`);
     pp.close();
     return;
   }
@@ -63,11 +72,12 @@ async function client(url, secret, writes) {
   const region = await c.openRegion('bench');
   const data = Buffer.alloc(4096, 0x5a);
   for (let i = 0; i < 2000; i++) await region.write(0, data, { durability: 'mapped' });
+  startSwitches = contextSwitches('self');
   const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < writes; i++) await region.write(0, data, { durability: 'mapped' });
   const us = Number(process.hrtime.bigint() - t0) / 1000 / writes;
-  process.stdout.write(`mean ${us.toFixed(1)} µs per write; client CPU ${cpuPer(c0, writes)} µs per write\n`);
+  process.stdout.write(`mean ${us.toFixed(1)} µs per write; client per write: ${cpuPer(c0, writes)}\n`);
   await c.close();
 }
 
@@ -102,9 +112,14 @@ async function main() {
   }
   const [clientCmd, clientArgs] = pin(values['one-core'] ? 1 : 0, [process.execPath, ...prof('client'), __filename, '--child', url, '--writes', values.writes, ...(values.echo ? ['--echo'] : [])]);
   const serverCpu0 = processCpuUs(server.pid);
+  const serverSwitches0 = contextSwitches(server.pid);
   const result = spawnSync(clientCmd, clientArgs, { env, encoding: 'utf8' });
-  const serverCpu = (processCpuUs(server.pid) - serverCpu0) / (Number(values.writes) + 2000);
-  process.stdout.write(`${values.echo ? 'echo' : 'pmu'} ${transport}${values['one-core'] ? ', one core' : ''}: ${result.stdout.trim()}${result.stderr}; server CPU ${serverCpu.toFixed(2)} µs per request (incl. warm-up and connect)\n`);
+  const serverCpu1 = processCpuUs(server.pid);
+  const requests = Number(values.writes) + 2000;
+  const serverUser = (serverCpu1.user - serverCpu0.user) / requests;
+  const serverSystem = (serverCpu1.system - serverCpu0.system) / requests;
+  const serverSwitches = (contextSwitches(server.pid) - serverSwitches0) / (Number(values.writes) + 2000);
+  process.stdout.write(`${values.echo ? 'echo' : 'pmu'} ${transport}${values['one-core'] ? ', one core' : ''}: ${result.stdout.trim()}${result.stderr}; server CPU ${(serverUser + serverSystem).toFixed(2)} (user ${serverUser.toFixed(2)}, system ${serverSystem.toFixed(2)}) µs and ${serverSwitches.toFixed(2)} context switches per request (incl. warm-up and connect)\n`);
   await new Promise((resolve) => {
     server.on('exit', resolve);
     server.kill('SIGTERM');
