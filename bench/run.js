@@ -97,6 +97,8 @@ async function main(argv) {
     note: (line) => notes.push(line),
   };
 
+  // The machine is shared: the load beside the figures says how far to trust them.
+  const loadAtStart = os.loadavg();
   const loaded = [];
   for (const name of only) {
     const file = path.join(__dirname, 'suites', `${name}.js`);
@@ -139,7 +141,7 @@ async function main(argv) {
     command: [COMMAND, ...argv].join(' '),
     date: new Date().toISOString(),
     quick,
-    machine: machine(),
+    machine: { ...machine(), loadAverage: { start: loadAtStart, end: os.loadavg() } },
     notes,
     rows,
   };
@@ -150,7 +152,7 @@ async function main(argv) {
   fs.writeFileSync(path.join(values.out, 'latest.json'), JSON.stringify(run, null, 2) + '\n');
   fs.writeFileSync(path.join(values.out, 'latest.md'), md);
   if (values.docs) {
-    const header = '# Benchmarks\n\nThe latest full run of `npm run bench`, written by `node bench/run.js --docs`. Every figure below comes from that one run: the floors, pmu and the peers were measured side by side on the same machine. Compare only figures from one run: the machine is shared and noisy.\n\n';
+    const header = '# Benchmarks\n\nThe latest full run of `npm run bench`, written by `node bench/run.js --docs`. Every figure and chart below comes from that one run: the floors, pmu and the peers were measured side by side on the same machine. Compare only figures from one run: the machine is shared and noisy (the load average during the run is in the machine line). The charts are SVG files in [docs/bench/](bench/), drawn by bench/lib/chart.js; `npm run bench` writes the same charts next to its tables in `pmu-bench-results/`. Where the remote time goes: `node bench/tools/profile-remote.js [tcp|unix] [--one-core] [--echo] [--plain]` profiles both processes (`--cpu-prof`) and prints CPU per request on each side.\n\n';
     const docs = path.join(__dirname, '..', 'docs');
     fs.mkdirSync(path.join(docs, 'bench'), { recursive: true });
     for (const chart of drawn) fs.writeFileSync(path.join(docs, 'bench', chart.file), chart.svg);

@@ -103,12 +103,18 @@ function headlines(rows) {
   return out;
 }
 
-/** The run as markdown; `charts` ([{ file, title }]) are linked under `chartDir`, before the tables. */
+function loadLine(load) {
+  if (!load) return '';
+  const f = (l) => l.map((v) => v.toFixed(2)).join(', ');
+  return ` Load average (1, 5, 15 min) at the start ${f(load.start)}, at the end ${f(load.end)}.`;
+}
+
+/** The run as markdown; `charts` ([{ file, title, caption }]) are linked under `chartDir`, before the tables. */
 function markdown(run, charts = [], chartDir = '') {
   const lines = [];
   lines.push(`Command: \`${run.command}\``);
   lines.push('');
-  lines.push(`Machine: ${run.machine.cpus} × ${run.machine.cpuModel}, ${run.machine.memoryGiB} GiB, Linux ${run.machine.kernel}, Node ${run.machine.node}; files in ${run.machine.tmpdir} (${run.machine.tmpFs}); ${run.machine.pinning}. Date: ${run.date}.${run.quick ? ' **Quick smoke run: few samples, figures are rough.**' : ''}`);
+  lines.push(`Machine: ${run.machine.cpus} × ${run.machine.cpuModel}, ${run.machine.memoryGiB} GiB, Linux ${run.machine.kernel}, Node ${run.machine.node}; files in ${run.machine.tmpdir} (${run.machine.tmpFs}); ${run.machine.pinning}. Date: ${run.date}.${loadLine(run.machine.loadAverage)}${run.quick ? ' **Quick smoke run: few samples, figures are rough.**' : ''}`);
   lines.push('');
   for (const note of run.notes) lines.push(`- ${note}`);
   if (run.notes.length) lines.push('');
