@@ -4,7 +4,7 @@
  * refused. Pure functions: this file runs in well under a second.
  */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { lineChart, ticks, scale, escapeXml, shortNumber } = require('../bench/lib/chart');
+const { lineChart, ticks, axisTicks, scale, escapeXml, shortNumber } = require('../bench/lib/chart');
 
 function pathPoints(svg: string, name: string): Array<[number, number]> {
   const match = svg.match(new RegExp(`<path class="series" data-name="${name}" d="([^"]+)"`));
@@ -94,6 +94,15 @@ describe('bench chart renderer', () => {
     expect(ticks(1, 100, true)).toEqual([1, 2, 5, 10, 20, 50, 100]);
     expect(ticks(0, 100, false)).toEqual([0, 20, 40, 60, 80, 100]);
     expect(ticks(0, 1, false)).toEqual([0, 0.2, 0.4, 0.6, 0.8, 1]);
+  });
+
+  test("an axis's own ticks are used within the range, and ignored when none falls inside", () => {
+    expect(axisTicks({ ticks: [64, 4096, 1 << 20, 16 << 20] }, 64, 1 << 20, true)).toEqual([64, 4096, 1 << 20]);
+    expect(axisTicks({ ticks: [1e9] }, 1, 100, true)).toEqual(ticks(1, 100, true));
+    const svg = lineChart({ title: 't', x: { log: true, ticks: [64, 4096], format: (v: number) => `${v} B` }, y: {}, series: [{ name: 's', points: [[64, 1], [4096, 2]] }] });
+    expect(svg).toContain('>64 B</text>');
+    expect(svg).toContain('>4096 B</text>');
+    expect(svg).not.toContain('>100</text>');
   });
 
   test('scale maps the ends of the domain onto the ends of the range', () => {

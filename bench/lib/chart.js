@@ -48,6 +48,13 @@ function ticks(lo, hi, log) {
   return out;
 }
 
+/** The axis's own tick values (e.g. powers of two for sizes) within the range, else ticks(). */
+function axisTicks(axis, lo, hi, log) {
+  if (!Array.isArray(axis?.ticks)) return ticks(lo, hi, log);
+  const inside = axis.ticks.filter((v) => v >= lo * 0.999 && v <= hi * 1.001);
+  return inside.length > 0 ? inside : ticks(lo, hi, log);
+}
+
 /** A short label for a tick: 1.5k, 2M, 0.25. `format` overrides it. */
 function shortNumber(v) {
   const abs = Math.abs(v);
@@ -60,7 +67,7 @@ function shortNumber(v) {
 
 /**
  * Renders one chart to an SVG string.
- *   { title, x: { label, log, format }, y: { label, log, format },
+ *   { title, x: { label, log, format, ticks? }, y: { label, log, format, ticks? },
  *     series: [{ name, points: [[x, y], ...], dashed? }] }
  * Points that are not finite (or not positive on a log axis) are left out; a series with no
  * point left is listed in the legend as "(no data)". Throws when no series has a point.
@@ -96,12 +103,12 @@ function lineChart(spec) {
   out.push(`<title>${escapeXml(spec.title || '')}</title>`);
   out.push(`<rect width="${WIDTH}" height="${HEIGHT}" fill="#ffffff"/>`);
   out.push(`<text x="${MARGIN.left}" y="20" font-size="13" font-weight="bold">${escapeXml(spec.title || '')}</text>`);
-  for (const t of ticks(xLo, xHi, xLog)) {
+  for (const t of axisTicks(spec.x, xLo, xHi, xLog)) {
     const x = r(sx(t));
     out.push(`<line x1="${x}" y1="${MARGIN.top}" x2="${x}" y2="${HEIGHT - MARGIN.bottom}" stroke="#e0e0e0"/>`);
     out.push(`<text x="${x}" y="${HEIGHT - MARGIN.bottom + 14}" text-anchor="middle">${escapeXml(fx(t))}</text>`);
   }
-  for (const t of ticks(yLo, yHi, yLog)) {
+  for (const t of axisTicks(spec.y, yLo, yHi, yLog)) {
     const y = r(sy(t));
     out.push(`<line x1="${MARGIN.left}" y1="${y}" x2="${plotRight}" y2="${y}" stroke="#e0e0e0"/>`);
     out.push(`<text x="${MARGIN.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${escapeXml(fy(t))}</text>`);
@@ -127,4 +134,4 @@ function lineChart(spec) {
   return out.join('\n') + '\n';
 }
 
-module.exports = { lineChart, ticks, scale, escapeXml, shortNumber };
+module.exports = { lineChart, ticks, axisTicks, scale, escapeXml, shortNumber };

@@ -8,6 +8,8 @@ const { sizeName } = require('./report');
 const us = (v) => (v >= 1000 ? `${+(v / 1000).toPrecision(3)} ms` : `${+v.toPrecision(3)} µs`);
 const mbs = (v) => `${+(v / 1e6).toPrecision(3)} MB/s`;
 const bytes = (v) => sizeName(v);
+// Size axes tick at powers of two that name well (64 B, 4 KiB, 1 MiB …), not at decades.
+const SIZE_TICKS = [64, 1024, 4096, 65536, 1 << 20, 16 << 20, 64 << 20, 256 << 20, 2 ** 30, 4 * 2 ** 30, 8 * 2 ** 30];
 
 /** Groups the rows of `chart` by series, with y taken by `pick(row)`. */
 function series(rows, chart, pick, filter = () => true, rename = (n) => n) {
@@ -83,7 +85,7 @@ const CHARTS = [
     file: 'unit-size-time.svg',
     caption: "Open reads and checks the superblock and region table, not the data, so it grows only slowly with the unit's size; creating the file is one posix_fallocate. The first durable write into untouched pages pays the page fault and the conversion of the unwritten extent; the following ones cost what the msync floor costs.",
     title: 'Open and first write vs unit size',
-    x: { label: 'unit size', log: true, format: bytes },
+    x: { label: 'unit size', log: true, format: bytes, ticks: SIZE_TICKS },
     y: { label: 'time', log: true, format: us },
     build: (rows) => series(rows, 'unit-size', (r) => r.p50),
   },
@@ -91,9 +93,9 @@ const CHARTS = [
     file: 'unit-size-rss.svg',
     caption: "Open maps the file but touches only the metadata pages: resident memory does not grow with the unit's size.",
     title: 'Resident memory added by open vs unit size',
-    x: { label: 'unit size', log: true, format: bytes },
-    y: { label: 'RSS added by open', format: bytes },
-    build: (rows) => series(rows, 'unit-size', (r) => r.curve.rssBytes, (r) => r.curve.rssBytes !== undefined, () => 'open'),
+    x: { label: 'unit size', log: true, format: bytes, ticks: SIZE_TICKS },
+    y: { label: 'RSS added by open (MiB)' },
+    build: (rows) => series(rows, 'unit-size', (r) => r.curve.rssBytes / 2 ** 20, (r) => r.curve.rssBytes !== undefined, () => 'open'),
   },
   {
     file: 'backup-lag.svg',
@@ -107,7 +109,7 @@ const CHARTS = [
     file: 'record-size.svg',
     caption: "Durable append throughput against memcpy + msync of the same size in C. Small records are bounded by the msync per append (MB/s grows with the record size); from 1 MiB up both are bounded by the disk's write bandwidth and pmu sits near the floor.",
     title: 'Durable append throughput vs record size',
-    x: { label: 'record size', log: true, format: bytes },
+    x: { label: 'record size', log: true, format: bytes, ticks: SIZE_TICKS },
     y: { label: 'MB/s', log: true, format: mbs },
     build: (rows) => series(rows, 'record-size', (r) => r.curve.bytesPerSec),
   },
