@@ -83,8 +83,8 @@ const CHARTS = [
   },
   {
     file: 'unit-size-time.svg',
-    caption: "Open reads and checks the superblock and region table, not the data, so it grows only slowly with the unit's size; creating the file is one posix_fallocate. The first durable write into untouched pages pays the page fault and the conversion of the unwritten extent; the following ones cost what the msync floor costs.",
-    title: 'Open and first write vs unit size',
+    caption: "Creating a unit writes every byte once (zeros, so that no later write pays for converting unwritten extents: docs/FORMAT.md), so create grows linearly with the size, at disk speed: a one-time cost. Open checks the file for holes, fsyncs, maps it and reads the metadata, not the data, so it grows far slower than the size. The first durable write into a region at the far end of the file, and the next ones, cost about the msync floor whatever the size.",
+    title: 'Create, open and first write vs unit size',
     x: { label: 'unit size', log: true, format: bytes, ticks: SIZE_TICKS },
     y: { label: 'time', log: true, format: us },
     build: (rows) => series(rows, 'unit-size', (r) => r.p50),

@@ -1,14 +1,14 @@
 'use strict';
-// Unit size, 64 MiB … 8 GiB: how long open takes (the metadata scan), the resident memory it
-// costs, and the first durable 4 KiB write into a region at the far end of the file. Each
-// size runs in a fresh process (bench/scale/unit-probe.js) so RSS is that unit's alone.
+// Unit size, 64 MiB … 8 GiB: how long create and open take, the resident memory open
+// adds, and the first durable 4 KiB write into a region at the far end of the file. Each
+// size runs in a fresh process (bench/lib/unit-probe.js) so RSS is that unit's alone.
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 
 const PROBE = path.join(__dirname, '..', 'lib', 'unit-probe.js');
 
 function sizes(ctx) {
-  return ctx.quick ? [64 << 20, 512 << 20] : [64 << 20, 512 << 20, 2 ** 30, 4 * 2 ** 30, 8 * 2 ** 30];
+  return ctx.quick ? [64 << 20, 512 << 20] : [64 << 20, 512 << 20, 2 * 2 ** 30, 8 * 2 ** 30];
 }
 
 function cases(ctx) {
@@ -21,7 +21,7 @@ function cases(ctx) {
       const label = ctx.sizeName(bytes);
       const row = (series, fields, note, extra = {}) => ({ name: `${series}, ${label} unit`, size: 4096, ...fields, note, curve: { chart: 'unit-size', series, x: bytes, ...extra } });
       return [
-        row('create (posix_fallocate)', { p50: r.createUs }),
+        row('create (every byte written once)', { p50: r.createUs }),
         row('open (metadata scan)', { p50: r.openUs }, `RSS +${(r.openRssBytes / 2 ** 20).toFixed(1)} MiB after open`, { rssBytes: r.openRssBytes }),
         row("first 4 KiB write, 'flushed', far end", { p50: r.firstWriteUs }),
         row("next 4 KiB writes, 'flushed', far end", { p50: r.nextWriteUs }),
