@@ -21,6 +21,8 @@ import {
 import type { Session } from './session';
 
 const EMPTY = Buffer.alloc(0);
+/** The options of every unfenced 'mapped' write: one object, not one per request. */
+const MAPPED = Object.freeze({ durability: 'mapped' as const });
 
 export function onWrite(session: Session, id: number, flags: number, body: Buffer): void {
   if (!checkLength(session, 'WRITE', id, body, WRITE_FIXED_BYTES, false)) return;
@@ -44,7 +46,7 @@ export function onWrite(session: Session, id: number, flags: number, body: Buffe
   } else {
     // 'mapped': the copy into the mapping is the whole job, so answer now, with no promise
     // in between. A refusal (EFENCED, EIO) throws and the dispatcher replies with its code.
-    binding.region.writeSync(offset, payload, { durability: 'mapped', fence });
+    binding.region.writeSync(offset, payload, fence ? { durability: 'mapped', fence } : MAPPED);
     session.reply(id, EMPTY);
   }
 }

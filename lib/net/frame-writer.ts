@@ -20,6 +20,8 @@ export class FrameWriter {
    */
   private scratch: Buffer | undefined;
   private readonly reuse: boolean;
+  /** Made once: a closure per frame for the end-of-turn tick was garbage on every request. */
+  private readonly endTurnNow = (): void => this.endTurn();
 
   constructor(private readonly socket: net.Socket) {
     this.reuse = !(socket instanceof tls.TLSSocket);
@@ -84,7 +86,7 @@ export class FrameWriter {
     }
     if (!this.busyThisTurn) {
       this.busyThisTurn = true;
-      process.nextTick(() => this.endTurn());
+      process.nextTick(this.endTurnNow);
     }
   }
 
