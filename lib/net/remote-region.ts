@@ -141,7 +141,7 @@ export class RemoteRegion implements Region {
       fixed.writeUInt32LE(0, DATA_PREFIX_BYTES + 8);
       fixed.writeUInt32LE(0, DATA_PREFIX_BYTES + 12);
     }
-    await binding.connection.request(Op.WRITE, flags, [fixed, data]);
+    await binding.connection.requestNoBody(Op.WRITE, flags, [fixed, data]);
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
