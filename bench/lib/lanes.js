@@ -21,9 +21,19 @@ async function lanes(count, perLane, op) {
   return { ...summarize(samples), opsPerSec: (count * perLane) / seconds };
 }
 
+/**
+ * Opens `count` connections with `open()`, at most `batch` handshakes at a time: a server
+ * closes connections that wait to authenticate beyond its limit (maxPendingHandshakes).
+ */
+async function openMany(count, open, batch = 32) {
+  const out = [];
+  for (let i = 0; i < count; i += batch) out.push(...(await Promise.all(Array.from({ length: Math.min(batch, count - i) }, open))));
+  return out;
+}
+
 /** Operations per lane so that every point of a curve does about `total` operations, at least `min` each. */
 function perLane(total, count, min = 4) {
   return Math.max(min, Math.ceil(total / count));
 }
 
-module.exports = { lanes, perLane };
+module.exports = { lanes, perLane, openMany };

@@ -15,7 +15,9 @@ async function main() {
   const dataDir = process.argv[2];
   const unit = PersistentMemoryUnit.open(path.join(dataDir, 'bench.pmu'), { size: Number(process.env.PMU_BENCH_UNIT_BYTES || 160 << 20) });
   const users = new UserDirectory({ bench: { secret: process.env.PMU_BENCH_SECRET, admin: true } });
-  const server = new PmuServer({ unit, users, tcp: { host: '127.0.0.1', port: 0 }, socket: path.join(dataDir, 'pmu.sock') });
+  // One user opens up to 256 connections in the scale suites: above the default per-user limit.
+  const limits = { maxConnectionsPerUser: 1024, maxConnections: 2048 };
+  const server = new PmuServer({ unit, users, limits, tcp: { host: '127.0.0.1', port: 0 }, socket: path.join(dataDir, 'pmu.sock') });
   const addresses = await server.listen();
   if (process.env.PMU_BENCH_METRICS) {
     const { PmuMetrics } = require('../../dist/cli/metrics');

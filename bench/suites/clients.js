@@ -5,12 +5,12 @@
 const { startPmuServer } = require('../lib/pmu-server');
 const { hasRedis, startRedis } = require('../lib/redis');
 const { PmuClient } = require('../../dist/net/client');
-const { lanes, perLane } = require('../lib/lanes');
+const { lanes, perLane, openMany } = require('../lib/lanes');
 
 const SIZE = 4096;
 
 async function pmuPoint(server, count, durability, total) {
-  const clients = await Promise.all(Array.from({ length: count }, () => PmuClient.connect(server.urls.TCP, server.credentials)));
+  const clients = await openMany(count, () => PmuClient.connect(server.urls.TCP, server.credentials));
   try {
     const regions = await Promise.all(clients.map((c) => c.openRegion('clients')));
     const data = Buffer.alloc(SIZE, 0x5a);
@@ -22,7 +22,7 @@ async function pmuPoint(server, count, durability, total) {
 }
 
 async function redisPoint(redis, count, total) {
-  const clients = await Promise.all(Array.from({ length: count }, () => redis.connect()));
+  const clients = await openMany(count, () => redis.connect());
   try {
     const value = Buffer.alloc(SIZE, 0x5a);
     await lanes(count, 2, (lane) => clients[lane].set(`c${lane}`, value));

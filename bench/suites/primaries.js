@@ -7,7 +7,7 @@ const { startPmuServer } = require('../lib/pmu-server');
 const { hasRedis, startRedis } = require('../lib/redis');
 const { PmuClient } = require('../../dist/net/client');
 const { CheckpointWriter } = require('../../dist');
-const { lanes, perLane } = require('../lib/lanes');
+const { lanes, perLane, openMany } = require('../lib/lanes');
 
 const RECORD = 256;
 const LOG_BYTES = 1 << 20;
@@ -17,7 +17,7 @@ function counts(ctx) {
 }
 
 async function pmuPoint(server, count, total, tag) {
-  const clients = await Promise.all(Array.from({ length: count }, () => PmuClient.connect(server.urls.TCP, server.credentials)));
+  const clients = await openMany(count, () => PmuClient.connect(server.urls.TCP, server.credentials));
   const admin = clients[0];
   const names = Array.from({ length: count }, (_, i) => `log-${tag}-${i}`);
   try {
@@ -42,7 +42,7 @@ async function pmuPoint(server, count, total, tag) {
 }
 
 async function redisPoint(redis, count, total) {
-  const clients = await Promise.all(Array.from({ length: count }, () => redis.connect()));
+  const clients = await openMany(count, () => redis.connect());
   try {
     const value = Buffer.alloc(RECORD, 0x5a);
     await lanes(count, 2, (lane) => clients[lane].xadd(`s${lane}`, '*', 'v', value));
