@@ -75,7 +75,7 @@ const CHARTS = [
   },
   {
     file: 'regions.svg',
-    caption: "createRegion and deleteRegion are crash-atomic table updates (each ends with an msync of the table), so each costs about a flush whatever the number of regions. openRegion is a lookup in a name table the unit keeps in step with its own changes, so it stays flat (it used to list the whole table per lookup and grew linearly: 18 ms at 1,024 regions in a loaded quick run before the fix). The write to a random region stays flat: regions are ranges of one mapping.",
+    caption: "createRegion and deleteRegion are crash-atomic table updates (each ends with an msync of the table), so each costs about a flush whatever the number of regions. openRegion is a lookup in a name table the unit keeps in step with its own changes, so it stays flat (it used to list the whole table per lookup, which grew linearly with the number of regions). The write to a random region stays flat: regions are ranges of one mapping.",
     title: 'Cost per operation vs regions in one unit (p50)',
     x: { label: 'regions in the unit', log: true },
     y: { label: 'time per operation', log: true, format: us },
@@ -107,7 +107,7 @@ const CHARTS = [
   },
   {
     file: 'record-size.svg',
-    caption: "Durable append throughput against memcpy + msync of the same size in C. Small records are bounded by the msync per append (MB/s grows with the record size); from 1 MiB up both are bounded by the disk's write bandwidth and pmu sits near the floor.",
+    caption: "Durable append throughput against memcpy + msync of the same size in C. Small records are bounded by the msync per append (MB/s grows with the record size, pmu at 60–85% of the floor: the record header, its CRC32C and the ring's cursor). At 16 MiB pmu fell to about a third of the floor in the documented run; the cause is not yet pinned down (the CRC32C over the whole record and its copy are the candidates).",
     title: 'Durable append throughput vs record size',
     x: { label: 'record size', log: true, format: bytes, ticks: SIZE_TICKS },
     y: { label: 'MB/s', log: true, format: mbs },
