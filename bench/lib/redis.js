@@ -2,21 +2,11 @@
 // A private Redis for the bench: its own port and directory, never the system instance.
 // Shared by the peers suite (one client) and the scale suites (many connections).
 const fs = require('node:fs');
-const net = require('node:net');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { startChild } = require('./child');
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
+const { freePort } = require('./free-port');
 
 function hasRedis() {
   try {

@@ -15,7 +15,6 @@
  */
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { CheckpointReader } = require('../../dist');
@@ -26,16 +25,7 @@ const USER = 'nemesis';
 const SECRET = 'nemesis-secret-0123456789abcdef';
 const REGION = 'ckpt';
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
+const { freePort } = require('../../bench/lib/free-port');
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const rand = (min, max) => min + Math.floor(Math.random() * (max - min + 1));
