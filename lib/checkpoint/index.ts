@@ -11,6 +11,7 @@ export type { Replay } from './replay';
 export { openPrimary } from './open-primary';
 export { EPOCH_OFFSET, HEARTBEAT_OFFSET, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, HEADER_BYTES } from './layout';
 export type { CheckpointMode } from './layout';
-export { RECORD_HEADER_BYTES, recordBytes } from './record';
+export { RECORD_HEADER_BYTES, recordBytes, frameBytes } from './record';
+export type { RecordFrame } from './record';
 export { verifyRegion } from './verify';
 export type { RegionVerdict } from './verify';

@@ -75,6 +75,8 @@ export interface CleanEndMemo {
 export const DEFAULT_SCAN_BYTES = 1 << 20;
 /** A single read asks for at most this much: keeps remote frames and copies moderate. */
 const READ_CHUNK_BYTES = 256 * 1024;
+/** A walk's first read: a caught-up follower polls the end often, and usually finds little or nothing there. */
+const FIRST_READ_BYTES = 16 * 1024;
 
 /** Where the next record after `position` starts, skipping a ring tail too small for a header. */
 export function nextRecordStart(position: number, capacity: number): number {
@@ -107,6 +109,8 @@ export async function scanLog(
   // A window of the ring already read: [windowStart, windowStart + window.length) in positions.
   let window: Buffer = Buffer.alloc(0);
   let windowStart = 0;
+  // Each read of the walk asks for twice the last, up to READ_CHUNK_BYTES.
+  let chunk = FIRST_READ_BYTES;
 
   const stop = (reason: ScanStop['reason'], detail: string, suspect?: boolean): ScanResult => ({
     entries,
@@ -119,7 +123,8 @@ export async function scanLog(
   const ensure = async (length: number): Promise<void> => {
     if (position >= windowStart && position + length <= windowStart + window.length) return;
     const ringOffset = position % capacity;
-    const wanted = Math.min(capacity - ringOffset, Math.max(length, Math.min(READ_CHUNK_BYTES, maxBytes - bytesRead)));
+    const wanted = Math.min(capacity - ringOffset, Math.max(length, Math.min(chunk, maxBytes - bytesRead)));
+    chunk = Math.min(READ_CHUNK_BYTES, chunk * 2);
     window = await region.read(dataOffset + ringOffset, wanted);
     windowStart = position;
   };

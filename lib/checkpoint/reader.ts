@@ -182,6 +182,33 @@ export class CheckpointReader {
     const through = this.uncleared[last];
     const position = through.end;
     const sequence = through.header.sequence + 1;
+    await this.moveCursor({ position, sequence });
+    this.uncleared.splice(0, last + 1);
+  }
+
+  /**
+   * Append mode: clears everything before `point`, the position and sequence of a record that
+   * this process's own writer placed and saw persisted (CheckpointWriter.placeSnapshot), without
+   * reading the records in between. Only for a primary that is its own reader: what it clears
+   * is what it wrote, and its snapshot at `point` holds the state those records built. A point
+   * behind the cursor, or more than a ring ahead of it, is EINVAL.
+   */
+  async clearBefore(point: LogPoint): Promise<void> {
+    this.needAppend('clearBefore');
+    const { position, sequence } = point;
+    if (!Number.isSafeInteger(position) || !Number.isSafeInteger(sequence) || position < this.clearedPosition || position - this.clearedPosition > this.header.capacity || sequence < 1) {
+      throw new PmuError('EINVAL', `clearBefore needs the position and sequence of a record placed in region '${this.region.name}' within one ring after the cursor (at ${this.clearedPosition}); got position ${position}, sequence ${sequence}`);
+    }
+    if (position === this.clearedPosition) return;
+    await this.moveCursor(point);
+    this.uncleared = this.uncleared.filter((entry) => entry.header.sequence >= sequence && entry.end > position);
+    if (this.readPoint.position < position) {
+      this.readPoint = { position, sequence };
+      this.trustFirstSequence = false;
+    }
+  }
+
+  private async moveCursor({ position, sequence }: LogPoint): Promise<void> {
     // The sequence word first: if we die before the position moves, the record still at the old
     // position is the authority (scanLog trusts it); the other order could leave a cursor whose
     // sequence describes an earlier record.
@@ -194,7 +221,6 @@ export class CheckpointReader {
     // One flush for both words (they share a page and a sector).
     await this.region.flush(CURSOR_POSITION_OFFSET, 16);
     this.clearedPosition = position;
-    this.uncleared.splice(0, last + 1);
   }
 
   /** Overwrite mode: the newest valid checkpoint, or undefined if none was written yet. */

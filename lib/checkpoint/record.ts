@@ -48,32 +48,85 @@ export function recordBytes(payloadLength: number): number {
   return RECORD_HEADER_BYTES + alignUp(payloadLength);
 }
 
+/**
+ * Blank bytes written right after an appended record, where the next record's header will go:
+ * a reader that catches up meets a blank header (a clean end), not stale bytes of an earlier
+ * lap that it would have to search the ring past to tell from damage (damage.ts).
+ */
+export const END_MARK_BYTES = RECORD_HEADER_BYTES;
+
+/**
+ * A payload built in place in the buffer its record is written from, so appending it copies
+ * nothing: header room first, the payload at RECORD_HEADER_BYTES, then at least the record's
+ * padding and an end mark (frameBytes).
+ */
+export interface RecordFrame {
+  buffer: Buffer;
+  /** Payload bytes. */
+  length: number;
+}
+
+/** Bytes a frame for `payloadLength` bytes of payload needs: the record and its end mark. */
+export function frameBytes(payloadLength: number): number {
+  return recordBytes(payloadLength) + END_MARK_BYTES;
+}
+
+/** A frame holding a copy of `payload` (the one copy of a plain append). */
+export function frameFor(payload: Uint8Array): RecordFrame {
+  const buffer = Buffer.allocUnsafe(frameBytes(payload.length));
+  buffer.set(payload, RECORD_HEADER_BYTES);
+  return { buffer, length: payload.length };
+}
+
+/** True if `value` is a frame whose buffer holds a record of its length and the end mark. */
+export function isRecordFrame(value: unknown): value is RecordFrame {
+  if (typeof value !== 'object' || value === null) return false;
+  const { buffer, length } = value as RecordFrame;
+  return Buffer.isBuffer(buffer) && Number.isSafeInteger(length) && length >= 0 && length <= MAX_PAYLOAD_BYTES && buffer.length >= frameBytes(length);
+}
+
+/**
+ * Seals a frame in place: writes the header, zeroes the padding and the end mark after it,
+ * and sets the CRC. Returns the record with its end mark (write all of it, or the record
+ * alone: subarray(0, recordBytes(length))).
+ */
+export function sealFrame(header: Omit<RecordHeader, 'length'>, frame: RecordFrame, logId: number): Buffer {
+  const { buffer, length } = frame;
+  const end = recordBytes(length);
+  writeHeaderFields(buffer, header.sequence, header.position, header.durable, header.epoch, length, header.type);
+  buffer.fill(0, RECORD_HEADER_BYTES + length, end + END_MARK_BYTES);
+  const headerCrc = crc32c(buffer.subarray(0, CRC_OFFSET), logId);
+  buffer.writeUInt32LE(crc32c(buffer.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + length), headerCrc), CRC_OFFSET);
+  return buffer.subarray(0, end + END_MARK_BYTES);
+}
+
 /** The whole record in one buffer, so it is published by one write call. */
 export function encodeRecord(header: Omit<RecordHeader, 'length'>, payload: Uint8Array, logId: number): Buffer {
-  const record = Buffer.alloc(recordBytes(payload.length));
-  writeHeaderFields(record, { ...header, length: payload.length });
-  record.set(payload, RECORD_HEADER_BYTES);
-  const headerCrc = crc32c(record.subarray(0, CRC_OFFSET), logId);
-  record.writeUInt32LE(crc32c(payload, headerCrc), CRC_OFFSET);
-  return record;
+  return sealFrame(header, frameFor(payload), logId).subarray(0, recordBytes(payload.length));
 }
 
 /** A pad fills the end of the ring; only its header is written and checksummed. */
 export function encodePad(sequence: number, position: number, durable: number, epoch: number, fillerBytes: number, logId: number): Buffer {
   const header = Buffer.alloc(RECORD_HEADER_BYTES);
-  writeHeaderFields(header, { sequence, position, durable, epoch, length: fillerBytes, type: 'pad' });
+  writeHeaderFields(header, sequence, position, durable, epoch, fillerBytes, 'pad');
   header.writeUInt32LE(crc32c(header.subarray(0, CRC_OFFSET), logId), CRC_OFFSET);
   return header;
 }
 
-function writeHeaderFields(target: Buffer, header: RecordHeader): void {
-  target.writeBigUInt64LE(BigInt(header.sequence), 0);
-  target.writeBigUInt64LE(BigInt(header.position), 8);
-  target.writeBigUInt64LE(BigInt(header.durable), 16);
-  target.writeUInt32LE(header.epoch >>> 0, 24);
-  target.writeUInt32LE(header.length, 28);
-  target.writeUInt16LE(TYPE_CODES[header.type], 32);
+function writeHeaderFields(target: Buffer, sequence: number, position: number, durable: number, epoch: number, length: number, type: RecordType): void {
+  writeU64(target, sequence, 0);
+  writeU64(target, position, 8);
+  writeU64(target, durable, 16);
+  target.writeUInt32LE(epoch >>> 0, 24);
+  target.writeUInt32LE(length, 28);
+  target.writeUInt16LE(TYPE_CODES[type], 32);
   target.writeUInt16LE(0, 34);
+}
+
+/** A safe integer as a little-endian u64, without a BigInt per field. */
+function writeU64(target: Buffer, value: number, offset: number): void {
+  target.writeUInt32LE(value % 0x1_0000_0000, offset);
+  target.writeUInt32LE(Math.floor(value / 0x1_0000_0000), offset + 4);
 }
 
 /** Epochs are u64 in the region header; records keep the low 32 bits (enough to order them). */

@@ -16,7 +16,7 @@ import { PmuError } from '../unit/errors';
 import { Durability, Region } from '../unit/region';
 import { CURSOR_POSITION_OFFSET } from './layout';
 import { fenceFor, LogHeader, readCheckedWord } from './header';
-import { encodePad, encodeRecord, epochTag, recordBytes, RECORD_HEADER_BYTES } from './record';
+import { encodePad, END_MARK_BYTES, epochTag, RecordFrame, recordBytes, RECORD_HEADER_BYTES, sealFrame } from './record';
 import { LogPoint } from './log-scan';
 import { WriterHealth } from './writer-health';
 
@@ -33,9 +33,9 @@ export interface AppenderOptions {
 
 interface Pending {
   type: 'update' | 'snapshot';
-  payload: Uint8Array;
+  frame: RecordFrame;
   deadline: number;
-  resolve(sequence: number): void;
+  resolve(placed: LogPoint): void;
   reject(error: unknown): void;
 }
 
@@ -52,6 +52,8 @@ export class RingAppender {
    * mark), so recovery can tell damage from a torn tail. Only 'flushed' acks move it.
    */
   private durableThrough: number;
+  /** The same for every write of this writer: built once (the fence word costs a CRC-8 of a BigInt). */
+  private readonly writeOptions: { durability: Durability; fence: { offset: number; epoch: bigint } };
 
   constructor(
     private readonly region: Region,
@@ -67,6 +69,7 @@ export class RingAppender {
     this.nextSequence = start.sequence;
     this.clearedHint = clearedPosition;
     this.durableThrough = durable;
+    this.writeOptions = { durability: options.durability, fence: fenceFor(epoch) };
   }
 
   /** The sequence the next placed record will get. */
@@ -74,14 +77,15 @@ export class RingAppender {
     return this.nextSequence;
   }
 
-  append(type: 'update' | 'snapshot', payload: Uint8Array): Promise<number> {
+  /** Appends the payload built in `frame`; the frame's buffer is the appender's from now on. */
+  append(type: 'update' | 'snapshot', frame: RecordFrame): Promise<LogPoint> {
     this.health.assertUsable();
-    const size = recordBytes(payload.length);
+    const size = recordBytes(frame.length);
     if (size > this.header.capacity) {
-      return Promise.reject(new PmuError('ETOOBIG', `a ${payload.length}-byte ${type} needs ${size} bytes of ring but the ring of region '${this.region.name}' holds ${this.header.capacity}: use a larger region, or split it`));
+      return Promise.reject(new PmuError('ETOOBIG', `a ${frame.length}-byte ${type} needs ${size} bytes of ring but the ring of region '${this.region.name}' holds ${this.header.capacity}: use a larger region, or split it`));
     }
-    return new Promise<number>((resolve, reject) => {
-      this.queue.push({ type, payload, deadline: Date.now() + this.options.fullWaitMs, resolve, reject });
+    return new Promise<LogPoint>((resolve, reject) => {
+      this.queue.push({ type, frame, deadline: Date.now() + this.options.fullWaitMs, resolve, reject });
       this.placeQueued();
     });
   }
@@ -101,7 +105,7 @@ export class RingAppender {
         pending.reject(failure);
         continue;
       }
-      if (!this.makeRoom(recordBytes(pending.payload.length))) {
+      if (!this.makeRoom(recordBytes(pending.frame.length))) {
         this.refreshing = true;
         void this.refreshCursor();
         return;
@@ -132,19 +136,31 @@ export class RingAppender {
 
   private place(pending: Pending): void {
     const sequence = this.nextSequence++;
-    const record = encodeRecord({ sequence, position: this.head, durable: this.durableThrough, epoch: epochTag(this.epoch), type: pending.type }, pending.payload, this.header.logId);
-    const persisted = this.issue(this.head, record, sequence);
-    this.head += record.length;
+    const position = this.head;
+    const sealed = sealFrame({ sequence, position, durable: this.durableThrough, epoch: epochTag(this.epoch), type: pending.type }, pending.frame, this.header.logId);
+    const size = recordBytes(pending.frame.length);
+    const persisted = this.issue(this.head, this.endMarkFits(this.head + size) ? sealed : sealed.subarray(0, size), sequence);
+    this.head += size;
     persisted.then(
-      () => pending.resolve(sequence),
+      () => pending.resolve({ position, sequence }),
       (error) => pending.reject(error),
     );
+  }
+
+  /**
+   * The end mark goes with the record when its bytes are free ring space (cleared, and before
+   * the ring end: a mark never wraps). Without one, a reader that catches up may find stale
+   * bytes there and search the ring past them; that only costs it time.
+   */
+  private endMarkFits(end: number): boolean {
+    const ringOffset = end % this.header.capacity;
+    return ringOffset !== 0 && ringOffset + END_MARK_BYTES <= this.header.capacity && end + END_MARK_BYTES - this.clearedHint <= this.header.capacity;
   }
 
   /** One write call for the whole record (a torn one fails its CRC); acked in placement order. */
   private issue(position: number, bytes: Buffer, sequence: number): Promise<void> {
     const offset = this.header.dataOffset + (position % this.header.capacity);
-    const written = this.region.write(offset, bytes, { durability: this.options.durability, fence: fenceFor(this.epoch) });
+    const written = this.region.write(offset, bytes, this.writeOptions);
     const before = this.persistedSoFar;
     const persisted = (async () => {
       try {
@@ -175,7 +191,7 @@ export class RingAppender {
           this.clearedHint = cleared;
         }
         const pending = this.queue[0];
-        if (!pending || this.health.failure || this.makeRoom(recordBytes(pending.payload.length))) break;
+        if (!pending || this.health.failure || this.makeRoom(recordBytes(pending.frame.length))) break;
         if (this.options.whenFull === 'error' || Date.now() >= pending.deadline) {
           this.queue.shift();
           const used = this.head - this.clearedHint;

@@ -13,6 +13,7 @@ import { checkDurability, checkInteger } from '../unit/validate';
 import { fenceFor, formatRegion, LogHeader, readHeader, wordBytes } from './header';
 import { CheckpointMode, HEARTBEAT_OFFSET } from './layout';
 import { LogPoint } from './log-scan';
+import { frameFor, isRecordFrame, RecordFrame } from './record';
 import { RingAppender, WhenFull } from './ring-appender';
 import { SlotWriter } from './slots';
 import { WriterHealth } from './writer-health';
@@ -125,17 +126,30 @@ export class CheckpointWriter {
     return this.need('overwrite', 'checkpoint').checkpoint(checkPayload('state', state));
   }
 
-  /** Append mode: adds an update; resolves with its sequence once it and all before it are persisted. */
-  async append(update: Uint8Array): Promise<number> {
-    return this.need('append', 'append').append('update', checkPayload('update', update));
+  /**
+   * Append mode: adds an update; resolves with its sequence once it and all before it are
+   * persisted. A RecordFrame (a payload built in place, see frameBytes) is written without a
+   * copy and belongs to the writer from then on.
+   */
+  async append(update: Uint8Array | RecordFrame): Promise<number> {
+    return (await this.need('append', 'append').append('update', toFrame('update', update))).sequence;
   }
 
   /**
    * Append mode: adds a full snapshot. Recovery is the latest snapshot plus the updates after
    * it, so once a reader has it, everything before it may be cleared.
    */
-  async snapshot(state: Uint8Array): Promise<number> {
-    return this.need('append', 'snapshot').append('snapshot', checkPayload('state', state));
+  async snapshot(state: Uint8Array | RecordFrame): Promise<number> {
+    return (await this.placeSnapshot(state)).sequence;
+  }
+
+  /**
+   * Like snapshot(), resolving with where the snapshot sits: a primary that is its own reader
+   * (it holds the state the snapshot captures) clears up to it with CheckpointReader.clearBefore,
+   * without reading back the log it wrote.
+   */
+  async placeSnapshot(state: Uint8Array | RecordFrame): Promise<LogPoint> {
+    return this.need('append', 'snapshot').append('snapshot', toFrame('state', state));
   }
 
   /** Resolves once everything handed to this writer so far is persisted. */
@@ -185,4 +199,10 @@ export class CheckpointWriter {
 function checkPayload(name: string, value: unknown): Uint8Array {
   if (!(value instanceof Uint8Array)) throw new PmuError('EINVAL', `${name} must be a Buffer or Uint8Array`);
   return value;
+}
+
+function toFrame(name: string, value: unknown): RecordFrame {
+  if (value instanceof Uint8Array) return frameFor(value);
+  if (isRecordFrame(value)) return value;
+  throw new PmuError('EINVAL', `${name} must be a Buffer, a Uint8Array or a record frame (a buffer of frameBytes(length) bytes with the payload at RECORD_HEADER_BYTES)`);
 }

@@ -371,7 +371,7 @@ export class PmuSaver extends BaseCheckpointSaver {
 
   /**
    * Appends a snapshot of the live state (placed now, so it covers exactly the records before
-   * it), then reads the log up to it and clears everything before it.
+   * it), then clears everything before it.
    */
   private async compact(): Promise<void> {
     const payload = encodeEntries(this.state.entries(), this.snapshotBytes + this.logBytes);
@@ -382,18 +382,12 @@ export class PmuSaver extends BaseCheckpointSaver {
       return;
     }
     this.stateTooBig = undefined;
-    const snapshot = this.writer.snapshot(payload);
+    const snapshot = this.writer.placeSnapshot(payload);
     this.logBytes = 0;
     this.snapshotBytes = bytes;
-    const sequence = await snapshot;
-    // The cursor may only move over records the reader has read: read up to the snapshot.
-    while (this.reader.next.sequence <= sequence) {
-      const batch = await this.reader.readBatch({ maxBytes: 4 << 20 });
-      if (batch.records.length === 0 && batch.stop.reason !== 'limit') {
-        throw new PmuError('ECORRUPT', `compaction of region '${this.region.name}' could not read back its own log up to snapshot ${sequence} (${batch.stop.detail}); reopen the saver to recover`);
-      }
-    }
-    await this.reader.clear(sequence - 1);
+    // The snapshot holds the state every record before it built, and this saver wrote them
+    // all: clear up to it without reading the log back.
+    await this.reader.clearBefore(await snapshot);
   }
 
   private async tuple(thread: string, ns: string, space: Namespace, stored: StoredCheckpoint): Promise<CheckpointTuple> {

@@ -104,6 +104,27 @@ async function runWorkload({ pmu, recorder, file, seed, steps }) {
     return sequence;
   };
 
+  // A primary that is its own reader (the LangGraph saver's compaction): a snapshot, then the
+  // cursor moved up to it without reading back, while more updates are placed after it.
+  const compact = async () => {
+    const id = nextId++;
+    const payload = Buffer.concat([Buffer.from(`rec${id}|`), pattern(`rec${id}`, r.int(8, 700))]);
+    const entry = { payload, s: count(), c: Infinity, d: Infinity, sequence: undefined, durability: logDurability };
+    model.appends.set(id, entry);
+    const placed = log.writer.placeSnapshot(payload);
+    const after = Array.from({ length: r.int(0, 3) }, () => append('update'));
+    const point = await placed;
+    entry.sequence = point.sequence;
+    entry.c = count();
+    if (logDurability === 'flushed') entry.d = entry.c;
+    const clear = { upTo: point.sequence - 1, s: count(), c: Infinity };
+    model.clears.push(clear);
+    await reader.clearBefore(point);
+    clear.c = count();
+    const settled = await Promise.allSettled(after);
+    for (const x of settled) if (x.status === 'rejected' && x.reason?.code !== 'EFULL') throw x.reason;
+  };
+
   const readAndClear = async (all) => {
     const s = count();
     const batch = await reader.readBatch({ maxRecords: all ? 100000 : r.int(1, 20) });
@@ -146,9 +167,18 @@ async function runWorkload({ pmu, recorder, file, seed, steps }) {
       } else {
         for (const x of settled) if (x.status === 'rejected') throw x.reason;
       }
-    } else if (roll < 0.6) {
+    } else if (roll < 0.56) {
       tally('read-clear');
       await readAndClear(false);
+    } else if (roll < 0.6) {
+      tally('compact');
+      try {
+        await compact();
+      } catch (error) {
+        if (error?.code !== 'EFULL') throw error;
+        tally('append-full');
+        await readAndClear(true);
+      }
     } else if (roll < 0.65) {
       // A takeover by the reader: fences the writer, recovers, starts a new writer.
       tally('takeover');
