@@ -84,6 +84,8 @@ export class RingAppender {
     if (size > this.header.capacity) {
       return Promise.reject(new PmuError('ETOOBIG', `a ${frame.length}-byte ${type} needs ${size} bytes of ring but the ring of region '${this.region.name}' holds ${this.header.capacity}: use a larger region, or split it`));
     }
+    // Nothing waiting and room at the head (the common case): place it now, no queue.
+    if (this.queue.length === 0 && !this.refreshing && !this.health.failure && this.makeRoom(size)) return this.place(type, frame);
     return new Promise<LogPoint>((resolve, reject) => {
       this.queue.push({ type, frame, deadline: Date.now() + this.options.fullWaitMs, resolve, reject });
       this.placeQueued();
@@ -111,7 +113,7 @@ export class RingAppender {
         return;
       }
       this.queue.shift();
-      this.place(pending);
+      this.place(pending.type, pending.frame).then(pending.resolve, pending.reject);
     }
   }
 
@@ -134,17 +136,15 @@ export class RingAppender {
     return this.head + size - this.clearedHint <= capacity;
   }
 
-  private place(pending: Pending): void {
+  /** Places a record at the head (room was made); resolves with where it sits once persisted. */
+  private place(type: Pending['type'], frame: RecordFrame): Promise<LogPoint> {
     const sequence = this.nextSequence++;
     const position = this.head;
-    const sealed = sealFrame({ sequence, position, durable: this.durableThrough, epoch: epochTag(this.epoch), type: pending.type }, pending.frame, this.header.logId);
-    const size = recordBytes(pending.frame.length);
+    const sealed = sealFrame({ sequence, position, durable: this.durableThrough, epoch: epochTag(this.epoch), type }, frame, this.header.logId);
+    const size = recordBytes(frame.length);
     const persisted = this.issue(this.head, this.endMarkFits(this.head + size) ? sealed : sealed.subarray(0, size), sequence);
     this.head += size;
-    persisted.then(
-      () => pending.resolve({ position, sequence }),
-      (error) => pending.reject(error),
-    );
+    return persisted.then(() => ({ position, sequence }));
   }
 
   /**
@@ -160,23 +160,22 @@ export class RingAppender {
   /** One write call for the whole record (a torn one fails its CRC); acked in placement order. */
   private issue(position: number, bytes: Buffer, sequence: number): Promise<void> {
     const offset = this.header.dataOffset + (position % this.header.capacity);
-    const written = this.region.write(offset, bytes, this.writeOptions);
     const before = this.persistedSoFar;
-    const persisted = (async () => {
-      try {
-        await written;
-      } catch (error) {
+    const persisted = this.region.write(offset, bytes, this.writeOptions).then(
+      () => before,
+      (error) => {
         // A record that did not land leaves a hole: nothing placed after it is readable, so the writer stops here.
         this.health.fail(error);
         throw this.health.failure;
-      }
-      await before;
+      },
+    );
+    const acked = persisted.then(() => {
       if (this.options.durability === 'flushed' && sequence > this.durableThrough) this.durableThrough = sequence;
-    })();
+    });
     // Keep the chain, but do not let a failure surface as an unhandled rejection when nobody awaits drained().
-    persisted.catch(() => undefined);
-    this.persistedSoFar = persisted;
-    return persisted;
+    acked.catch(() => undefined);
+    this.persistedSoFar = acked;
+    return acked;
   }
 
   private async refreshCursor(): Promise<void> {

@@ -5,17 +5,17 @@
  * (two different ids would become the same one), so it is refused, as are non-strings.
  */
 import { PmuError } from '../unit/errors';
+import { isWellFormed } from '../unit/validate';
 
 /** Longest id, in UTF-8 bytes: ids are index keys, not payloads. */
 export const MAX_ID_BYTES = 4096;
-const LONE_SURROGATE = /\p{Cs}/u;
 
 export function checkId(name: string, value: unknown, allowEmpty = false): string {
   if (typeof value !== 'string') {
     throw new PmuError('EINVAL', `${name} must be a string, got ${value === null ? 'null' : typeof value}`);
   }
   if (!allowEmpty && value.length === 0) throw new PmuError('EINVAL', `${name} must not be empty`);
-  if (LONE_SURROGATE.test(value)) throw new PmuError('EINVAL', `${name} holds a lone UTF-16 surrogate, which cannot be stored as UTF-8: use a well-formed string`);
+  if (!isWellFormed(value)) throw new PmuError('EINVAL', `${name} holds a lone UTF-16 surrogate, which cannot be stored as UTF-8: use a well-formed string`);
   if (value.length > MAX_ID_BYTES / 3 && Buffer.byteLength(value, 'utf8') > MAX_ID_BYTES) {
     throw new PmuError('EINVAL', `${name} is longer than ${MAX_ID_BYTES} bytes of UTF-8: use a shorter id (a hash of it, say)`);
   }

@@ -323,19 +323,19 @@ export class PmuSaver extends BaseCheckpointSaver {
     const appended = this.writer.append(payload);
     for (const entry of entries) this.state.apply(entry);
     this.logBytes += bytes;
-    const persisted = appended.then(
-      () => undefined,
+    const persisted: Promise<void> = appended.then(
+      () => {
+        if (this.inFlight.get(thread) === persisted) this.inFlight.delete(thread);
+      },
       (error) => {
         this.fail(error);
+        if (this.inFlight.get(thread) === persisted) this.inFlight.delete(thread);
         throw this.failure;
       },
     );
     persisted.catch(() => undefined);
     this.inFlight.set(thread, persisted);
     this.lastPlaced = persisted;
-    void persisted.finally(() => {
-      if (this.inFlight.get(thread) === persisted) this.inFlight.delete(thread);
-    }).catch(() => undefined);
     this.maybeCompact();
     // A 'mapped' append resolves without a trip through the event loop, so a caller awaiting puts
     // in a loop would starve timers and I/O: the heartbeat a standby's lease watches, and the

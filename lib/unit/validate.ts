@@ -41,9 +41,15 @@ export function checkDurability(value: unknown): Durability {
 /** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** Like String.prototype.isWellFormed, which the arm64 prebuild's Node 18 test host lacks. */
-function isWellFormed(value: string): boolean {
-  return !LONE_SURROGATE.test(value);
+const nativeIsWellFormed = (String.prototype as unknown as { isWellFormed?: (this: string) => boolean }).isWellFormed;
+
+/**
+ * False exactly when `value` holds a lone surrogate: String.prototype.isWellFormed where it
+ * exists (Node 20, and fast: ids are checked on every LangGraph put), the regex on the arm64
+ * prebuild's Node 18 test host, which lacks it.
+ */
+export function isWellFormed(value: string): boolean {
+  return nativeIsWellFormed ? nativeIsWellFormed.call(value) : !LONE_SURROGATE.test(value);
 }
 
 export function checkName(name: string, value: unknown, maxBytes: number): string {
