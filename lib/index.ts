@@ -4,6 +4,7 @@ export type { Region, RegionContext, Durability, WriteOptions, Rights } from './
 export { LocalRegion } from './unit/local-region';
 export { PersistentMemoryUnit, inspectFile } from './unit/unit';
 export type { OpenOptions, CreateOptions, RegionInfo, Grant, UnitInfo } from './unit/unit';
+export type { LoneFlush } from './unit/group-commit';
 export { crc32c } from './unit/native';
 export { PmuServer, DEFAULT_PORT, DEFAULT_HOST } from './net/server';
 export type { ServerOptions, ServerAddresses, ServerStats } from './net/server';

@@ -64,6 +64,20 @@ suite('embedded, under strace', () => {
     expect(close.message).toContain(file);
   });
 
+  test("a lone writer's flush, made on the main thread (loneFlush 'inline'): msync EIO is EIO for it too, never an ack, and final", async () => {
+    const file = await unitWithRegion();
+    const run = await runScenario([EIO], 'group-commit', [file, '1']);
+    expect(run.signal).toBeNull();
+    expect(run.code).toBe(0);
+    const { writes, later, laterMapped, laterAsync, read, close } = run.result;
+    expect(writes).toHaveLength(1);
+    expect(writes[0]).toMatchObject({ ok: false, code: 'EIO' });
+    expect(writes[0].message).toContain("region 'r'");
+    for (const refused of [later, laterMapped, laterAsync]) expect(refused).toMatchObject({ ok: false, code: 'EIO' });
+    expect(read.ok).toBe(true);
+    expect(close).toMatchObject({ ok: false, code: 'EIO' });
+  });
+
   test('an fsync error at open fails the open with EIO instead of being swallowed', async () => {
     const file = await unitWithRegion();
     const run = await runScenario(['fsync:error=EIO'], 'open', [file]);

@@ -1,6 +1,6 @@
 /** The embedded unit and LocalRegion: round trips, bounds, persistence, durability words, CAS, fences. */
 import * as fs from 'node:fs';
-import { LocalRegion, PersistentMemoryUnit, PmuError } from '../lib';
+import { LocalRegion, PersistentMemoryUnit, PmuError, PmuServer, UserDirectory } from '../lib';
 import { removeTempDirs, tempFile } from './helpers/temp';
 
 afterAll(removeTempDirs);
@@ -143,6 +143,36 @@ describe('PersistentMemoryUnit', () => {
     expect(used).toBeGreaterThanOrEqual(1);
     expect(used).toBeLessThan(32);
     for (let i = 0; i < 32; i++) expect(region.readSync(i * 64, 64).equals(pattern(64, i))).toBe(true);
+  });
+
+  test("a lone flushed write is flushed on this thread by default ('inline'), on the libuv pool with 'pool'; both persist", async () => {
+    expect(unit.loneFlush).toBe('inline');
+    // Inline: the msync ran before this turn of the event loop ended, so the ack beats a setImmediate.
+    const order: string[] = [];
+    const immediate = new Promise<void>((resolve) => setImmediate(() => resolve(void order.push('immediate'))));
+    await region.write(0, pattern(64, 1)).then(() => order.push('ack'));
+    await immediate;
+    expect(order).toEqual(['ack', 'immediate']);
+    unit.loneFlush = 'pool';
+    try {
+      const flushes = unit.groupFlushes;
+      await region.write(64, pattern(64, 2));
+      expect(unit.groupFlushes).toBe(flushes + 1);
+    } finally {
+      unit.loneFlush = 'inline';
+    }
+    expect(() => (unit.loneFlush = 'sometimes' as never)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    expectCode(() => PersistentMemoryUnit.open(file, { loneFlush: 'never' as never }), 'EINVAL');
+    await unit.close();
+    unit = PersistentMemoryUnit.open(file, { loneFlush: 'pool' });
+    expect(unit.loneFlush).toBe('pool');
+    region = unit.openRegion('orders');
+    expect(region.readSync(0, 64).equals(pattern(64, 1))).toBe(true);
+    expect(region.readSync(64, 64).equals(pattern(64, 2))).toBe(true);
+    // A server keeps every flush off its event loop: other connections are served meanwhile.
+    unit.loneFlush = 'inline';
+    new PmuServer({ unit, users: new UserDirectory({ admin: { secret: 'unit-test-secret-0123456789abcdef', admin: true } }), tcp: false, closeUnit: false });
+    expect(unit.loneFlush).toBe('pool');
   });
 
   test('close waits for flushes in flight', async () => {

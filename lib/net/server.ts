@@ -100,6 +100,8 @@ export class PmuServer {
     if (!(options?.unit instanceof PersistentMemoryUnit)) throw new PmuError('EINVAL', 'options.unit must be an open PersistentMemoryUnit');
     this.options = options;
     this.unit = options.unit;
+    // A lone client's flush must not hold up every other connection: flush on the pool.
+    this.unit.loneFlush = 'pool';
     // Hostile clients decide how often these events happen: the log is rate-limited per kind.
     this.log = rateLimited(options.log ?? silentLog, options.logLinesPerSecond ?? 50);
     const limits = resolveLimits({

@@ -8,10 +8,18 @@
  * A flush starts on process.nextTick, not at once: by then every promise continuation queued
  * in this turn has run, so writers whose previous write was just acknowledged rejoin this
  * batch instead of splitting the group in two alternating halves.
+ *
+ * A batch of one (a lone writer) is flushed on this thread when `loneFlush` is 'inline' (the
+ * embedded default): the round trip to the libuv pool and back costs a lone writer more than
+ * the msync keeps the event loop waiting. A server serves other connections meanwhile, so it
+ * keeps every flush on the pool ('pool').
  */
 import { BATCH_SIZE_BOUNDS, BucketCounts, FLUSH_SECONDS_BOUNDS } from './counters';
 import { PmuError } from './errors';
 import { NativeUnit, STATUS_OK, statusError } from './native';
+
+/** Where a batch of one is flushed: on this thread ('inline') or on the libuv pool ('pool'). */
+export type LoneFlush = 'inline' | 'pool';
 
 interface Waiter {
   resolve(): void;
@@ -30,7 +38,11 @@ export class GroupCommit {
   readonly writesPerFlush = new BucketCounts(BATCH_SIZE_BOUNDS);
   private startedAt = 0n;
 
-  constructor(private readonly native: NativeUnit) {}
+  constructor(
+    private readonly native: NativeUnit,
+    /** See the class comment; a server switches its unit to 'pool'. */
+    public loneFlush: LoneFlush = 'inline',
+  ) {}
 
   /** Resolves once everything that joined the pending span before this call is flushed. */
   wait(): Promise<void> {
@@ -67,7 +79,8 @@ export class GroupCommit {
     this.flushes++;
     this.startedAt = process.hrtime.bigint();
     try {
-      this.native.flushGroup((status) => this.finish(batch, status));
+      if (batch.length === 1 && this.loneFlush === 'inline') this.finish(batch, this.native.flushGroupSync());
+      else this.native.flushGroup((status) => this.finish(batch, status));
     } catch (error) {
       this.inFlight = false;
       for (const waiter of batch) waiter.reject(error as PmuError);

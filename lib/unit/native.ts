@@ -67,6 +67,8 @@ export interface NativeUnit {
   flush(handle: number, vaddr: number, length: number): number;
   markForFlush(handle: number, vaddr: number, length: number): number;
   flushGroup(callback: (status: number) => void): void;
+  /** The same msync on the calling thread: status. */
+  flushGroupSync(): number;
   compareAndSwap(handle: number, vaddr: number, expected: bigint, desired: bigint, sync: boolean): bigint;
   failed(): boolean;
 }

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RegionCounters, UnitStats } from './counters';
 import { PmuError } from './errors';
-import { GroupCommit } from './group-commit';
+import { GroupCommit, LoneFlush } from './group-commit';
 import { LocalRegion, UnitAccess } from './local-region';
 import { addon, NativeEntry, NativeInfo, NativeUnit, STATUS_OK, statusErrorWithDetail } from './native';
 import { Rights } from './region';
@@ -19,6 +19,12 @@ export interface OpenOptions {
   size?: number;
   /** Table entries, fixed when the file is created. Default 256. */
   maxRegions?: number;
+  /**
+   * Where the msync of a lone 'flushed' write (no other durable write waiting) runs: 'inline'
+   * (default: on this thread, which saves the round trip to the libuv pool; the event loop
+   * waits for the msync) or 'pool'. A PmuServer switches its unit to 'pool'.
+   */
+  loneFlush?: LoneFlush;
 }
 
 export interface CreateOptions {
@@ -110,6 +116,7 @@ export class PersistentMemoryUnit {
    */
   static open(file: string, options: OpenOptions = {}): PersistentMemoryUnit {
     if (typeof file !== 'string' || file.length === 0) throw new PmuError('EINVAL', 'file must be a non-empty path');
+    const loneFlush = checkLoneFlush(options.loneFlush ?? 'inline');
     const resolved = path.resolve(file);
     if (options.size !== undefined && !fs.existsSync(resolved)) {
       checkInteger('size', options.size, 1);
@@ -125,7 +132,18 @@ export class PersistentMemoryUnit {
     }
     const native = new (addon().NativeUnit)();
     const opened = native.open(resolved);
-    return new PersistentMemoryUnit(native, opened.recoveryNote);
+    const unit = new PersistentMemoryUnit(native, opened.recoveryNote);
+    unit.loneFlush = loneFlush;
+    return unit;
+  }
+
+  /** Where the msync of a lone 'flushed' write runs (OpenOptions.loneFlush). */
+  get loneFlush(): LoneFlush {
+    return this.access.groupCommit.loneFlush;
+  }
+
+  set loneFlush(mode: LoneFlush) {
+    this.access.groupCommit.loneFlush = checkLoneFlush(mode);
   }
 
   get isClosed(): boolean {
@@ -299,4 +317,9 @@ export function toRegionInfo(entry: NativeEntry): RegionInfo {
 /** Reads a PMU file's metadata without opening it for writing (works while a server has it). */
 export function inspectFile(file: string) {
   return addon().inspect(path.resolve(file));
+}
+
+function checkLoneFlush(mode: unknown): LoneFlush {
+  if (mode !== 'inline' && mode !== 'pool') throw new PmuError('EINVAL', `loneFlush must be 'inline' or 'pool', got ${String(mode)}`);
+  return mode;
 }

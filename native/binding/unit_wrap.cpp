@@ -83,6 +83,7 @@ Napi::Function NativeUnit::Define(Napi::Env env) {
                          InstanceMethod<&NativeUnit::Flush>("flush"),
                          InstanceMethod<&NativeUnit::MarkForFlush>("markForFlush"),
                          InstanceMethod<&NativeUnit::FlushGroup>("flushGroup"),
+                         InstanceMethod<&NativeUnit::FlushGroupSync>("flushGroupSync"),
                          InstanceMethod<&NativeUnit::CompareAndSwap>("compareAndSwap"),
                          InstanceMethod<&NativeUnit::Failed>("failed"),
                      });
@@ -235,6 +236,15 @@ Napi::Value NativeUnit::FlushGroup(const Napi::CallbackInfo& info) {
   auto* worker = new FlushWorker(info[0].As<Napi::Function>(), this, Value());
   worker->Queue();  // the worker deletes itself after OnOK
   return env.Undefined();
+}
+
+// flushGroupSync() -> status: the same msync on this thread, for a lone writer (no pool round trip).
+// The caller (GroupCommit) never runs it while a flushGroup worker is in flight.
+Napi::Value NativeUnit::FlushGroupSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!unit_.is_open()) return ThrowStatus(env, pmu::Status::kClosed, "");
+  const pmu::FlushSpan span = unit_.take_pending_span();
+  return Status(env, span.empty() ? pmu::Status::kOk : unit_.flush_span(span));
 }
 
 // compareAndSwap(handle, vaddr, expected: bigint, desired: bigint, sync) -> previous: bigint

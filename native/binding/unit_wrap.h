@@ -34,6 +34,7 @@ class NativeUnit : public Napi::ObjectWrap<NativeUnit> {
   Napi::Value Flush(const Napi::CallbackInfo& info);
   Napi::Value MarkForFlush(const Napi::CallbackInfo& info);
   Napi::Value FlushGroup(const Napi::CallbackInfo& info);
+  Napi::Value FlushGroupSync(const Napi::CallbackInfo& info);
   Napi::Value CompareAndSwap(const Napi::CallbackInfo& info);
   Napi::Value Failed(const Napi::CallbackInfo& info);
 
