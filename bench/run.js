@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 'use strict';
 // The benchmark: floors, pmu (embedded, remote, checkpoint) and peers, side by side in one run.
-//   node bench/run.js [--quick] [--only suite,suite] [--docs] [--out DIR]   (also: pmu bench)
+//   node bench/run.js [--quick] [--only suite,suite] [--case TEXT,...] [--docs] [--out DIR]   (also: pmu bench)
+// --case keeps only the cases whose label contains one of the texts: e.g. the remote headline
+// rows alone, `--only remote --case interleaved`, a one-minute run to compare changes with.
 // --quick is the CI smoke run (seconds, no assertions); --docs rewrites docs/BENCHMARKS.md.
 // Results go to --out, default ./pmu-bench-results under the working directory: never into the
 // package itself, which may be a read-only node_modules/pmu.
@@ -15,7 +17,7 @@ const { charts } = require('./lib/plots');
 const { canPin, SERVER_CPU } = require('./lib/child');
 
 const SUITES = ['floors', 'embedded', 'remote', 'checkpoint', 'peers', 'clients', 'primaries', 'regions', 'unit-size', 'backup-lag', 'record-size'];
-const USAGE = 'usage: pmu bench [--quick] [--only SUITE,...] [--docs] [--out DIR]; suites: ' + SUITES.join(', ');
+const USAGE = 'usage: pmu bench [--quick] [--only SUITE,...] [--case TEXT,...] [--docs] [--out DIR]; suites: ' + SUITES.join(', ');
 /** How the user started this run, for the report and messages: `pmu bench` sets it. */
 const COMMAND = process.env.PMU_BENCH_COMMAND || 'npm run bench --';
 const IN_CLONE = fs.existsSync(path.join(__dirname, '..', 'lib', 'index.ts'));
@@ -31,6 +33,7 @@ function parseCommandLine(argv) {
       options: {
         quick: { type: 'boolean', default: false },
         only: { type: 'string' },
+        case: { type: 'string' },
         docs: { type: 'boolean', default: false },
         out: { type: 'string', default: 'pmu-bench-results' },
       },
@@ -41,8 +44,12 @@ function parseCommandLine(argv) {
   const only = values.only !== undefined ? values.only.split(',').map((s) => s.trim()) : SUITES;
   const unknown = only.filter((name) => !SUITES.includes(name));
   if (unknown.length > 0 || only.length === 0) throw new UsageError(`unknown suite ${JSON.stringify(unknown[0] ?? values.only)}`);
+  const caseFilter = values.case !== undefined ? values.case.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : undefined;
+  if (caseFilter !== undefined && caseFilter.length === 0) throw new UsageError('--case needs at least one text to look for in case labels');
+  // A partial run must not overwrite the documented one.
+  if (values.docs && caseFilter) throw new UsageError('--docs writes a full run; drop --case');
   if (values.docs && !IN_CLONE) throw new UsageError('--docs rewrites docs/BENCHMARKS.md of a clone of the repository; this is an installed package');
-  return { ...values, only, out: path.resolve(values.out) };
+  return { ...values, only, caseFilter, out: path.resolve(values.out) };
 }
 
 function machine() {
@@ -108,7 +115,8 @@ async function main(argv) {
     }
     loaded.push(require(file));
   }
-  const plan = loaded.map((suite) => ({ suite, cases: suite.cases(ctx) }));
+  const wanted = (c) => values.caseFilter === undefined || values.caseFilter.some((text) => c.label.includes(text));
+  const plan = loaded.map((suite) => ({ suite, cases: suite.cases(ctx).filter(wanted) })).filter((p) => p.cases.length > 0);
   const progress = new Progress(plan.reduce((n, p) => n + p.cases.length, 0));
   const rows = [];
   try {

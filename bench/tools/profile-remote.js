@@ -7,7 +7,8 @@
 // Besides the top functions it prints the busy (non-idle) CPU per request on each side,
 // which, unlike latency, a loaded machine barely moves.
 // --plain runs without the profiler: CPU per request only (the profiler's sampling costs CPU).
-//   node bench/tools/profile-remote.js [tcp|unix] [--one-core] [--echo] [--plain] [--writes N] [--out DIR]
+// --interval US samples every US microseconds (default 1000): finer shows the small functions.
+//   node bench/tools/profile-remote.js [tcp|unix] [--one-core] [--echo] [--plain] [--interval US] [--writes N] [--out DIR]
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -16,7 +17,7 @@ const { spawn, spawnSync } = require('node:child_process');
 const { parseArgs } = require('node:util');
 const { canPin } = require('../lib/child');
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { plain: { type: 'boolean', default: false }, echo: { type: 'boolean', default: false }, 'one-core': { type: 'boolean', default: false }, writes: { type: 'string', default: '20000' }, out: { type: 'string' }, child: { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { plain: { type: 'boolean', default: false }, echo: { type: 'boolean', default: false }, 'one-core': { type: 'boolean', default: false }, writes: { type: 'string', default: '20000' }, interval: { type: 'string' }, out: { type: 'string' }, child: { type: 'string' } } });
 
 /** Top self-time entries of a .cpuprofile: [{ name, url:line, ms, share }]. */
 function top(file, count = 25) {
@@ -89,7 +90,7 @@ async function main() {
   const secret = crypto.randomBytes(32).toString('hex');
   const env = { ...process.env, PMU_BENCH_SECRET: secret };
   const pin = (cpu, argv) => (canPin() ? ['taskset', ['-c', String(cpu), ...argv]] : [argv[0], argv.slice(1)]);
-  const prof = (side) => (values.plain ? [] : ['--cpu-prof', '--cpu-prof-dir', path.join(out, side)]);
+  const prof = (side) => (values.plain ? [] : ['--cpu-prof', '--cpu-prof-dir', path.join(out, side), ...(values.interval ? ['--cpu-prof-interval', values.interval] : [])]);
   const [serverCmd, serverArgs] = pin(1, [process.execPath, ...prof('server'), ...(values.echo ? [path.join(__dirname, '..', 'peers', 'echo-server.js'), transport, path.join(dataDir, 'echo.sock')] : [path.join(__dirname, '..', 'peers', 'pmu-server.js'), dataDir])]);
   const server = spawn(serverCmd, serverArgs, { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const ready = await new Promise((resolve, reject) => {
