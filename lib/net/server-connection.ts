@@ -53,6 +53,11 @@ interface Authenticated extends Principal {
 }
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * Idleness is checked this many times per idleTimeoutMs: a connection is closed after between
+ * idleTimeoutMs and (1 + 1/IDLE_CHECKS_PER_PERIOD) × idleTimeoutMs of silence.
+ */
+const IDLE_CHECKS_PER_PERIOD = 4;
 /** Refusals logged per connection; past this a flood of bad requests is only counted. */
 const LOGGED_REFUSALS_PER_CONNECTION = 20;
 let nextConnectionId = 1;
@@ -68,6 +73,12 @@ export class ServerConnection implements Session, Admitted {
   private readonly serverNonce = randomNonce();
   private authenticated: Authenticated | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
+  /**
+   * Traffic either way bumps `activity`; the idle check compares it with what it saw last.
+   * socket.setTimeout re-arms a timer on every read and write, a cost on every request.
+   */
+  private activity = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
   private inFlight = 0;
   private readingPaused = false;
   private draining = false;
@@ -98,15 +109,15 @@ export class ServerConnection implements Session, Admitted {
     );
     socket.setNoDelay(true);
     this.writer = new FrameWriter(socket);
-    socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      this.activity++;
+      this.reader.push(chunk);
+    });
     socket.on('drain', () => this.onDrain());
     socket.on('error', () => this.socket.destroy());
     socket.on('close', () => this.onClose());
     const limits = host.limits;
-    if (limits.idleTimeoutMs > 0) {
-      socket.setTimeout(limits.idleTimeoutMs);
-      socket.on('timeout', () => this.fail('ETIMEDOUT', `connection idle for ${limits.idleTimeoutMs} ms; reconnect`, NO_REQUEST));
-    }
+    if (limits.idleTimeoutMs > 0) this.watchIdle(limits.idleTimeoutMs);
     this.handshakeTimer = setTimeout(() => this.fail('ETIMEDOUT', `no AUTH within ${limits.handshakeTimeoutMs} ms of HELLO`, NO_REQUEST), limits.handshakeTimeoutMs);
     this.handshakeTimer.unref();
   }
@@ -205,6 +216,7 @@ export class ServerConnection implements Session, Admitted {
 
   replyFilled(id: number, length: number, fill: (body: Buffer) => void): void {
     if (this.closed || this.socket.destroyed || !this.socket.writable) return;
+    this.activity++;
     this.writer.writeFilled(Op.OK, 0, id, length, fill);
     if (this.socket.writableNeedDrain) this.updateReading();
   }
@@ -386,8 +398,30 @@ export class ServerConnection implements Session, Admitted {
   /** Replies go out through the FrameWriter: at once when alone, in one writev when many. */
   private send(op: number, flags: number, id: number, body: Buffer): void {
     if (this.closed || this.socket.destroyed || !this.socket.writable) return;
+    this.activity++;
     this.writer.write(op, flags, id, body.length > 0 ? [body] : []);
     if (this.socket.writableNeedDrain) this.updateReading();
+  }
+
+  /**
+   * Closes the connection once it has seen no traffic either way (a chunk read, a frame
+   * written, a 'drain') for idleTimeoutMs: checked IDLE_CHECKS_PER_PERIOD times per period.
+   * Replies stuck behind a client that reads nothing are not traffic: that client is closed.
+   */
+  private watchIdle(idleTimeoutMs: number): void {
+    const period = Math.max(1, Math.ceil(idleTimeoutMs / IDLE_CHECKS_PER_PERIOD));
+    let seen = this.activity;
+    let quietChecks = 0;
+    this.idleTimer = setInterval(() => {
+      if (this.activity !== seen) {
+        seen = this.activity;
+        quietChecks = 0;
+      } else if (++quietChecks >= IDLE_CHECKS_PER_PERIOD) {
+        clearInterval(this.idleTimer);
+        this.fail('ETIMEDOUT', `connection idle for ${idleTimeoutMs} ms; reconnect`, NO_REQUEST);
+      }
+    }, period);
+    this.idleTimer.unref();
   }
 
   /** Refuses with `code`, then closes: for errors after which the stream cannot be trusted. */
@@ -401,6 +435,7 @@ export class ServerConnection implements Session, Admitted {
   }
 
   private onDrain(): void {
+    this.activity++;
     const backlog = this.eventBacklog;
     if (backlog) {
       this.eventBacklog = undefined;
@@ -428,6 +463,7 @@ export class ServerConnection implements Session, Admitted {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.handshakeTimer);
+    clearInterval(this.idleTimer);
     this.reader.stop();
     this.eventBacklog = undefined;
     const user = this.user ?? '';
