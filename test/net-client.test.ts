@@ -180,3 +180,33 @@ describe('graceful close of the server', () => {
     await client.close();
   });
 });
+
+describe('replies read into one reused buffer (onread)', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startServer();
+    const admin = await h.connect('admin');
+    await admin.createRegion('reused', 1 << 20);
+    const region = await admin.openRegion('reused');
+    for (let page = 0; page < 64; page++) await region.write(page * 4096, Buffer.alloc(4096, page + 1));
+  });
+  afterAll(() => h.close());
+
+  for (const transport of ['tcp', 'unix'] as const) {
+    test(`${transport}: a READ reply handed to the caller is its own, not overwritten by the replies read after it`, async () => {
+      const client = await h.connect('admin', { url: h.addresses[transport] });
+      const region = await client.openRegion('reused');
+      const first = await region.read(0, 4096);
+      // Many more replies, sequential and pipelined, pass through the client's read buffer.
+      for (let page = 1; page < 64; page++) await region.read(page * 4096, 4096);
+      const pipelined = await Promise.all(Array.from({ length: 64 }, (_, page) => region.read(page * 4096, 4096)));
+      await Promise.all(Array.from({ length: 64 }, (_, page) => region.write(page * 4096 + 100, Buffer.alloc(1, page + 1))));
+      expect(first.equals(Buffer.alloc(4096, 1))).toBe(true);
+      pipelined.forEach((reply, page) => expect(reply.equals(Buffer.alloc(4096, page + 1))).toBe(true));
+      // A small reply kept across later ones (CAS returns the previous value from its reply).
+      const previous = await region.compareAndSwap(8192, 0x0303030303030303n, 0x0303030303030303n);
+      await region.read(0, 4096);
+      expect(previous).toBe(0x0303030303030303n);
+    });
+  }
+});

@@ -59,6 +59,65 @@ describe('FrameReader', () => {
     );
   });
 
+  test('with transientChunks, frames stay whole when every chunk is one reused buffer, overwritten after each push (paused, split, admitted bodies)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ minLength: 1, maxLength: 300 }), { minLength: 1, maxLength: 12 }),
+        fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 20 }),
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 7 }),
+        (bodies, cuts, pauses) => {
+          const stream = Buffer.concat(bodies.map((body, index) => frame(Op.WRITE, index + 1, Buffer.from(body))));
+          const frames: Array<{ id: number; body: Buffer; owned: boolean }> = [];
+          let pushes = 0;
+          const reader = new FrameReader(
+            {
+              onFrame: (header, body, owned) => {
+                frames.push({ id: header.requestId, body: owned ? body : Buffer.from(body), owned });
+                // Pause now and then mid-chunk: the rest of the chunk is held across pushes.
+                if (pauses[frames.length % pauses.length]) reader.pause();
+              },
+              onStreamError: () => undefined,
+              // Look at 8 bytes of a split body before buffering it: pieces are kept before admission.
+              admissionPrefixBytes: () => 8,
+              admitBody: () => true,
+            },
+            1 << 20,
+            true,
+          );
+          const reused = Buffer.alloc(64);
+          let at = 0;
+          for (let i = 0; at < stream.length; i++) {
+            const size = Math.min(cuts[i % cuts.length], stream.length - at);
+            stream.copy(reused, 0, at, at + size);
+            reader.push(reused.subarray(0, size));
+            pushes++;
+            reused.fill(0xee); // the socket's next read lands in the same memory
+            reader.resume();
+            reused.fill(0xdd);
+            at += size;
+          }
+          // Each resume hands on frames until the next pause.
+          for (let i = 0; i <= bodies.length; i++) reader.resume();
+          expect(frames.map((f) => f.id)).toEqual(bodies.map((_, index) => index + 1));
+          frames.forEach((f, index) => expect(f.body.equals(Buffer.from(bodies[index]))).toBe(true));
+          expect(pushes).toBeGreaterThan(0);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  test('says which bodies are its own: a split body is (owned), one that arrived whole is a view (not owned)', () => {
+    const seen: boolean[] = [];
+    const reader = new FrameReader({ onFrame: (_h, _body, owned) => seen.push(owned), onStreamError: () => undefined }, 1024);
+    const whole = frame(Op.OK, 1, Buffer.from('whole'));
+    const split = frame(Op.OK, 2, Buffer.from('split body'));
+    reader.push(whole);
+    reader.push(split.subarray(0, HEADER_BYTES + 3));
+    reader.push(split.subarray(HEADER_BYTES + 3));
+    expect(seen).toEqual([false, true]);
+  });
+
   test('hands a frame that arrived whole to the sink as a view of the chunk (no copy)', () => {
     const chunk = frame(Op.WRITE, 7, Buffer.from('payload'));
     let seen: Buffer | undefined;

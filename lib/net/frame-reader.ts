@@ -8,14 +8,18 @@
  * become resident only as bytes arrive: memory grows with the bytes received, and what a header
  * merely claims is bounded by the sink's budget.
  *
- * The body handed to `onFrame` is valid only during the call when it is a view of a chunk;
- * a consumer that keeps it must copy it.
+ * The body handed to `onFrame` is valid only during the call when it is a view of a chunk
+ * (`owned` false); a consumer that keeps it must copy it. With `transientChunks` the caller
+ * reuses each chunk's memory once push returns (a socket's onread buffer): whatever the reader
+ * keeps across pushes (the rest of a chunk while paused, pieces of a body before admission) it
+ * copies first.
  */
 import { PmuErrorCode } from '../unit/errors';
 import { decodeHeader, FrameHeader, HEADER_BYTES, OP_NAMES, PROTOCOL_VERSION } from './protocol';
 
 export interface FrameSink {
-  onFrame(header: FrameHeader, body: Buffer): void;
+  /** `owned`: the body is a buffer of its own (kept as long as the sink likes), not a view of a chunk. */
+  onFrame(header: FrameHeader, body: Buffer, owned: boolean): void;
   /** The stream cannot be parsed any further (bad version, oversized frame); the reader stops. */
   onStreamError(code: PmuErrorCode, message: string, requestId: number): void;
   /**
@@ -55,6 +59,7 @@ export class FrameReader {
   constructor(
     private readonly sink: FrameSink,
     private maxBodyBytes: number,
+    private readonly transientChunks = false,
   ) {}
 
   setMaxBodyBytes(bytes: number): void {
@@ -93,7 +98,7 @@ export class FrameReader {
 
   push(chunk: Buffer): void {
     if (this.paused || this.held) {
-      this.held = this.held ? Buffer.concat([this.held, chunk]) : chunk;
+      this.held = this.held ? Buffer.concat([this.held, chunk]) : this.keep(chunk);
       if (this.paused) return;
       chunk = this.held;
       this.held = undefined;
@@ -110,7 +115,7 @@ export class FrameReader {
     let at = 0;
     while (at < chunk.length && !this.stopped) {
       if (this.paused) {
-        this.held = chunk.subarray(at);
+        this.held = this.keep(chunk.subarray(at));
         return;
       }
       if (this.skipping > 0) {
@@ -152,7 +157,7 @@ export class FrameReader {
       if (chunk.length - at >= header.bodyLength) {
         const body = chunk.subarray(at, at + header.bodyLength);
         at += header.bodyLength;
-        this.sink.onFrame(header, body);
+        this.sink.onFrame(header, body, false);
       } else {
         this.pendingHeader = header;
         this.parts = [];
@@ -169,7 +174,7 @@ export class FrameReader {
     const header = this.pendingHeader!;
     const take = Math.min(chunk.length - at, header.bodyLength - this.bodyFilled);
     if (this.body) chunk.copy(this.body, this.bodyFilled, at, at + take);
-    else this.parts.push(chunk.subarray(at, at + take));
+    else this.parts.push(this.keep(chunk.subarray(at, at + take)));
     this.bodyFilled += take;
     at += take;
     if (this.admitted === undefined) {
@@ -189,9 +194,14 @@ export class FrameReader {
       this.body = undefined;
       this.pendingHeader = undefined;
       this.sink.releaseBody?.(header);
-      this.sink.onFrame(header, body);
+      this.sink.onFrame(header, body, true);
     }
     return at;
+  }
+
+  /** `bytes` as it may be kept past this push: a copy when the caller reuses its chunks. */
+  private keep(bytes: Buffer): Buffer {
+    return this.transientChunks ? Buffer.from(bytes) : bytes;
   }
 
   private decide(prefix: Buffer): void {
