@@ -123,6 +123,20 @@ describe('data requests', () => {
     wrong[0] ^= 1;
     expect(await rawRead(peer, handle, wrong, base, 4)).toBe('EKEY');
     expect(refusals('EKEY')).toBe(before + 1);
+    // Every one of the key's 128 bits is checked: each single-bit forgery is EKEY, and a
+    // forged WRITE leaves the region as it was.
+    const original = h.unit.openRegion('ckpt').readSync(0, 64);
+    for (let bit = 0; bit < 128; bit++) {
+      const forged = Buffer.from(key);
+      forged[bit >> 3] ^= 1 << (bit & 7);
+      const write = Buffer.concat([dataPrefix(handle, forged, base), Buffer.alloc(16), Buffer.alloc(64, 0xff)]);
+      peer.send(Op.WRITE, 0, 1000 + bit, write);
+      const reply = await peer.next();
+      expect([reply?.header.requestId, errorCode(reply)]).toEqual([1000 + bit, 'EKEY']);
+    }
+    expect(h.unit.openRegion('ckpt').readSync(0, 64)).toEqual(original);
+    expect(refusals('EKEY')).toBe(before + 129);
+    expect(await rawRead(peer, handle, key, base, 5)).toBe('OK');
     peer.destroy();
   });
 

@@ -22,6 +22,8 @@ export interface Binding {
   size: number;
   rights: number;
   key: Buffer;
+  /** `key` as four little-endian u32 words, for the per-request comparison (keyMatches). */
+  keyWords: readonly [number, number, number, number];
   /** Tells this region from a later one that reuses the handle. */
   createdGeneration: number;
   region: LocalRegion;
@@ -64,6 +66,7 @@ export class BindingTable {
       size: entry.length,
       rights,
       key,
+      keyWords: [key.readUInt32LE(0), key.readUInt32LE(4), key.readUInt32LE(8), key.readUInt32LE(12)],
       createdGeneration: entry.createdGeneration,
       region: unit.regionFor(entry),
     };
@@ -100,7 +103,7 @@ export class BindingTable {
       if (revoked) return { code: revoked.code, message: `${what} on handle ${handle}: ${revoked.message}` };
       return { code: 'EKEY', message: `${what} on handle ${handle}: this connection has not opened that region; keys are bound to the connection that opened it` };
     }
-    if (!crypto.timingSafeEqual(prefix.subarray(4, 4 + KEY_BYTES), binding.key)) {
+    if (!keyMatches(prefix, binding.keyWords)) {
       return { code: 'EKEY', message: `${what} on region '${binding.name}': wrong access key; use the key OPEN returned on this connection` };
     }
     if ((binding.rights & needed) !== needed) {
@@ -138,4 +141,15 @@ export class BindingTable {
     }
     return changes;
   }
+}
+
+/**
+ * Whether the KEY_BYTES at offset 4 of `prefix` equal `words`: all 16 bytes are compared
+ * whatever they hold (the differences are OR-ed, no early exit), as crypto.timingSafeEqual
+ * does, without making a view of the request and calling into C++ on every data request.
+ */
+export function keyMatches(prefix: Buffer, words: readonly [number, number, number, number]): boolean {
+  const difference =
+    (prefix.readUInt32LE(4) ^ words[0]) | (prefix.readUInt32LE(8) ^ words[1]) | (prefix.readUInt32LE(12) ^ words[2]) | (prefix.readUInt32LE(16) ^ words[3]);
+  return difference === 0;
 }
