@@ -101,4 +101,38 @@ describe('FrameWriter buffer reuse', () => {
       await close();
     }
   });
+
+  test('a batch (beginBatch/endBatch): the first frame leaves at once, the rest in one uncork at endBatch; nothing stays corked', async () => {
+    const { client, accepted, close } = await pair();
+    try {
+      const frames = collect(accepted);
+      const writer = new FrameWriter(client);
+      const size = 3000;
+      let id = 0;
+      for (let batch = 0; batch < 20; batch++) {
+        const n = (batch % 3) + 1;
+        writer.beginBatch();
+        for (let k = 0; k < n; k++) {
+          id++;
+          writer.write(Op.WRITE, 0, id, [payload(id, size)]);
+          // The first frame of the batch went straight out; the ones after it wait, corked.
+          expect(client.writableCorked).toBe(k === 0 ? 0 : 1);
+        }
+        writer.endBatch();
+        expect(client.writableCorked).toBe(0);
+        // Frames written outside a batch, in the same turn, still group by turn.
+        id++;
+        writer.write(Op.WRITE, 0, id, [payload(id, size)]);
+        id++;
+        writer.write(Op.WRITE, 0, id, [payload(id, size)]);
+        expect(client.writableCorked).toBe(1);
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(client.writableCorked).toBe(0);
+      }
+      await waitFor('every frame', () => frames.length >= id || undefined, 10_000);
+      expectIntact(frames, id, size);
+    } finally {
+      await close();
+    }
+  });
 });

@@ -3,6 +3,9 @@
  * a burst. The first frame written in a turn of the event loop goes out at once (one buffer,
  * one write); any more frames in the same turn are corked and leave together in one writev
  * when the turn ends (process.nextTick), e.g. pipelined requests or a group commit's acks.
+ * A caller that knows where its burst ends (the server, answering the requests of one chunk
+ * it read) brackets it with beginBatch/endBatch instead: the same grouping, without a tick
+ * scheduled for every reply.
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -11,6 +14,8 @@ import { HEADER_BYTES, SMALL_FRAME_BYTES, writeHeader } from './protocol';
 export class FrameWriter {
   private busyThisTurn = false;
   private corked = false;
+  private batching = false;
+  private tickPending = false;
   /**
    * One buffer for lone small frames. It is used only when the socket has nothing queued
    * (writableLength 0): then every earlier frame, the last use of this buffer included, has
@@ -21,7 +26,10 @@ export class FrameWriter {
   private scratch: Buffer | undefined;
   private readonly reuse: boolean;
   /** Made once: a closure per frame for the end-of-turn tick was garbage on every request. */
-  private readonly endTurnNow = (): void => this.endTurn();
+  private readonly endTurnNow = (): void => {
+    this.tickPending = false;
+    if (!this.batching) this.endTurn();
+  };
 
   constructor(private readonly socket: net.Socket) {
     this.reuse = !(socket instanceof tls.TLSSocket);
@@ -78,7 +86,18 @@ export class FrameWriter {
     return this.scratch.subarray(0, length);
   }
 
-  /** Corks the socket for every frame after the first of this turn. */
+  /** Frames written from here to endBatch() (synchronously) leave as one burst would. */
+  beginBatch(): void {
+    this.batching = true;
+  }
+
+  endBatch(): void {
+    this.batching = false;
+    // A tick scheduled before the batch began ends the turn itself.
+    if (!this.tickPending) this.endTurn();
+  }
+
+  /** Corks the socket for every frame after the first of this turn (or batch). */
   private startFrame(): void {
     if (this.busyThisTurn && !this.corked) {
       this.corked = true;
@@ -86,11 +105,15 @@ export class FrameWriter {
     }
     if (!this.busyThisTurn) {
       this.busyThisTurn = true;
-      process.nextTick(this.endTurnNow);
+      if (!this.batching && !this.tickPending) {
+        this.tickPending = true;
+        process.nextTick(this.endTurnNow);
+      }
     }
   }
 
   private endTurn(): void {
+    this.tickPending = false;
     this.busyThisTurn = false;
     if (this.corked) {
       this.corked = false;

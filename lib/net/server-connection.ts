@@ -111,7 +111,13 @@ export class ServerConnection implements Session, Admitted {
     this.writer = new FrameWriter(socket);
     socket.on('data', (chunk: Buffer) => {
       this.activity++;
-      this.reader.push(chunk);
+      // The replies to this chunk's requests leave together: the first at once, any more in one writev.
+      this.writer.beginBatch();
+      try {
+        this.reader.push(chunk);
+      } finally {
+        this.writer.endBatch();
+      }
     });
     socket.on('drain', () => this.onDrain());
     socket.on('error', () => this.socket.destroy());
