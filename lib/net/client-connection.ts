@@ -7,10 +7,13 @@
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
+// The module's binding, not the global: the global is an accessor that every call looks up.
+import { performance } from 'node:perf_hooks';
 import { PmuError, PmuErrorCode } from '../unit/errors';
 import { proof, proofsMatch, randomNonce } from './auth';
 import { FrameReader } from './frame-reader';
 import { FrameWriter } from './frame-writer';
+import { PendingTable } from './pending-table';
 import {
   FrameHeader,
   HELLO_BYTES,
@@ -73,9 +76,8 @@ class ReadBuffer {
 
 export class ClientConnection {
   private readonly reader: FrameReader;
-  private readonly inFlight = new Map<number, Pending>();
+  private readonly inFlight = new PendingTable<Pending>();
   private readonly queue: Pending[] = [];
-  private nextId = 1;
   private readonly writer: FrameWriter;
   private closedError: PmuError | undefined;
   private keepAlive: NodeJS.Timeout | undefined;
@@ -155,8 +157,8 @@ export class ClientConnection {
       return Promise.reject(new PmuError('EFRAMETOOBIG', `${OP_NAMES[op]} of ${bodyLength} bytes exceeds the frame limit of ${this.settings.maxBodyBytes}`));
     }
     return new Promise<Buffer | undefined>((resolve, reject) => {
-      const id = this.takeId();
-      const pending: Pending = { id, op, flags, parts, bodyLength, resolve, reject, wantsBody, deadline: performance.now() + timeoutMs, timeoutMs };
+      // The id is given when it goes on the wire (transmit): only requests in flight hold one.
+      const pending: Pending = { id: NO_REQUEST, op, flags, parts, bodyLength, resolve, reject, wantsBody, deadline: performance.now() + timeoutMs, timeoutMs };
       this.armSweeper();
       if (this.inFlight.size < this.settings.maxInFlight && this.queue.length === 0 && !this.socket.writableNeedDrain) this.transmit(pending);
       else this.queue.push(pending);
@@ -243,9 +245,8 @@ export class ClientConnection {
       this.shutDown(decodeError(body, this.endpoint.url));
       return;
     }
-    const pending = this.inFlight.get(header.requestId);
+    const pending = this.inFlight.take(header.requestId);
     if (!pending) return; // its deadline passed; the late reply is dropped
-    this.inFlight.delete(header.requestId);
     if (header.op === Op.OK) pending.resolve(pending.wantsBody ? (owned ? body : Buffer.from(body)) : undefined);
     else if (header.op === Op.ERROR) pending.reject(decodeError(body, this.endpoint.url));
     else pending.reject(new PmuError('EPROTO', `${this.endpoint.url} answered ${OP_NAMES[pending.op]} with ${OP_NAMES[header.op] ?? `opcode 0x${header.op.toString(16)}`}`));
@@ -253,7 +254,8 @@ export class ClientConnection {
   }
 
   private transmit(pending: Pending): void {
-    this.inFlight.set(pending.id, pending);
+    pending.id = this.inFlight.takeId();
+    this.inFlight.add(pending);
     this.writer.write(pending.op, pending.flags, pending.id, pending.parts);
     pending.parts = [];
   }
@@ -290,16 +292,10 @@ export class ClientConnection {
   private expire(pending: Pending): void {
     const queued = this.queue.indexOf(pending);
     if (queued >= 0) this.queue.splice(queued, 1);
-    else if (!this.inFlight.delete(pending.id)) return;
+    else if (this.inFlight.take(pending.id) === undefined) return;
     pending.reject(new PmuError('ETIMEDOUT', `${OP_NAMES[pending.op]} to ${this.endpoint.url} got no reply within ${pending.timeoutMs} ms`));
   }
 
-  private takeId(): number {
-    let id = this.nextId;
-    while (id === NO_REQUEST || this.inFlight.has(id)) id = (id + 1) >>> 0;
-    this.nextId = (id + 1) >>> 0;
-    return id;
-  }
 
   private abort(code: PmuErrorCode, message: string): void {
     this.shutDown(new PmuError(code, message));
