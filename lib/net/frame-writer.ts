@@ -24,6 +24,7 @@ export class FrameWriter {
    * an ArrayBuffer of its own. Not for TLS, whose socket may keep a chunk past write().
    */
   private scratch: Buffer | undefined;
+  private scratchView: Buffer | undefined;
   private readonly reuse: boolean;
   /** Made once: a closure per frame for the end-of-turn tick was garbage on every request. */
   private readonly endTurnNow = (): void => {
@@ -83,7 +84,10 @@ export class FrameWriter {
 
   private takeScratch(length: number): Buffer {
     if (this.scratch === undefined) this.scratch = Buffer.allocUnsafeSlow(SMALL_FRAME_BYTES);
-    return this.scratch.subarray(0, length);
+    // Frames of one length follow each other (a reply to every 'mapped' write, a client's
+    // same-sized writes): the view of the last length is kept rather than made per frame.
+    if (this.scratchView === undefined || this.scratchView.length !== length) this.scratchView = this.scratch.subarray(0, length);
+    return this.scratchView;
   }
 
   /** Frames written from here to endBatch() (synchronously) leave as one burst would. */
