@@ -53,6 +53,8 @@ interface Authenticated extends Principal {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The parts of a frame with an empty body (every 'mapped' WRITE's OK): one array, not one per reply. */
+const NO_PARTS: readonly Uint8Array[] = [];
 /**
  * Idleness is checked this many times per idleTimeoutMs: a connection is closed after between
  * idleTimeoutMs and (1 + 1/IDLE_CHECKS_PER_PERIOD) × idleTimeoutMs of silence.
@@ -405,7 +407,7 @@ export class ServerConnection implements Session, Admitted {
   private send(op: number, flags: number, id: number, body: Buffer): void {
     if (this.closed || this.socket.destroyed || !this.socket.writable) return;
     this.activity++;
-    this.writer.write(op, flags, id, body.length > 0 ? [body] : []);
+    this.writer.write(op, flags, id, body.length > 0 ? [body] : NO_PARTS);
     if (this.socket.writableNeedDrain) this.updateReading();
   }
 
