@@ -21,8 +21,9 @@ const ROUNDS = 5;
  */
 const WARM_UP = 2000;
 
-async function warmUp(...operations) {
-  for (const operation of operations) for (let i = 0; i < WARM_UP; i++) await operation();
+async function warmUp(ctx, ...operations) {
+  const count = ctx.quick ? WARM_UP / 10 : WARM_UP;
+  for (const operation of operations) for (let i = 0; i < count; i++) await operation();
 }
 
 const SERVER = path.join(__dirname, '..', 'peers', 'pmu-server.js');
@@ -96,6 +97,7 @@ module.exports = {
           const per = Math.ceil(ctx.iterations(4096) / ROUNDS);
           const samples = { floor: [], onreadFloor: [], mapped: [], flushed: [], read: [] };
           await warmUp(
+            ctx,
             () => pingPongs[transport].send(frame),
             () => onreadPingPongs[transport].send(frame),
             () => region.write(0, data, { durability: 'mapped' }),
@@ -160,6 +162,7 @@ module.exports = {
         const onreadFloor = [];
         const mapped = [];
         await warmUp(
+          ctx,
           () => sameCore.pingPong.send(frame),
           () => sameCore.onreadPingPong.send(frame),
           () => sameCore.region.write(0, data, { durability: 'mapped' }),
