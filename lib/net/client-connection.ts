@@ -46,6 +46,7 @@ export interface WriterEvent {
 }
 
 interface Pending {
+  /** Request id while on the wire (from PendingTable.takeId); NO_REQUEST while queued. */
   id: number;
   op: number;
   flags: number;
@@ -59,6 +60,8 @@ interface Pending {
   wantsBody: boolean;
   reject(error: PmuError): void;
 }
+
+const NO_PARTS: Uint8Array[] = [];
 
 /** Bytes read into one buffer, reused for every read: each read is handed to `push` before the next. */
 class ReadBuffer {
@@ -257,7 +260,8 @@ export class ClientConnection {
     pending.id = this.inFlight.takeId();
     this.inFlight.add(pending);
     this.writer.write(pending.op, pending.flags, pending.id, pending.parts);
-    pending.parts = [];
+    // The caller's buffers are the socket's now; the request no longer holds them.
+    pending.parts = NO_PARTS;
   }
 
   private pump(): void {
@@ -295,7 +299,6 @@ export class ClientConnection {
     else if (this.inFlight.take(pending.id) === undefined) return;
     pending.reject(new PmuError('ETIMEDOUT', `${OP_NAMES[pending.op]} to ${this.endpoint.url} got no reply within ${pending.timeoutMs} ms`));
   }
-
 
   private abort(code: PmuErrorCode, message: string): void {
     this.shutDown(new PmuError(code, message));

@@ -3,8 +3,8 @@
  * reply: V8 shrinks a Map that drops below half its buckets, so a connection with one request
  * at a time rebuilt its table on each delete. Here an entry lives in the slot given by the low
  * bits of its id, and ids are handed out only for free slots, so adding and taking an entry
- * are array stores. The table doubles when it is half full (a slot free under a mask is free
- * under the doubled one too: the low bits that told two ids apart still do).
+ * are array stores. The table doubles when it is half full; entries in distinct slots stay in
+ * distinct slots, since the low bits that told their ids apart are still in the wider mask.
  */
 import { NO_REQUEST } from './protocol';
 
