@@ -6,39 +6,45 @@
 // floor for a client that skips the readable stream, shown beside the first.
 const net = require('node:net');
 
-function connect(target, onAcks) {
+function connect(target, onread) {
   return new Promise((resolve, reject) => {
     const options = typeof target === 'string' ? { path: target } : { port: target.port, host: '127.0.0.1' };
-    if (onAcks.onread) options.onread = { buffer: Buffer.allocUnsafe(64 * 1024), callback: (bytes) => (onAcks(bytes), true) };
+    if (onread) options.onread = onread;
     const socket = net.connect(options);
     socket.setNoDelay(true);
-    if (!onAcks.onread) socket.on('data', (chunk) => onAcks(chunk.length));
     socket.once('connect', () => resolve(socket));
     socket.once('error', reject);
   });
 }
 
 class PingPong {
-  constructor() {
+  constructor(socket) {
+    this.socket = socket;
     this.waiting = [];
     this.acked = 0;
-    this.socket = undefined;
+    if (socket === undefined) return; // onread: open() wires the callback
+    socket.on('data', (chunk) => {
+      this.acked += chunk.length;
+      while (this.acked >= 8 && this.waiting.length > 0) {
+        this.acked -= 8;
+        this.waiting.shift()();
+      }
+    });
   }
 
   static async open(target, { onread = false } = {}) {
-    const pingPong = new PingPong();
-    const onAcks = (bytes) => pingPong.received(bytes);
-    onAcks.onread = onread;
-    pingPong.socket = await connect(target, onAcks);
+    if (!onread) return new PingPong(await connect(target));
+    const pingPong = new PingPong(undefined);
+    const callback = (bytes) => {
+      pingPong.acked += bytes;
+      while (pingPong.acked >= 8 && pingPong.waiting.length > 0) {
+        pingPong.acked -= 8;
+        pingPong.waiting.shift()();
+      }
+      return true;
+    };
+    pingPong.socket = await connect(target, { buffer: Buffer.allocUnsafe(64 * 1024), callback });
     return pingPong;
-  }
-
-  received(bytes) {
-    this.acked += bytes;
-    while (this.acked >= 8 && this.waiting.length > 0) {
-      this.acked -= 8;
-      this.waiting.shift()();
-    }
   }
 
   send(frame) {
