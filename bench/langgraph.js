@@ -33,6 +33,7 @@ const { values: args } = parseArgs({
 const quick = args.quick;
 const LATENCY_OPS = quick ? 100 : 1000;
 const THROUGHPUT_MS = quick ? 300 : 1500;
+const WARMUP_STEPS = quick ? 200 : 2000;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pmu-bench-langgraph-'));
 
 /**
@@ -208,7 +209,8 @@ async function measure(key, stateBytes) {
   {
     const { saver, close } = await kind.open(stateBytes, 1);
     const thread = new Thread(saver, stateBytes, 'latency');
-    for (let i = 0; i < Math.min(200, LATENCY_OPS); i++) await thread.run(); // warm up
+    // Steady state, not V8 tiering: every saver gets the same untimed steps first.
+    for (let i = 0; i < WARMUP_STEPS; i++) await thread.run();
     const puts = [];
     for (let i = 0; i < LATENCY_OPS; i++) await thread.run((ns) => puts.push(ns));
     row.put = summarize(puts);
@@ -228,7 +230,7 @@ async function measure(key, stateBytes) {
   for (const threads of [1, 16]) {
     const { saver, close } = await kind.open(stateBytes, 1 + threads);
     const workers = Array.from({ length: threads }, (_, i) => new Thread(saver, stateBytes, `t${i}`));
-    for (const worker of workers) for (let i = 0; i < 10; i++) await worker.run(); // warm up
+    for (const worker of workers) for (let i = 0; i < Math.ceil(WARMUP_STEPS / threads); i++) await worker.run();
     let steps = 0;
     const deadline = performance.now() + THROUGHPUT_MS;
     const t0 = performance.now();

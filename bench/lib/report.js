@@ -41,7 +41,7 @@ function headlines(rows) {
   }
   const awaited = p50('embedded', "await write, 'flushed'");
   if (awaited !== undefined && msyncFloor !== undefined) {
-    add("embedded 4 KiB await write, 'flushed' (msync on the libuv pool), p50", formatUs(awaited), `raw memcpy + msync ${formatUs(msyncFloor)}`, awaited / msyncFloor, '(informational)', undefined);
+    add("embedded 4 KiB await write, 'flushed' (a lone writer: msync on the calling thread), p50", formatUs(awaited), `raw memcpy + msync ${formatUs(msyncFloor)}`, awaited / msyncFloor, '(informational)', undefined);
   }
   for (const [layout, size] of [['own 4 KiB page each', 4096], ['packed 64 B records', 64]]) {
     const serial = ops('embedded', `serial durable writes, one writer (${layout})`, size);

@@ -131,8 +131,13 @@ export class CheckpointWriter {
    * persisted. A RecordFrame (a payload built in place, see frameBytes) is written without a
    * copy and belongs to the writer from then on.
    */
-  async append(update: Uint8Array | RecordFrame): Promise<number> {
-    return (await this.need('append', 'append').append('update', toFrame('update', update))).sequence;
+  append(update: Uint8Array | RecordFrame): Promise<number> {
+    // Not async: one promise step fewer per record (the LangGraph saver's hot path).
+    try {
+      return this.need('append', 'append').append('update', toFrame('update', update)).then(sequenceOf);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
@@ -199,6 +204,10 @@ export class CheckpointWriter {
 function checkPayload(name: string, value: unknown): Uint8Array {
   if (!(value instanceof Uint8Array)) throw new PmuError('EINVAL', `${name} must be a Buffer or Uint8Array`);
   return value;
+}
+
+function sequenceOf(point: LogPoint): number {
+  return point.sequence;
 }
 
 function toFrame(name: string, value: unknown): RecordFrame {

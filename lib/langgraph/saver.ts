@@ -202,13 +202,15 @@ export class PmuSaver extends BaseCheckpointSaver {
     const { channel_values: values, ...rest } = checkpoint;
     const channels = Object.entries(newVersions ?? {}).filter(([channel]) => values && Object.prototype.hasOwnProperty.call(values, channel) && (values as Record<string, unknown>)[channel] !== undefined);
     // Everything is serialized before anything is placed: a value the serializer refuses fails this call, never the log.
-    const [[type, checkpointBytes], [metadataType, metadataBytes], blobs] = await Promise.all([
-      this.serde.dumpsTyped(rest),
-      this.serde.dumpsTyped(metadata),
-      Promise.all(channels.map(([channel, version]) => this.serde.dumpsTyped((values as Record<string, unknown>)[channel]).then(([blobType, value]): BlobEntry => ({ kind: 'blob', thread, ns, channel, version, type: blobType, value })))),
-    ]);
-    const entry: CheckpointEntry = { kind: 'checkpoint', thread, ns, id, parentId, type, checkpoint: checkpointBytes, metadataType, metadata: metadataBytes };
-    await this.commit(thread, [...blobs, entry]);
+    const serialized = await Promise.all([this.serde.dumpsTyped(rest), this.serde.dumpsTyped(metadata), ...channels.map(([channel]) => this.serde.dumpsTyped((values as Record<string, unknown>)[channel]))]);
+    const entries: Entry[] = [];
+    for (let i = 0; i < channels.length; i++) {
+      const [blobType, value] = serialized[i + 2];
+      entries.push({ kind: 'blob', thread, ns, channel: channels[i][0], version: channels[i][1], type: blobType, value } satisfies BlobEntry);
+    }
+    const [[type, checkpointBytes], [metadataType, metadataBytes]] = serialized;
+    entries.push({ kind: 'checkpoint', thread, ns, id, parentId, type, checkpoint: checkpointBytes, metadataType, metadata: metadataBytes } satisfies CheckpointEntry);
+    await this.commit(thread, entries);
     return { configurable: { thread_id: thread, checkpoint_ns: ns, checkpoint_id: id } };
   }
 
