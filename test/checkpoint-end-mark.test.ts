@@ -126,3 +126,35 @@ test('clearBefore moves the cursor to a snapshot its own writer placed, without 
     await env.unit.close();
   }
 });
+
+test('a region write that throws at once fails the append and stops the writer; no sequence is skipped', async () => {
+  const env = openEmbedded(64 * 1024);
+  try {
+    let throwNext = false;
+    const view = new Proxy(env.region, {
+      get(target, property) {
+        if (property === 'write') {
+          return (offset: number, data: Uint8Array, options?: object) => {
+            if (throwNext) throw new PmuError('EIO', 'injected: the write threw before returning a promise');
+            return target.write(offset, data, options);
+          };
+        }
+        const value = (target as unknown as Record<string | symbol, unknown>)[property];
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const writer = await CheckpointWriter.open(view, { mode: 'append', heartbeatMs: 0 });
+    expect(await writer.append(payload(1, 100))).toBe(1);
+    throwNext = true;
+    await expect(writer.append(payload(2, 100))).rejects.toMatchObject({ code: 'EIO' });
+    throwNext = false;
+    // The writer is done: a hole may not be written past.
+    await expect(writer.append(payload(3, 100))).rejects.toMatchObject({ code: 'EIO' });
+    const reader = await CheckpointReader.open(env.region);
+    const batch = await reader.readBatch();
+    expect(batch.records.map((record) => record.sequence)).toEqual([1]);
+    await writer.close();
+  } finally {
+    await env.unit.close();
+  }
+});

@@ -161,7 +161,7 @@ export class RingAppender {
   private issue(position: number, bytes: Buffer, sequence: number): Promise<void> {
     const offset = this.header.dataOffset + (position % this.header.capacity);
     const before = this.persistedSoFar;
-    const persisted = this.region.write(offset, bytes, this.writeOptions).then(
+    const persisted = writeAsPromise(this.region, offset, bytes, this.writeOptions).then(
       () => before,
       (error) => {
         // A record that did not land leaves a hole: nothing placed after it is readable, so the writer stops here.
@@ -210,5 +210,14 @@ export class RingAppender {
       this.refreshing = false;
     }
     this.placeQueued();
+  }
+}
+
+/** A region's write as a promise even if it throws at once: a record that did not land must fail the writer, never skip a sequence. */
+function writeAsPromise(region: Region, offset: number, bytes: Buffer, options: { durability: Durability; fence: { offset: number; epoch: bigint } }): Promise<void> {
+  try {
+    return region.write(offset, bytes, options);
+  } catch (error) {
+    return Promise.reject(error);
   }
 }
