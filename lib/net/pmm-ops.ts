@@ -7,6 +7,7 @@
 import { Grant, RegionInfo, toRegionInfo } from '../unit/unit';
 import { NativeEntry } from '../unit/native';
 import { PmuError } from '../unit/errors';
+import { isWellFormed } from '../unit/validate';
 import { rightsFor, rightsName } from './access';
 import { EVENT_WRITER_CLOSED, KEY_BYTES, OPEN_REPLY_BYTES, RIGHTS_NONE, RIGHTS_READ, RIGHTS_READ_WRITE, writeU64 } from './protocol';
 import type { Session } from './session';
@@ -120,15 +121,13 @@ function utf8(bytes: Buffer): string | undefined {
   return Buffer.byteLength(text) === bytes.length && !text.includes('\uFFFD') ? text : undefined;
 }
 
-const LONE_SURROGATE = /\p{Cs}/u;
-
 /**
  * A name must be a string without lone surrogates: UTF-8 cannot hold one, and the unit would
  * store U+FFFD instead, making a region nobody can name.
  */
 function checkWellFormed(what: string, value: unknown): void {
   if (value === undefined || typeof value !== 'string') return; // the unit's own checks refuse these with EINVAL
-  if (LONE_SURROGATE.test(value)) throw new PmuError('EINVAL', `${what} ${shown(value)} holds a lone UTF-16 surrogate; names must be valid Unicode`);
+  if (!isWellFormed(value)) throw new PmuError('EINVAL', `${what} ${shown(value)} holds a lone UTF-16 surrogate; names must be valid Unicode`);
 }
 
 /** A name as it may appear in a reply: quoted, and at most 64 characters of it. */
