@@ -205,11 +205,6 @@ export function encodeEntries(entries: Iterable<Entry>, sizeHint = 1024): Record
   return out.finish();
 }
 
-/**
- * Decodes a record's payload. The record passed its CRC, so a payload that does not parse was
- * written by something else than this saver: ECORRUPT, never a guess. Byte strings are views
- * into `payload` (the checkpoint layer hands out a copy per record).
- */
 /** A size that holds `entries` in the common case (ASCII ids): their values plus the fields. */
 export function sizeHint(entries: readonly Entry[]): number {
   let bytes = 0;
@@ -221,6 +216,11 @@ export function sizeHint(entries: readonly Entry[]): number {
   return bytes;
 }
 
+/**
+ * Decodes a record's payload. The record passed its CRC, so a payload that does not parse was
+ * written by something else than this saver: ECORRUPT, never a guess. Byte strings are views
+ * into `payload` (the checkpoint layer hands out a copy per record).
+ */
 export function decodeEntries(payload: Buffer, where: string): Entry[] {
   const entries: Entry[] = [];
   let at = 0;
