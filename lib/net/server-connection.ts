@@ -25,6 +25,7 @@ import { BindingTable } from './bindings';
 import { admitWrite, onCompareAndSwap, onFlush, onRead, onWrite } from './data-ops';
 import { FrameReader } from './frame-reader';
 import { FrameWriter } from './frame-writer';
+import { readIntoShared } from './shared-read';
 import { onCloseRegion, onCreate, onDelete, onList, onOpen, onSetGrants } from './pmm-ops';
 import {
   DATA_PREFIX_BYTES,
@@ -68,6 +69,8 @@ export class ServerConnection implements Session, Admitted {
   readonly peer: string;
   readonly connectionId = nextConnectionId++;
   readonly bindings = new BindingTable();
+  /** Whether reads land in the server's shared buffer (onread) rather than 'data' events. */
+  readonly readsIntoSharedBuffer: boolean;
   /** Set by Admission once authenticated. */
   user: string | undefined;
   private readonly reader: FrameReader;
@@ -93,10 +96,24 @@ export class ServerConnection implements Session, Admitted {
   /** Budget reserved for the body being received (admitBody), returned by releaseBody. */
   private reservedBody = 0;
 
+  private readonly socket: net.Socket;
+  private whenClosed: Promise<void> | undefined;
+
+  /**
+   * `sharedReadBuffer`: read into this buffer, shared with the server's other connections
+   * (shared-read.ts), when the socket allows; `accepted` must then come from a listener with
+   * pauseOnConnect. Without it the socket reads with 'data' events.
+   */
   constructor(
     readonly host: ConnectionHost,
-    private readonly socket: net.Socket,
+    accepted: net.Socket,
+    sharedReadBuffer?: Buffer,
   ) {
+    const onChunk = (chunk: Buffer): void => this.onChunk(chunk);
+    const adopted = sharedReadBuffer ? readIntoShared(accepted, sharedReadBuffer, onChunk) : undefined;
+    const socket = adopted ?? accepted;
+    this.socket = socket;
+    this.readsIntoSharedBuffer = adopted !== undefined;
     this.peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix socket';
     const self = this;
     this.reader = new FrameReader(
@@ -108,19 +125,15 @@ export class ServerConnection implements Session, Admitted {
         releaseBody: () => self.releaseBody(),
       },
       PRE_AUTH_MAX_BODY_BYTES,
+      this.readsIntoSharedBuffer,
     );
     socket.setNoDelay(true);
     this.writer = new FrameWriter(socket);
-    socket.on('data', (chunk: Buffer) => {
-      this.activity++;
-      // The replies to this chunk's requests leave together: the first at once, any more in one writev.
-      this.writer.beginBatch();
-      try {
-        this.reader.push(chunk);
-      } finally {
-        this.writer.endBatch();
-      }
-    });
+    if (!adopted) {
+      socket.on('data', onChunk);
+      // A listener with pauseOnConnect hands over a socket that is not reading yet.
+      socket.resume();
+    }
     socket.on('drain', () => this.onDrain());
     socket.on('error', () => this.socket.destroy());
     socket.on('close', () => this.onClose());
@@ -128,6 +141,17 @@ export class ServerConnection implements Session, Admitted {
     if (limits.idleTimeoutMs > 0) this.watchIdle(limits.idleTimeoutMs);
     this.handshakeTimer = setTimeout(() => this.fail('ETIMEDOUT', `no AUTH within ${limits.handshakeTimeoutMs} ms of HELLO`, NO_REQUEST), limits.handshakeTimeoutMs);
     this.handshakeTimer.unref();
+  }
+
+  private onChunk(chunk: Buffer): void {
+    this.activity++;
+    // The replies to this chunk's requests leave together: the first at once, any more in one writev.
+    this.writer.beginBatch();
+    try {
+      this.reader.push(chunk);
+    } finally {
+      this.writer.endBatch();
+    }
   }
 
   /** Starts the protocol once the server has admitted the connection. */
@@ -168,6 +192,12 @@ export class ServerConnection implements Session, Admitted {
 
   destroy(): void {
     this.socket.destroy();
+  }
+
+  /** Resolves once the socket has closed (the server's close() waits for it). */
+  untilClosed(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return (this.whenClosed ??= new Promise((resolve) => this.socket.once('close', () => resolve())));
   }
 
   /** Admission closes a connection still in its handshake to make room for a new one. */

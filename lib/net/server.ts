@@ -22,6 +22,7 @@ import { newSecret } from './auth';
 import { maxBodyBytes, resolveLimits, ServerLimits } from './limits';
 import { OP_NAMES } from './protocol';
 import { ServerConnection } from './server-connection';
+import { SHARED_READ_BYTES } from './shared-read';
 import { ConnectionHost } from './session';
 import { Subscriptions } from './subscriptions';
 import { UserDirectory, UserRecord } from './users';
@@ -89,6 +90,8 @@ export class PmuServer {
   private readonly log: EventLog;
   private readonly listeners: net.Server[] = [];
   private readonly connections = new Set<ServerConnection>();
+  /** Every plain connection reads into this one buffer (shared-read.ts); TLS ones read with 'data'. */
+  private readonly sharedReadBuffer = Buffer.allocUnsafeSlow(SHARED_READ_BYTES);
   private readonly counters = { connectionsAccepted: 0, requests: 0, usersReloads: 0, refusals: {} as Partial<Record<PmuErrorCode, number>>, limitHits: {} as Record<string, number> };
   /** Indexed by opcode (one byte on the wire): a plain increment per request. */
   private readonly requestsByOp = new Array<number>(256).fill(0);
@@ -155,7 +158,7 @@ export class PmuServer {
       // A TLS handshake happens before admission sees the socket: it gets the same deadline as ours.
       const server = this.options.tls
         ? tls.createServer({ ...this.options.tls, handshakeTimeout: this.host.limits.handshakeTimeoutMs }, (socket) => this.accept(socket))
-        : net.createServer((socket) => this.accept(socket));
+        : net.createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
       const host = tcp.host ?? DEFAULT_HOST;
       await listenOn(server, { host, port: tcp.port ?? DEFAULT_PORT }, `${host}:${tcp.port ?? DEFAULT_PORT}`);
       this.listeners.push(server);
@@ -165,7 +168,7 @@ export class PmuServer {
     }
     if (this.options.socket) {
       const socketPath = this.options.socket;
-      const server = net.createServer((socket) => this.accept(socket));
+      const server = net.createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
       // Created 0600 from the start: bind() runs inside listen(), synchronously, under this umask.
       // (A worker thread may not change the umask; there the chmod below is all there is.)
       let umask: number | undefined;
@@ -252,7 +255,8 @@ export class PmuServer {
       const timeout = this.options.closeTimeoutMs ?? 5000;
       await Promise.all([...this.connections].map((connection) => connection.drain(timeout)));
       for (const connection of this.connections) connection.destroy();
-      await Promise.all(stopped);
+      // Connections reading into the shared buffer left the listener's count when accepted.
+      await Promise.all([...stopped, ...[...this.connections].map((connection) => connection.untilClosed())]);
       if (this.options.closeUnit !== false && !this.unit.isClosed) await this.unit.close();
     })();
     return this.closing;
@@ -264,7 +268,7 @@ export class PmuServer {
       return;
     }
     this.counters.connectionsAccepted++;
-    const connection = new ServerConnection(this.host, socket);
+    const connection = new ServerConnection(this.host, socket, this.sharedReadBuffer);
     const refusal = this.admission.admit(connection);
     if (refusal) {
       this.host.limitHit('maxConnections', { connection: connection.connectionId, peer: connection.peer });
