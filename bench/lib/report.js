@@ -57,11 +57,11 @@ function headlines(rows) {
   if (floor4k !== undefined && floor64k !== undefined) {
     add('bound for 16 writers on distinct pages: 16 × msync(4 KiB) / msync(64 KiB)', `${((16 * floor4k) / floor64k).toFixed(1)}×`, `msync 4 KiB ${formatUs(floor4k)}, 64 KiB ${formatUs(floor64k)}`, '', '(the ceiling of the row above on this disk)', undefined);
   }
-  // pmu's client reads with onread (one reused buffer); the floor's client reads with 'data'
-  // events. The same floor with an onread client is shown under each: how much of the
-  // margin is the read path rather than less work.
+  // pmu's client and server read with onread (one reused buffer, no readable stream); the
+  // floor's ends read with 'data' events, as most Node code does. The same floor with onread at
+  // both ends is shown under each: pmu's margin over a pair that skips the same work.
   const onreadFloorRow = (what, remote, floor) => {
-    if (floor !== undefined && remote !== undefined) add(what, formatUs(remote), `the same ping-pong, onread client ${formatUs(floor)}`, remote / floor, '(informational)', undefined);
+    if (floor !== undefined && remote !== undefined) add(what, formatUs(remote), `the same ping-pong, onread at both ends ${formatUs(floor)}`, remote / floor, '(informational)', undefined);
   };
   for (const transport of ['TCP', 'Unix']) {
     const floor = p50('remote', `Node ${transport} ping-pong, interleaved`) ?? p50('floors', `Node ${transport} ping-pong (write → 8 B ack)`);
@@ -69,14 +69,14 @@ function headlines(rows) {
     if (floor !== undefined && remote !== undefined) {
       add(`remote 4 KiB write over ${transport}, 'mapped', p50, client and server on two cores`, formatUs(remote), `Node ${transport} ping-pong ${formatUs(floor)}`, remote / floor, '≤ 1.15×', remote / floor <= 1.15);
     }
-    onreadFloorRow(`remote 4 KiB write over ${transport}, 'mapped', p50, two cores`, remote, p50('remote', `Node ${transport} ping-pong, onread client, interleaved`));
+    onreadFloorRow(`remote 4 KiB write over ${transport}, 'mapped', p50, two cores`, remote, p50('remote', `Node ${transport} ping-pong, onread at both ends, interleaved`));
   }
   const oneCoreFloor = p50('remote', 'Node TCP ping-pong, interleaved, one core');
   const oneCore = p50('remote', "TCP write, 'mapped', one core");
   if (oneCoreFloor !== undefined && oneCore !== undefined) {
     add("remote 4 KiB write over TCP, 'mapped', p50, client and server on one core", formatUs(oneCore), `Node TCP ping-pong, one core ${formatUs(oneCoreFloor)}`, oneCore / oneCoreFloor, '≤ 1.15×', oneCore / oneCoreFloor <= 1.15);
   }
-  onreadFloorRow("remote 4 KiB write over TCP, 'mapped', p50, one core", oneCore, p50('remote', 'Node TCP ping-pong, onread client, interleaved, one core'));
+  onreadFloorRow("remote 4 KiB write over TCP, 'mapped', p50, one core", oneCore, p50('remote', 'Node TCP ping-pong, onread at both ends, interleaved, one core'));
   const redisAof = p50('peers', 'Redis appendfsync always: SET');
   const remoteFlushed = p50('remote', "TCP write, 'flushed'");
   if (redisAof !== undefined && remoteFlushed !== undefined) {

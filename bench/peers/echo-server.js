@@ -1,17 +1,24 @@
 'use strict';
 // The Node ping-pong floor's far end: reads length-prefixed frames (u32 LE length + payload)
 // and answers each with an 8-byte ack, the shape of a pmu WRITE and its reply, with no work
-// in between. Usage: node echo-server.js tcp|unix [socketPath]
+// in between. Usage: node echo-server.js tcp|unix [socketPath] [--onread]
+// By default it reads with 'data' events, as most Node servers do. --onread reads into one
+// buffer shared by its connections, the way pmu's server reads (lib/net/shared-read.ts), for
+// the floor with both ends on onread.
 const net = require('node:net');
 
-const [kind, socketPath] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const onread = args.includes('--onread');
+const [kind, socketPath] = args.filter((arg) => arg !== '--onread');
 const ack = Buffer.alloc(8, 1);
+const readIntoShared = onread ? require('../../dist/net/shared-read').readIntoShared : undefined;
+const shared = Buffer.allocUnsafe(64 * 1024);
 
-const server = net.createServer((socket) => {
-  socket.setNoDelay(true);
+const server = net.createServer({ pauseOnConnect: true }, (accepted) => {
   let pending = [];
   let buffered = 0;
-  socket.on('data', (chunk) => {
+  let socket;
+  const onChunk = (chunk) => {
     pending.push(chunk);
     buffered += chunk.length;
     let data = pending.length === 1 ? pending[0] : Buffer.concat(pending, buffered);
@@ -22,11 +29,20 @@ const server = net.createServer((socket) => {
       data = data.subarray(4 + length);
       acks++;
     }
-    pending = data.length > 0 ? [data] : [];
+    // An onread chunk is the shared buffer, reused by the next read: keep a copy of the rest.
+    pending = data.length > 0 ? [onread ? Buffer.from(data) : data] : [];
     buffered = data.length;
     if (acks === 1) socket.write(ack);
     else if (acks > 1) socket.write(Buffer.alloc(8 * acks, 1));
-  });
+  };
+  socket = onread ? readIntoShared(accepted, shared, onChunk) : undefined;
+  if (!socket) {
+    if (onread) throw new Error('this Node does not let the echo server read with onread');
+    socket = accepted;
+    socket.on('data', onChunk);
+    socket.resume();
+  }
+  socket.setNoDelay(true);
   socket.on('error', () => socket.destroy());
 });
 

@@ -52,9 +52,11 @@ module.exports = {
     const echoTcp = await startChild(process.execPath, [ECHO, 'tcp'], /ready (\d+)/);
     const echoUnix = await startChild(process.execPath, [ECHO, 'unix', path.join(ctx.dir, 'remote-echo.sock')], /ready/);
     const pingPongs = { TCP: await PingPong.open({ port: Number(echoTcp.match[1]) }), Unix: await PingPong.open(path.join(ctx.dir, 'remote-echo.sock')) };
-    // The same floor with a client that reads as pmu's client does (onread, one reused
-    // buffer), shown beside it: the part of pmu's margin that is its read path, not less work.
-    const onreadPingPongs = { TCP: await PingPong.open({ port: Number(echoTcp.match[1]) }, { onread: true }), Unix: await PingPong.open(path.join(ctx.dir, 'remote-echo.sock'), { onread: true }) };
+    // The same floor with both ends reading as pmu's do (net's onread into a reused buffer, no
+    // readable stream), shown beside it: pmu's margin over a pair that skips the same work.
+    const onreadEchoTcp = await startChild(process.execPath, [ECHO, 'tcp', '--onread'], /ready (\d+)/);
+    const onreadEchoUnix = await startChild(process.execPath, [ECHO, 'unix', path.join(ctx.dir, 'remote-echo-onread.sock'), '--onread'], /ready/);
+    const onreadPingPongs = { TCP: await PingPong.open({ port: Number(onreadEchoTcp.match[1]) }, { onread: true }), Unix: await PingPong.open(path.join(ctx.dir, 'remote-echo-onread.sock'), { onread: true }) };
     // The same pair again with both servers on the bench's own CPU, for the same-core figures.
     const sameDir = path.join(ctx.dir, 'pmu-server-same-core');
     fs.mkdirSync(sameDir, { recursive: true });
@@ -62,15 +64,16 @@ module.exports = {
     const sameClient = await PmuClient.connect(sameServer.match[1], credentials);
     await sameClient.createRegion('bench', 1 << 20);
     const sameEcho = await startChild(process.execPath, [ECHO, 'tcp'], /ready (\d+)/, { cpu: 0 });
+    const sameOnreadEcho = await startChild(process.execPath, [ECHO, 'tcp', '--onread'], /ready (\d+)/, { cpu: 0 });
     const sameCore = {
       server: sameServer,
       client: sameClient,
       region: await sameClient.openRegion('bench'),
-      echo: sameEcho,
+      echoes: [sameEcho, sameOnreadEcho],
       pingPong: await PingPong.open({ port: Number(sameEcho.match[1]) }),
-      onreadPingPong: await PingPong.open({ port: Number(sameEcho.match[1]) }, { onread: true }),
+      onreadPingPong: await PingPong.open({ port: Number(sameOnreadEcho.match[1]) }, { onread: true }),
     };
-    return { server, admin, clients, regions, urls, credentials, echoes: [echoTcp, echoUnix], pingPongs, onreadPingPongs, sameCore };
+    return { server, admin, clients, regions, urls, credentials, echoes: [echoTcp, echoUnix, onreadEchoTcp, onreadEchoUnix], pingPongs, onreadPingPongs, sameCore };
   },
   async teardown(state) {
     state.sameCore.pingPong.close();
@@ -78,7 +81,7 @@ module.exports = {
     for (const pingPong of Object.values(state.onreadPingPongs)) pingPong.close();
     await state.sameCore.client.close();
     await state.sameCore.server.stop();
-    await state.sameCore.echo.stop();
+    for (const echo of state.sameCore.echoes) await echo.stop();
     for (const pingPong of Object.values(state.pingPongs)) pingPong.close();
     for (const echo of state.echoes) await echo.stop();
     for (const client of Object.values(state.clients)) await client.close();
@@ -111,7 +114,7 @@ module.exports = {
           }
           return [
             { name: `Node ${transport} ping-pong, interleaved`, size: 4096, ...summarize(samples.floor) },
-            { name: `Node ${transport} ping-pong, onread client, interleaved`, size: 4096, ...summarize(samples.onreadFloor) },
+            { name: `Node ${transport} ping-pong, onread at both ends, interleaved`, size: 4096, ...summarize(samples.onreadFloor) },
             { name: `${transport} write, 'mapped'`, size: 4096, ...summarize(samples.mapped) },
             { name: `${transport} write, 'flushed'`, size: 4096, ...summarize(samples.flushed) },
             { name: `${transport} read`, size: 4096, ...summarize(samples.read) },
@@ -174,7 +177,7 @@ module.exports = {
         }
         return [
           { name: 'Node TCP ping-pong, interleaved, one core', size: 4096, ...summarize(floor) },
-          { name: 'Node TCP ping-pong, onread client, interleaved, one core', size: 4096, ...summarize(onreadFloor) },
+          { name: 'Node TCP ping-pong, onread at both ends, interleaved, one core', size: 4096, ...summarize(onreadFloor) },
           { name: "TCP write, 'mapped', one core", size: 4096, ...summarize(mapped) },
         ];
       },
