@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { FrameReader } from '../lib/net/frame-reader';
+import { SpareBody } from '../lib/net/spare-body';
 import { decodeHeader, encodeHeader, HEADER_BYTES, Op, PROTOCOL_VERSION, readSafeU64, writeU64 } from '../lib/net/protocol';
 import { decodeError, encodeError } from '../lib/net/wire-error';
 import { parseUrl } from '../lib/net/url';
@@ -116,6 +117,32 @@ describe('FrameReader', () => {
     reader.push(split.subarray(0, HEADER_BYTES + 3));
     reader.push(split.subarray(HEADER_BYTES + 3));
     expect(seen).toEqual([false, true]);
+  });
+
+  test('with a SpareBody, large split bodies are assembled in one reused buffer, lent only during onFrame; an abandoned one gives it back', () => {
+    const spare = new SpareBody();
+    const seen: Array<{ id: number; owned: boolean; buffer: ArrayBufferLike; copy: Buffer }> = [];
+    const reader = new FrameReader({ onFrame: (h, body, owned) => seen.push({ id: h.requestId, owned, buffer: body.buffer, copy: Buffer.from(body) }), onStreamError: () => undefined }, 1 << 22, true, spare);
+    const big = (id: number, size: number) => frame(Op.WRITE, id, Buffer.alloc(size, id));
+    const pushInPieces = (bytes: Buffer, piece: number) => {
+      for (let at = 0; at < bytes.length; at += piece) reader.push(bytes.subarray(at, at + piece));
+    };
+    pushInPieces(big(1, 300_000), 65_536);
+    pushInPieces(big(2, 1_000_000), 65_536);
+    pushInPieces(big(3, 400_000), 65_536);
+    pushInPieces(frame(Op.WRITE, 4, Buffer.alloc(1000, 4)), 100); // small: allocated as before
+    expect(seen.map((f) => [f.id, f.owned])).toEqual([[1, false], [2, false], [3, false], [4, true]]);
+    seen.forEach((f) => expect(f.copy.equals(Buffer.alloc(f.copy.length, f.id))).toBe(true));
+    // 2 outgrew the first spare; 3 reused 2's buffer.
+    expect(seen[2].buffer).toBe(seen[1].buffer);
+    expect(seen[1].buffer).not.toBe(seen[0].buffer);
+    // A reader stopped mid-body gives the spare back: the next reader gets the same buffer.
+    const other = new FrameReader({ onFrame: () => undefined, onStreamError: () => undefined }, 1 << 22, true, spare);
+    other.push(big(5, 500_000).subarray(0, 100_000));
+    const meanwhile = spare.take(500_000); // held by `other`: this one is a fresh buffer
+    expect(meanwhile.buffer).not.toBe(seen[1].buffer);
+    other.stop();
+    expect(spare.take(500_000).buffer).toBe(seen[1].buffer);
   });
 
   test('hands a frame that arrived whole to the sink as a view of the chunk (no copy)', () => {

@@ -1,5 +1,6 @@
 /**
- * Plain server connections read into one buffer shared by all of them (lib/net/shared-read.ts).
+ * Plain server connections read into one buffer shared by all of them (lib/net/shared-read.ts),
+ * and large bodies arriving in pieces are assembled in one spare buffer (lib/net/spare-body.ts).
  * These tests prove that sharing never mixes one connection's bytes into another's: many
  * clients at once with frames that fit a read and frames that span many; a connection paused
  * mid-chunk (its in-flight limit reached) while the others keep overwriting the buffer; and that

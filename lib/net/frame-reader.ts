@@ -16,6 +16,7 @@
  */
 import { PmuErrorCode } from '../unit/errors';
 import { decodeHeader, FrameHeader, HEADER_BYTES, OP_NAMES, PROTOCOL_VERSION } from './protocol';
+import type { SpareBody } from './spare-body';
 
 export interface FrameSink {
   /** `owned`: the body is a buffer of its own (kept as long as the sink likes), not a view of a chunk. */
@@ -55,11 +56,16 @@ export class FrameReader {
   /** The unparsed rest of a chunk, kept while paused. */
   private held: Buffer | undefined;
 
-  /** `maxBodyBytes` may be raised later (after authentication) with setMaxBodyBytes. */
+  /**
+   * `maxBodyBytes` may be raised later (after authentication) with setMaxBodyBytes. `spare`:
+   * where large split bodies are assembled (spare-body.ts); such a body is handed on with
+   * `owned` false, valid only during the call.
+   */
   constructor(
     private readonly sink: FrameSink,
     private maxBodyBytes: number,
     private readonly transientChunks = false,
+    private readonly spare?: SpareBody,
   ) {}
 
   setMaxBodyBytes(bytes: number): void {
@@ -164,7 +170,7 @@ export class FrameReader {
         this.bodyFilled = 0;
         this.admitted = this.sink.admitBody ? undefined : true;
         if (this.admitted === undefined && (this.sink.admissionPrefixBytes?.(header) ?? 0) === 0) this.decide(EMPTY);
-        if (this.admitted) this.body = Buffer.allocUnsafe(header.bodyLength);
+        if (this.admitted) this.body = this.newBody(header.bodyLength);
       }
     }
   }
@@ -184,7 +190,7 @@ export class FrameReader {
       if (!this.admitted) return at;
     }
     if (!this.body) {
-      this.body = Buffer.allocUnsafe(header.bodyLength);
+      this.body = this.newBody(header.bodyLength);
       let filled = 0;
       for (const part of this.parts) filled += part.copy(this.body, filled);
       this.parts = [];
@@ -194,9 +200,21 @@ export class FrameReader {
       this.body = undefined;
       this.pendingHeader = undefined;
       this.sink.releaseBody?.(header);
-      this.sink.onFrame(header, body, true);
+      if (this.spare?.owns(body)) {
+        try {
+          this.sink.onFrame(header, body, false);
+        } finally {
+          this.spare.give(body);
+        }
+      } else {
+        this.sink.onFrame(header, body, true);
+      }
     }
     return at;
+  }
+
+  private newBody(length: number): Buffer {
+    return this.spare ? this.spare.take(length) : Buffer.allocUnsafe(length);
   }
 
   /** `bytes` as it may be kept past this push: a copy when the caller reuses its chunks. */
@@ -224,6 +242,7 @@ export class FrameReader {
   private abandonBody(): void {
     const header = this.pendingHeader;
     this.pendingHeader = undefined;
+    if (this.body) this.spare?.give(this.body);
     this.body = undefined;
     this.parts = [];
     this.skipping = 0;

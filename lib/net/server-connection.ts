@@ -8,7 +8,8 @@
  * - request bodies: a frame that arrives whole is handed on as a view of the socket's chunk;
  *   one arriving in pieces is admitted first (admitBody: a WRITE only if this connection holds
  *   the region read-write under that key and the range fits; every body against the buffered
- *   bytes budget, per user and in total), then kept as the pieces arrive.
+ *   bytes budget, per user and in total), then kept as the pieces arrive (a large one in the
+ *   server's one spare buffer when it is free: spare-body.ts).
  * - replies: reading stops while the socket's outgoing buffer is above its high-water mark (a
  *   client that does not read its replies stops being read) or while too many requests are
  *   in flight; it resumes on 'drain' / completion.
@@ -26,6 +27,7 @@ import { admitWrite, onCompareAndSwap, onFlush, onRead, onWrite } from './data-o
 import { FrameReader } from './frame-reader';
 import { FrameWriter } from './frame-writer';
 import { readIntoShared } from './shared-read';
+import type { SpareBody } from './spare-body';
 import { onCloseRegion, onCreate, onDelete, onList, onOpen, onSetGrants } from './pmm-ops';
 import {
   DATA_PREFIX_BYTES,
@@ -108,6 +110,7 @@ export class ServerConnection implements Session, Admitted {
     readonly host: ConnectionHost,
     accepted: net.Socket,
     sharedReadBuffer?: Buffer,
+    spareBody?: SpareBody,
   ) {
     const onChunk = (chunk: Buffer): void => this.onChunk(chunk);
     const adopted = sharedReadBuffer ? readIntoShared(accepted, sharedReadBuffer, onChunk) : undefined;
@@ -126,6 +129,7 @@ export class ServerConnection implements Session, Admitted {
       },
       PRE_AUTH_MAX_BODY_BYTES,
       this.readsIntoSharedBuffer,
+      spareBody,
     );
     socket.setNoDelay(true);
     this.writer = new FrameWriter(socket);

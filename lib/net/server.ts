@@ -23,6 +23,7 @@ import { maxBodyBytes, resolveLimits, ServerLimits } from './limits';
 import { OP_NAMES } from './protocol';
 import { ServerConnection } from './server-connection';
 import { SHARED_READ_BYTES } from './shared-read';
+import { SpareBody } from './spare-body';
 import { ConnectionHost } from './session';
 import { Subscriptions } from './subscriptions';
 import { UserDirectory, UserRecord } from './users';
@@ -92,6 +93,8 @@ export class PmuServer {
   private readonly connections = new Set<ServerConnection>();
   /** Every plain connection reads into this one buffer (shared-read.ts); TLS ones read with 'data'. */
   private readonly sharedReadBuffer = Buffer.allocUnsafeSlow(SHARED_READ_BYTES);
+  /** Where large WRITE bodies arriving in pieces are assembled, one at a time (spare-body.ts). */
+  private readonly spareBody = new SpareBody();
   private readonly counters = { connectionsAccepted: 0, requests: 0, usersReloads: 0, refusals: {} as Partial<Record<PmuErrorCode, number>>, limitHits: {} as Record<string, number> };
   /** Indexed by opcode (one byte on the wire): a plain increment per request. */
   private readonly requestsByOp = new Array<number>(256).fill(0);
@@ -268,7 +271,7 @@ export class PmuServer {
       return;
     }
     this.counters.connectionsAccepted++;
-    const connection = new ServerConnection(this.host, socket, this.sharedReadBuffer);
+    const connection = new ServerConnection(this.host, socket, this.sharedReadBuffer, this.spareBody);
     const refusal = this.admission.admit(connection);
     if (refusal) {
       this.host.limitHit('maxConnections', { connection: connection.connectionId, peer: connection.peer });
