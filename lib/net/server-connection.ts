@@ -253,7 +253,8 @@ export class ServerConnection implements Session, Admitted {
       const fields = { connection: this.connectionId, user: this.user, peer: this.peer, code, message, last: this.refusalsLogged === LOGGED_REFUSALS_PER_CONNECTION ? true : undefined };
       this.host.log.info('request.refused', fields);
     }
-    this.send(Op.ERROR, 0, id, encodeError(code, message));
+    // The log keeps the whole message for the operator; the client gets it without server paths.
+    this.send(Op.ERROR, 0, id, encodeError(code, this.host.forClient(message)));
   }
 
   replyFilled(id: number, length: number, fill: (body: Buffer) => void): void {

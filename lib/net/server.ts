@@ -120,6 +120,7 @@ export class PmuServer {
     this.admission = new Admission(limits);
     this.users = new UsersSource(options.users, this.log, () => this.usersChanged());
     const self = this;
+    const unitPath = this.unit.info().path;
     this.host = {
       unit: this.unit,
       limits,
@@ -129,6 +130,7 @@ export class PmuServer {
       subscriptions: new Subscriptions(limits),
       dummySecret: newSecret(),
       lookupUser: (name) => self.users.get(name),
+      forClient: (message) => (message.includes(unitPath) ? message.split(unitPath).join("the server's PMU file") : message),
       countRequest: (op, bodyBytes) => {
         self.counters.requests++;
         self.requestsByOp[op & 0xff]++;

@@ -25,6 +25,8 @@ export interface ConnectionHost {
   /** A secret for unknown users, made once: a failed login costs the same whoever it names. */
   readonly dummySecret: string;
   lookupUser(name: string): UserRecord | undefined;
+  /** A refusal's message as a client may read it: the server's own file path is not the client's business. */
+  forClient(message: string): string;
   countRequest(op: number, bodyBytes: number): void;
   countRefusal(code: PmuErrorCode): void;
   /** A client hit `limit` (a ServerLimits name): counted and logged, in one place. */
