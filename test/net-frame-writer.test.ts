@@ -102,6 +102,45 @@ describe('FrameWriter buffer reuse', () => {
     }
   });
 
+  test('turns marked by reads: the first frame after a read leaves at once with no tick; a second before the next read corks until the turn ends', async () => {
+    const { client, accepted, close } = await pair();
+    try {
+      const frames = collect(accepted);
+      const writer = new FrameWriter(client, true);
+      const size = 3000;
+      let id = 0;
+      const tickPending = (w: FrameWriter) => (w as unknown as { tickPending: boolean }).tickPending;
+      for (let round = 0; round < 20; round++) {
+        writer.newTurn(); // as the client's read callback does
+        id++;
+        writer.write(Op.WRITE, 0, id, [payload(id, size)]);
+        expect(client.writableCorked).toBe(0);
+        // No end-of-turn tick was scheduled for it.
+        expect(tickPending(writer)).toBe(false);
+        await new Promise((resolve) => setImmediate(resolve));
+        if (round % 2 === 0) {
+          // A second and third frame with no read in between: corked, sent together when the turn ends.
+          id++;
+          writer.write(Op.WRITE, 0, id, [payload(id, size)]);
+          expect(client.writableCorked).toBe(1);
+          expect(tickPending(writer)).toBe(true);
+          id++;
+          writer.write(Op.WRITE, 0, id, [payload(id, size)]);
+          await new Promise((resolve) => setImmediate(resolve));
+          expect(client.writableCorked).toBe(0);
+        }
+      }
+      // Without a read, the next frame still goes out (corked only to the end of its turn).
+      id++;
+      writer.write(Op.WRITE, 0, id, [payload(id, size)]);
+      await waitFor('every frame', () => frames.length >= id || undefined, 10_000);
+      expectIntact(frames, id, size);
+      expect(client.writableCorked).toBe(0);
+    } finally {
+      await close();
+    }
+  });
+
   test('a batch (beginBatch/endBatch): the first frame leaves at once, the rest in one uncork at endBatch; nothing stays corked', async () => {
     const { client, accepted, close } = await pair();
     try {

@@ -26,7 +26,7 @@ function series(rows, chart, pick, filter = () => true, rename = (n) => n) {
 const CHARTS = [
   {
     file: 'clients-latency-mapped.svg',
-    caption: "Every client waits for its write before sending the next, so once the server's one core is busy the latency per write grows with the number of clients (queueing: about clients ÷ throughput) while the aggregate rate flattens. Redis, also one thread, has the same shape; the gap between the two is per-request CPU on the server.",
+    caption: "Every client waits for its write before sending the next, so once the server's one core is busy the latency per write grows with the number of clients (queueing: about clients ÷ throughput) while the aggregate rate flattens. Redis, also one thread, has the same shape; the gap between the two is per-request CPU on the server. From 1 to 4 clients the p50 may fall instead of rise: with one client both processes go idle between requests, and on this VM a wake-up from idle costs a hundred µs or more (the remote suite's one-core rows, where the pair never idles, show the same write at a fraction of the two-core time); with more clients the server stays busy.",
     title: "4 KiB write latency vs clients: pmu 'mapped' and Redis AOF off",
     x: { label: 'concurrent clients, one connection each', log: true },
     y: { label: 'latency per write', log: true, format: us },

@@ -90,7 +90,11 @@ function headlines(rows) {
     add("remote 4 KiB write over TCP, 'mapped', p50", formatUs(remoteMapped), `Redis SET, AOF off ${formatUs(redisPlain)}`, remoteMapped / redisPlain, '< 1× (faster)', remoteMapped < redisPlain);
   }
   const pipelined = ops('remote', "TCP pipelined writes, 'mapped', 64 in flight");
-  if (pipelined !== undefined) add('remote pipelined 4 KiB writes over TCP', rate(pipelined), '', '', '≥ 100k/s', pipelined >= 100000);
+  // The same window of 64 over the Node ping-pong pair, for scale: on this machine it is often below the target itself.
+  const pipelinedFloor = ops('floors', 'Node TCP pipelined writes, 64 in flight');
+  if (pipelined !== undefined) {
+    add('remote pipelined 4 KiB writes over TCP, 64 in flight', rate(pipelined), pipelinedFloor === undefined ? '' : `Node TCP ping-pong, 64 in flight ${rate(pipelinedFloor)}`, pipelinedFloor === undefined ? '' : pipelined / pipelinedFloor, '≥ 100k/s', pipelined >= 100000);
+  }
   // First writes as fast as later ones (issue 10): fresh region against the same pages again.
   for (const where of ['embedded', 'remote TCP']) {
     for (const what of ["write, 'flushed'", "append, 'flushed'"]) {

@@ -3,12 +3,13 @@
 // Profiles both ends of the remote write path: a pmu server and a client in separate
 // processes, each under --cpu-prof, the client doing sequential 4 KiB 'mapped' writes; then
 // prints the top self-time functions of each side. Where the time over the ping-pong goes.
-// --echo profiles the ping-pong floor's pair (echo server, PingPong client) the same way.
+// --echo profiles the ping-pong floor's pair (echo server, PingPong client) the same way;
+// with --onread both ends of that pair read with onread, as pmu's client and server do.
 // Besides the top functions it prints the busy (non-idle) CPU per request on each side,
 // which, unlike latency, a loaded machine barely moves.
 // --plain runs without the profiler: CPU per request only (the profiler's sampling costs CPU).
 // --interval US samples every US microseconds (default 1000): finer shows the small functions.
-//   node bench/tools/profile-remote.js [tcp|unix] [--one-core] [--echo] [--plain] [--interval US] [--writes N] [--out DIR]
+//   node bench/tools/profile-remote.js [tcp|unix] [--one-core] [--echo [--onread]] [--plain] [--interval US] [--writes N] [--out DIR]
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -17,7 +18,7 @@ const { spawn, spawnSync } = require('node:child_process');
 const { parseArgs } = require('node:util');
 const { canPin } = require('../lib/child');
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { plain: { type: 'boolean', default: false }, echo: { type: 'boolean', default: false }, 'one-core': { type: 'boolean', default: false }, writes: { type: 'string', default: '20000' }, interval: { type: 'string' }, out: { type: 'string' }, child: { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { plain: { type: 'boolean', default: false }, echo: { type: 'boolean', default: false }, onread: { type: 'boolean', default: false }, 'one-core': { type: 'boolean', default: false }, writes: { type: 'string', default: '20000' }, interval: { type: 'string' }, out: { type: 'string' }, child: { type: 'string' } } });
 
 /** Top self-time entries of a .cpuprofile: [{ name, url:line, ms, share }]. */
 function top(file, count = 25) {
@@ -57,7 +58,7 @@ function processCpuUs(pid) {
 async function client(url, secret, writes) {
   if (values.echo) {
     const { PingPong, frameOf } = require('../lib/pingpong');
-    const pp = await PingPong.open(url.startsWith('/') ? url : { port: Number(url) });
+    const pp = await PingPong.open(url.startsWith('/') ? url : { port: Number(url) }, { onread: values.onread });
     const frame = frameOf(4096);
     for (let i = 0; i < 2000; i++) await pp.send(frame);
     startSwitches = contextSwitches('self');
@@ -91,7 +92,7 @@ async function main() {
   const env = { ...process.env, PMU_BENCH_SECRET: secret };
   const pin = (cpu, argv) => (canPin() ? ['taskset', ['-c', String(cpu), ...argv]] : [argv[0], argv.slice(1)]);
   const prof = (side) => (values.plain ? [] : ['--cpu-prof', '--cpu-prof-dir', path.join(out, side), ...(values.interval ? ['--cpu-prof-interval', values.interval] : [])]);
-  const [serverCmd, serverArgs] = pin(1, [process.execPath, ...prof('server'), ...(values.echo ? [path.join(__dirname, '..', 'peers', 'echo-server.js'), transport, path.join(dataDir, 'echo.sock')] : [path.join(__dirname, '..', 'peers', 'pmu-server.js'), dataDir])]);
+  const [serverCmd, serverArgs] = pin(1, [process.execPath, ...prof('server'), ...(values.echo ? [path.join(__dirname, '..', 'peers', 'echo-server.js'), transport, path.join(dataDir, 'echo.sock'), ...(values.onread ? ['--onread'] : [])] : [path.join(__dirname, '..', 'peers', 'pmu-server.js'), dataDir])]);
   const server = spawn(serverCmd, serverArgs, { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const ready = await new Promise((resolve, reject) => {
     let text = '';
@@ -111,7 +112,7 @@ async function main() {
     await admin.createRegion('bench', 1 << 20);
     await admin.close();
   }
-  const [clientCmd, clientArgs] = pin(values['one-core'] ? 1 : 0, [process.execPath, ...prof('client'), __filename, '--child', url, '--writes', values.writes, ...(values.echo ? ['--echo'] : [])]);
+  const [clientCmd, clientArgs] = pin(values['one-core'] ? 1 : 0, [process.execPath, ...prof('client'), __filename, '--child', url, '--writes', values.writes, ...(values.echo ? ['--echo'] : []), ...(values.onread ? ['--onread'] : [])]);
   const serverCpu0 = processCpuUs(server.pid);
   const serverSwitches0 = contextSwitches(server.pid);
   const result = spawnSync(clientCmd, clientArgs, { env, encoding: 'utf8' });

@@ -106,9 +106,13 @@ export class ClientConnection {
       readBuffer !== undefined,
     );
     socket.setNoDelay(true);
-    this.writer = new FrameWriter(socket);
-    if (readBuffer !== undefined) readBuffer.push = (chunk) => this.reader.push(chunk);
-    else socket.on('data', (chunk: Buffer) => this.reader.push(chunk));
+    this.writer = new FrameWriter(socket, true);
+    const onChunk = (chunk: Buffer): void => {
+      this.writer.newTurn();
+      this.reader.push(chunk);
+    };
+    if (readBuffer !== undefined) readBuffer.push = onChunk;
+    else socket.on('data', onChunk);
     socket.on('drain', () => this.pump());
     socket.on('error', (error: NodeJS.ErrnoException) => this.shutDown(new PmuError('ECONNECTION', `connection to ${endpoint.url} failed: ${error.code ?? ''} ${error.message}`.replace(/\s+/g, ' '), { cause: error })));
     socket.on('close', () => this.shutDown(new PmuError('ECONNECTION', `connection to ${endpoint.url} closed`)));

@@ -5,7 +5,8 @@
  * when the turn ends (process.nextTick), e.g. pipelined requests or a group commit's acks.
  * A caller that knows where its burst ends (the server, answering the requests of one chunk
  * it read) brackets it with beginBatch/endBatch instead: the same grouping, without a tick
- * scheduled for every reply.
+ * scheduled for every reply. A client marks its reads instead (newTurn), so that a lone
+ * request after a reply schedules no tick either.
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -32,8 +33,22 @@ export class FrameWriter {
     if (!this.batching) this.endTurn();
   };
 
-  constructor(private readonly socket: net.Socket) {
+  /**
+   * `turnsMarkedByReads`: the owner calls newTurn() whenever it reads from the socket (a client,
+   * whose next request usually follows a reply). Then the first frame after a read schedules no
+   * end-of-turn tick, which cost a sequential writer a tick per request; only a second frame
+   * before the next read corks and schedules one.
+   */
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly turnsMarkedByReads = false,
+  ) {
     this.reuse = !(socket instanceof tls.TLSSocket);
+  }
+
+  /** A read callback began: a new turn of the event loop (with turnsMarkedByReads). */
+  newTurn(): void {
+    if (!this.tickPending && !this.corked && !this.batching) this.busyThisTurn = false;
   }
 
   /** Writes header + parts. The parts must not change until the socket has sent them. */
@@ -103,17 +118,22 @@ export class FrameWriter {
 
   /** Corks the socket for every frame after the first of this turn (or batch). */
   private startFrame(): void {
-    if (this.busyThisTurn && !this.corked) {
+    if (!this.busyThisTurn) {
+      this.busyThisTurn = true;
+      if (!this.turnsMarkedByReads) this.endTurnLater();
+      return;
+    }
+    if (!this.corked) {
       this.corked = true;
       this.socket.cork();
     }
-    if (!this.busyThisTurn) {
-      this.busyThisTurn = true;
-      if (!this.batching && !this.tickPending) {
-        this.tickPending = true;
-        process.nextTick(this.endTurnNow);
-      }
-    }
+    if (this.turnsMarkedByReads) this.endTurnLater();
+  }
+
+  private endTurnLater(): void {
+    if (this.batching || this.tickPending) return;
+    this.tickPending = true;
+    process.nextTick(this.endTurnNow);
   }
 
   private endTurn(): void {
