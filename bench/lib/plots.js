@@ -75,7 +75,7 @@ const CHARTS = [
   },
   {
     file: 'regions.svg',
-    caption: "createRegion and deleteRegion are crash-atomic table updates (each ends with an msync of the table), so each costs about a flush whatever the number of regions. openRegion is a lookup in a name table the unit keeps in step with its own changes, so it stays flat (it used to list the whole table per lookup, which grew linearly with the number of regions). The write to a random region stays flat: regions are ranges of one mapping.",
+    caption: "createRegion and deleteRegion are crash-atomic table updates: each writes the whole spare copy of the table and flushes it, then the commit record (docs/FORMAT.md), so each costs what the table's size (maxRegions × 512 B, fixed at creation: 2 MiB here, for 4,096) takes to flush, whatever the number of regions in it. The 1-region point is the unit's first table update after open, which also reads that copy's pages back from the disk one 4 KiB fault at a time (open drops the file's page cache, so that a later 4 KiB msync does not write back a large folio: docs/FORMAT.md): tens of milliseconds once, then a few. openRegion is a lookup in a name table the unit keeps in step with its own changes, so it stays flat (it used to list the whole table per lookup, which grew linearly with the number of regions). The write to a random region stays flat: regions are ranges of one mapping.",
     title: 'Cost per operation vs regions in one unit (p50)',
     x: { label: 'regions in the unit', log: true },
     y: { label: 'time per operation', log: true, format: us },
