@@ -13,22 +13,23 @@ namespace pmu_binding {
 
 constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1
 
-// A non-negative integer from a Number (exact, <= 2^53 - 1) or a BigInt (lossless).
+// A non-negative integer from a Number (exact, <= 2^53 - 1) or a BigInt (lossless). One N-API
+// call for a Number (the hot path's case); napi_get_value_double refuses anything else.
 inline bool ToU64(const Napi::Value& value, uint64_t* out) {
-  if (value.IsNumber()) {
-    double d = value.As<Napi::Number>().DoubleValue();
+  napi_env env = value.Env();
+  double d = 0;
+  napi_status status = napi_get_value_double(env, value, &d);
+  if (status == napi_ok) {
     if (!std::isfinite(d) || d < 0 || d > kMaxSafeInteger || std::floor(d) != d) return false;
     *out = static_cast<uint64_t>(d);
     return true;
   }
-  if (value.IsBigInt()) {
-    bool lossless = false;
-    uint64_t v = value.As<Napi::BigInt>().Uint64Value(&lossless);
-    if (!lossless) return false;
-    *out = v;
-    return true;
-  }
-  return false;
+  if (status != napi_number_expected) return false;
+  bool lossless = false;
+  uint64_t v = 0;
+  if (napi_get_value_bigint_uint64(env, value, &v, &lossless) != napi_ok || !lossless) return false;
+  *out = v;
+  return true;
 }
 
 inline bool ToU32(const Napi::Value& value, uint32_t* out) {
@@ -45,12 +46,15 @@ struct Bytes {
 };
 
 inline bool ToBytes(const Napi::Value& value, Bytes* out) {
-  if (!value.IsTypedArray()) return false;
-  Napi::TypedArray array = value.As<Napi::TypedArray>();
-  if (array.TypedArrayType() != napi_uint8_array) return false;
-  Napi::Uint8Array bytes = array.As<Napi::Uint8Array>();
-  out->data = bytes.Data();
-  out->length = bytes.ByteLength();
+  // One call: it fails (napi_invalid_arg) for anything but a typed array.
+  napi_typedarray_type type = napi_int8_array;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(value.Env(), value, &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_uint8_array)
+    return false;
+  out->data = static_cast<uint8_t*>(data);
+  out->length = length;
   return true;
 }
 
