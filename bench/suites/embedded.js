@@ -9,7 +9,7 @@ const { measure } = require('../lib/throughput');
 const { bytesWrittenDuring } = require('../lib/disk');
 
 const WRITERS = 16;
-const ROUNDS = 5;
+const ROUNDS = 20;
 /** The floors suite's file size for 4 KiB writes (floors.js floorFile). */
 const FLOOR_FILE_BYTES = 1 << 24;
 
