@@ -34,19 +34,25 @@ export function readIntoShared(socket: net.Socket, buffer: Buffer, onChunk: (chu
     return undefined;
   }
   holder._handle = null;
+  let adopted: net.Socket;
+  try {
+    adopted = new net.Socket({
+      handle,
+      readable: true,
+      writable: true,
+      onread: {
+        buffer,
+        callback: (bytes: number): boolean => {
+          onChunk(buffer.subarray(0, bytes));
+          return true;
+        },
+      },
+    } as unknown as net.SocketConstructorOpts);
+  } catch {
+    holder._handle = handle; // a Node that refuses this: the socket stays as it was
+    return undefined;
+  }
   // Without its handle, destroy() only settles the server's connection count and emits 'close'.
   socket.destroy();
-  const adopted = new net.Socket({
-    handle,
-    readable: true,
-    writable: true,
-    onread: {
-      buffer,
-      callback: (bytes: number): boolean => {
-        onChunk(buffer.subarray(0, bytes));
-        return true;
-      },
-    },
-  } as unknown as net.SocketConstructorOpts);
   return adopted;
 }
