@@ -8,7 +8,9 @@
  */
 import { PmuClient } from '../lib/net/client';
 import { DATA_PREFIX_BYTES, FLAG_FLUSHED, HEADER_BYTES, Op, WRITE_FIXED_BYTES, encodeHeader } from '../lib/net/protocol';
+import * as net from 'node:net';
 import { ServerConnection } from '../lib/net/server-connection';
+import { readIntoShared } from '../lib/net/shared-read';
 import { Harness, RawPeer, SECRETS, dataPrefix, errorCode, rawOpen, startServer } from './fixtures/net-harness';
 import { removeTempDirs } from './helpers/temp';
 
@@ -45,6 +47,15 @@ test('plain TCP and Unix connections read into the shared buffer', async () => {
   expect(connections.length).toBeGreaterThanOrEqual(3);
   expect(connections.every((connection) => connection.readsIntoSharedBuffer)).toBe(true);
   await Promise.all([tcp.close(), unix.close()]);
+});
+
+test('a socket that is not a plain net.Socket with a handle is left as it is (it reads with data events)', () => {
+  class Wrapped extends net.Socket {}
+  for (const socket of [new Wrapped(), new net.Socket()]) {
+    expect(readIntoShared(socket, Buffer.alloc(16), () => undefined)).toBeUndefined();
+    expect(socket.destroyed).toBe(false);
+    socket.destroy();
+  }
 });
 
 test('16 clients at once, frames of 17 B to 300 KiB, pipelined: every byte lands where its writer put it', async () => {
