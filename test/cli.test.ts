@@ -85,7 +85,7 @@ test('a user from PMU_USER / PMU_SECRET gets only its rights', () => {
 });
 
 test('pmu user remove tells the running server, which closes that user\'s live connection at once', async () => {
-  const { PmuClient } = await import('../lib/net/client');
+  const { PmuClient } = await import('../lib/client/client');
   const secret = pmu(['user', 'add', 'leaver']).stdout.trim();
   pmu(['region', 'create', 'left', '--size', '4096', '--grant', 'leaver=rw']);
   const client = await PmuClient.connect(tcpUrl, { user: 'leaver', secret });

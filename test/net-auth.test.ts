@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { PmuClient } from '../lib/net/client';
-import { encodeHeader, HELLO_BYTES, Op } from '../lib/net/protocol';
-import { addUser, UserDirectory } from '../lib/net/users';
-import { PmuServer } from '../lib/net/server';
+import { PmuClient } from '../lib/client/client';
+import { encodeHeader, HELLO_BYTES, Op } from '../lib/wire/protocol';
+import { addUser, UserDirectory } from '../lib/server/users';
+import { PmuServer } from '../lib/server/server';
 import { PersistentMemoryUnit } from '../lib/unit/unit';
 import { errorCode, Harness, RawPeer, SECRETS, startServer } from './fixtures/net-harness';
 import { removeTempDirs, tempDir } from './helpers/temp';

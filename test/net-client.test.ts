@@ -1,8 +1,8 @@
 /** The client under failure: drops, reconnects, deadlines, a bounded queue, and the server's graceful close. */
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { PmuClient } from '../lib/net/client';
-import { PmuServer } from '../lib/net/server';
+import { PmuClient } from '../lib/client/client';
+import { PmuServer } from '../lib/server/server';
 import { PersistentMemoryUnit } from '../lib/unit/unit';
 import { Harness, SECRETS, startServer, testUsers } from './fixtures/net-harness';
 import { removeTempDirs } from './helpers/temp';

@@ -5,9 +5,9 @@
  * in order. Bounded: at most 20 MiB over loopback, about a second.
  */
 import * as net from 'node:net';
-import { FrameReader } from '../lib/net/frame-reader';
-import { FrameWriter } from '../lib/net/frame-writer';
-import { HEADER_BYTES, Op } from '../lib/net/protocol';
+import { FrameReader } from '../lib/wire/frame-reader';
+import { FrameWriter } from '../lib/wire/frame-writer';
+import { HEADER_BYTES, Op } from '../lib/wire/protocol';
 import { waitFor } from './helpers/wait';
 
 async function pair(): Promise<{ client: net.Socket; accepted: net.Socket; close(): Promise<void> }> {

@@ -6,9 +6,9 @@
  * known error code. `npm run fuzz` runs the same properties for longer (PMU_FUZZ_RUNS).
  */
 import fc from 'fast-check';
-import { PmuClient } from '../lib/net/client';
-import { RemoteRegion } from '../lib/net/remote-region';
-import { encodeHeader, HEADER_BYTES, Op, PROTOCOL_VERSION } from '../lib/net/protocol';
+import { PmuClient } from '../lib/client/client';
+import { RemoteRegion } from '../lib/client/remote-region';
+import { encodeHeader, HEADER_BYTES, Op, PROTOCOL_VERSION } from '../lib/wire/protocol';
 import { dataPrefix, errorCode, Harness, RawPeer, SECRETS, startServer } from './fixtures/net-harness';
 import { removeTempDirs } from './helpers/temp';
 

@@ -6,8 +6,8 @@
  * idleTimeoutMs and 1.25 × idleTimeoutMs of silence (docs/PROTOCOL.md, "Limits").
  * Bounded: ~3 s.
  */
-import { PmuClient } from '../lib/net/client';
-import { encodeHeader, Op, WRITE_FIXED_BYTES } from '../lib/net/protocol';
+import { PmuClient } from '../lib/client/client';
+import { encodeHeader, Op, WRITE_FIXED_BYTES } from '../lib/wire/protocol';
 import { dataPrefix, errorCode, Harness, RawFrame, RawPeer, rawOpen, replyTo, SECRETS, startServer } from './fixtures/net-harness';
 import { removeTempDirs } from './helpers/temp';
 

@@ -6,8 +6,8 @@
  * handshake). Each bound is an error for that client alone: a well-behaved client is served.
  * Bounded: ~10 s.
  */
-import { PmuClient } from '../lib/net/client';
-import { encodeHeader, Op, WRITE_FIXED_BYTES } from '../lib/net/protocol';
+import { PmuClient } from '../lib/client/client';
+import { encodeHeader, Op, WRITE_FIXED_BYTES } from '../lib/wire/protocol';
 import { dataPrefix, errorCode, Harness, memoryLog, RawPeer, rawOpen, replyTo, SECRETS, startServer } from './fixtures/net-harness';
 import { removeTempDirs } from './helpers/temp';
 import { waitFor } from './helpers/wait';

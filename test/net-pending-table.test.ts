@@ -4,8 +4,8 @@
  * hands out an id in use or NO_REQUEST, and grows past any number in flight. Bounded: < 1 s.
  */
 import fc from 'fast-check';
-import { PendingTable } from '../lib/net/pending-table';
-import { NO_REQUEST } from '../lib/net/protocol';
+import { PendingTable } from '../lib/client/pending-table';
+import { NO_REQUEST } from '../lib/wire/protocol';
 
 interface Entry {
   id: number;

@@ -2,9 +2,9 @@
  * Every protection rule, both ways: the allowed request succeeds, the refused one fails with
  * its code and is counted in server.stats().refusals.
  */
-import { PmuClient } from '../lib/net/client';
-import { Op, READ_FIXED_BYTES } from '../lib/net/protocol';
-import { RemoteRegion } from '../lib/net/remote-region';
+import { PmuClient } from '../lib/client/client';
+import { Op, READ_FIXED_BYTES } from '../lib/wire/protocol';
+import { RemoteRegion } from '../lib/client/remote-region';
 import { dataPrefix, errorCode, Harness, RawPeer, SECRETS, startServer } from './fixtures/net-harness';
 import { removeTempDirs } from './helpers/temp';
 

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
-import { FrameReader } from '../lib/net/frame-reader';
-import { SpareBody } from '../lib/net/spare-body';
-import { decodeHeader, encodeHeader, HEADER_BYTES, Op, PROTOCOL_VERSION, readSafeU64, writeU64 } from '../lib/net/protocol';
-import { decodeError, encodeError } from '../lib/net/wire-error';
-import { parseUrl } from '../lib/net/url';
+import { FrameReader } from '../lib/wire/frame-reader';
+import { SpareBody } from '../lib/wire/spare-body';
+import { decodeHeader, encodeHeader, HEADER_BYTES, Op, PROTOCOL_VERSION, readSafeU64, writeU64 } from '../lib/wire/protocol';
+import { decodeError, encodeError } from '../lib/wire/error-frame';
+import { parseUrl } from '../lib/client/url';
 import { PmuError } from '../lib/unit/errors';
 
 function frame(op: number, id: number, body: Buffer): Buffer {

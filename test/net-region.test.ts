@@ -1,6 +1,6 @@
 /** RemoteRegion behaves like LocalRegion: writes, reads, flushes, CAS, fences, bounds; plus watchWriters and pipelining. */
-import { PmuClient } from '../lib/net/client';
-import { RemoteRegion, WriterEvent } from '../lib/net/remote-region';
+import { PmuClient } from '../lib/client/client';
+import { RemoteRegion, WriterEvent } from '../lib/client/remote-region';
 import { Harness, startServer } from './fixtures/net-harness';
 import { removeTempDirs } from './helpers/temp';
 import { waitFor } from './helpers/wait';
@@ -160,7 +160,7 @@ describe('watchWriters', () => {
 test('a client that stops reading its replies is paused, not buffered without bound; others keep working', async () => {
   await admin.createRegion('flood', 1 << 20, { owner: 'primary' });
   const { RawPeer, SECRETS, dataPrefix } = await import('./fixtures/net-harness');
-  const { Op, READ_FIXED_BYTES } = await import('../lib/net/protocol');
+  const { Op, READ_FIXED_BYTES } = await import('../lib/wire/protocol');
   const slow = await RawPeer.connect(h.addresses.tcp);
   await slow.authenticate('primary', SECRETS.primary);
   slow.send(Op.OPEN, 0, 2, Buffer.concat([Buffer.from([0]), Buffer.from('flood')]));

@@ -4,10 +4,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PmuClient } from '../lib/net/client';
-import { PmuServer } from '../lib/net/server';
-import { addUser, removeUser, UserDirectory } from '../lib/net/users';
-import { WriterEvent } from '../lib/net/remote-region';
+import { PmuClient } from '../lib/client/client';
+import { PmuServer } from '../lib/server/server';
+import { addUser, removeUser, UserDirectory } from '../lib/server/users';
+import { WriterEvent } from '../lib/client/remote-region';
 import { PersistentMemoryUnit } from '../lib/unit/unit';
 import { Harness, memoryLog, startServer } from './fixtures/net-harness';
 import { removeTempDirs, tempDir } from './helpers/temp';

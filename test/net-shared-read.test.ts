@@ -1,16 +1,16 @@
 /**
- * Plain server connections read into one buffer shared by all of them (lib/net/shared-read.ts),
- * and large bodies arriving in pieces are assembled in one spare buffer (lib/net/spare-body.ts).
+ * Plain server connections read into one buffer shared by all of them (lib/wire/shared-read.ts),
+ * and large bodies arriving in pieces are assembled in one spare buffer (lib/wire/spare-body.ts).
  * These tests prove that sharing never mixes one connection's bytes into another's: many
  * clients at once with frames that fit a read and frames that span many; a connection paused
  * mid-chunk (its in-flight limit reached) while the others keep overwriting the buffer; and that
  * the shared path is the one in use, over TCP and Unix sockets.
  */
-import { PmuClient } from '../lib/net/client';
-import { DATA_PREFIX_BYTES, FLAG_FLUSHED, HEADER_BYTES, Op, WRITE_FIXED_BYTES, encodeHeader } from '../lib/net/protocol';
+import { PmuClient } from '../lib/client/client';
+import { DATA_PREFIX_BYTES, FLAG_FLUSHED, HEADER_BYTES, Op, WRITE_FIXED_BYTES, encodeHeader } from '../lib/wire/protocol';
 import * as net from 'node:net';
-import { ServerConnection } from '../lib/net/server-connection';
-import { readIntoShared } from '../lib/net/shared-read';
+import { ServerConnection } from '../lib/server/connection';
+import { readIntoShared } from '../lib/wire/shared-read';
 import { Harness, RawPeer, SECRETS, dataPrefix, errorCode, rawOpen, startServer } from './fixtures/net-harness';
 import { removeTempDirs } from './helpers/temp';
 

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PmuClient } from '../lib/net/client';
+import { PmuClient } from '../lib/client/client';
 import { SECRETS, startServer } from './fixtures/net-harness';
 import { removeTempDirs, tempDir } from './helpers/temp';
 

@@ -5,7 +5,7 @@
 const fs = require('node:fs');
 const { PersistentMemoryUnit } = require('../../dist');
 const { addon } = require('../../dist/unit/native');
-const { summarize } = require('../lib/stats');
+const { summarize } = require('./stats');
 
 const [file, bytesText] = process.argv.slice(2);
 const bytes = Number(bytesText);

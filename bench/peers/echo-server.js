@@ -3,7 +3,7 @@
 // and answers each with an 8-byte ack, the shape of a pmu WRITE and its reply, with no work
 // in between. Usage: node echo-server.js tcp|unix [socketPath] [--onread]
 // By default it reads with 'data' events, as most Node servers do. --onread reads into one
-// buffer shared by its connections, the way pmu's server reads (lib/net/shared-read.ts), for
+// buffer shared by its connections, the way pmu's server reads (lib/wire/shared-read.ts), for
 // the floor with both ends on onread.
 const net = require('node:net');
 
@@ -11,7 +11,7 @@ const args = process.argv.slice(2);
 const onread = args.includes('--onread');
 const [kind, socketPath] = args.filter((arg) => arg !== '--onread');
 const ack = Buffer.alloc(8, 1);
-const readIntoShared = onread ? require('../../dist/net/shared-read').readIntoShared : undefined;
+const readIntoShared = onread ? require('../../dist/wire/shared-read').readIntoShared : undefined;
 const shared = Buffer.allocUnsafe(64 * 1024);
 
 const server = net.createServer({ pauseOnConnect: true }, (accepted) => {

@@ -8,8 +8,8 @@
 // "stats <json>" with the unit's group-commit counters, for the scale suites.
 const path = require('node:path');
 const { PersistentMemoryUnit } = require('../../dist');
-const { PmuServer } = require('../../dist/net/server');
-const { UserDirectory } = require('../../dist/net/users');
+const { PmuServer } = require('../../dist/server/server');
+const { UserDirectory } = require('../../dist/server/users');
 
 async function main() {
   const dataDir = process.argv[2];

@@ -4,7 +4,7 @@
 // milliseconds (record stamped at append, seen by the backup) and in records, until the pair
 // cannot keep up (the primary falls short of the rate, or the lag passes a second).
 const { startPmuServer } = require('../lib/pmu-server');
-const { PmuClient } = require('../../dist/net/client');
+const { PmuClient } = require('../../dist/client/client');
 const { CheckpointWriter, CheckpointReader } = require('../../dist');
 const { summarize } = require('../lib/stats');
 

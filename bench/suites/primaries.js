@@ -5,7 +5,7 @@
 // one connection and stream per primary, is the peer.
 const { startPmuServer } = require('../lib/pmu-server');
 const { hasRedis, startRedis } = require('../lib/redis');
-const { PmuClient } = require('../../dist/net/client');
+const { PmuClient } = require('../../dist/client/client');
 const { CheckpointWriter } = require('../../dist');
 const { lanes, perLane, openMany } = require('../lib/lanes');
 

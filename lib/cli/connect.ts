@@ -4,8 +4,8 @@
  * (./pmu-data unless --data says otherwise), else tcp://127.0.0.1:7420.
  */
 import * as fs from 'node:fs';
-import { PmuClient } from '../net/client';
-import { DEFAULT_HOST, DEFAULT_PORT } from '../net/server';
+import { PmuClient } from '../client/client';
+import { DEFAULT_HOST, DEFAULT_PORT } from '../server/server';
 import { Options, Parsed, UsageError } from './args';
 import { dataDir, readCredential } from './data-dir';
 

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { addUser, UserDirectory } from '../net/users';
+import { addUser, UserDirectory } from '../server/users';
 import { PmuError } from '../unit/errors';
 
 export const DEFAULT_DATA_DIR = 'pmu-data';

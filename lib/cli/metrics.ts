@@ -11,7 +11,7 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { readHeader } from '../checkpoint/header';
 import { CheckpointReader } from '../checkpoint/reader';
-import { PmuServer } from '../net/server';
+import { PmuServer } from '../server/server';
 import { BucketSnapshot } from '../unit/counters';
 import { PersistentMemoryUnit } from '../unit/unit';
 

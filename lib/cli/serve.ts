@@ -1,7 +1,7 @@
 /** pmu serve: creates the data directory on first use, then serves the unit until SIGINT or SIGTERM. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PmuServer, DEFAULT_HOST, DEFAULT_PORT } from '../net/server';
+import { PmuServer, DEFAULT_HOST, DEFAULT_PORT } from '../server/server';
 import { createLog, isLogLevel, LOG_LEVELS } from '../obs/log';
 import { PersistentMemoryUnit } from '../unit/unit';
 import { out, parse, parseInteger, parseSize, UsageError } from './args';
@@ -10,7 +10,7 @@ import { MetricsEndpoint, parseMetricsAddress, serveMetrics } from './metrics-en
 import { PmuMetrics } from './metrics';
 import { placementWarnings } from './placement';
 import { dataDir, ensureAdmin, makeDataDir, readCredential, writeCredential } from './data-dir';
-import { addUser, UserDirectory } from '../net/users';
+import { addUser, UserDirectory } from '../server/users';
 import { isPmuError, PmuError } from '../unit/errors';
 
 /** The set's user (PMU_USER / PMU_SECRET) must be an admin here: a resync may create regions. */

@@ -1,5 +1,5 @@
 /** pmu user add | remove: changes the users file and tells a running server to reload it. */
-import { addUser, removeUser, UserDirectory } from '../net/users';
+import { addUser, removeUser, UserDirectory } from '../server/users';
 import { PmuError } from '../unit/errors';
 import { out, parse, UsageError } from './args';
 import { Command } from './command';

@@ -20,7 +20,7 @@
  *   out acknowledges nothing.
  */
 import { EPOCH_OFFSET } from '../checkpoint/layout';
-import { RemoteRegion } from '../net/remote-region';
+import { RemoteRegion } from '../client/remote-region';
 import { PmuError } from '../unit/errors';
 import { Durability, Region, RegionContext, WriteOptions } from '../unit/region';
 import { checkBytes, checkDurability, checkInteger, checkRange, checkU64 } from '../unit/validate';

@@ -3,8 +3,8 @@
  * set is reached with the same user and secret (the set's user, an admin on each PMU: a
  * returning PMU may need its region made again).
  */
-import { PmuClient } from '../net/client';
-import { RemoteRegion } from '../net/remote-region';
+import { PmuClient } from '../client/client';
+import { RemoteRegion } from '../client/remote-region';
 import { PmuError } from '../unit/errors';
 import { MirrorDirectory } from './directory';
 

@@ -15,7 +15,7 @@
  *    makes it fail, and the resync starts over. J dying at any point leaves it out of sync.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RemoteRegion } from '../net/remote-region';
+import { RemoteRegion } from '../client/remote-region';
 import { PmuError } from '../unit/errors';
 import { RegionConfig, withInSync, withSyncing } from './config';
 import { MirrorDirectory, Progress } from './directory';

@@ -1,7 +1,7 @@
 /**
  * The narrow faces the pieces of a server connection see of each other. A connection
- * (server-connection.ts: lifecycle, handshake, flow control, limits) is a Session to the
- * request handlers (data-ops.ts, pmm-ops.ts, subscriptions.ts); the server is their
+ * (connection.ts: lifecycle, handshake, flow control, limits) is a Session to the
+ * request handlers (ops/); the server is their
  * ConnectionHost. Each handler file reaches only what is listed here.
  */
 import { EventLog } from '../obs/log';
@@ -11,7 +11,7 @@ import { Principal } from './access';
 import type { Admission } from './admission';
 import type { BindingTable } from './bindings';
 import type { ServerLimits } from './limits';
-import type { Subscriptions } from './subscriptions';
+import type { Subscriber, Subscriptions } from './subscriptions';
 import { UserRecord } from './users';
 
 export interface ConnectionHost {
@@ -36,7 +36,7 @@ export interface ConnectionHost {
   connectionClosed(session: Session): void;
 }
 
-export interface Session {
+export interface Session extends Subscriber {
   readonly host: ConnectionHost;
   readonly bindings: BindingTable;
   /** Set once authenticated; request handlers only run after that. */
@@ -50,6 +50,4 @@ export interface Session {
   replyFilled(id: number, length: number, fill: (body: Buffer) => void): void;
   /** Replies when `work` settles (OK with its body, or ERROR with its code). */
   track(id: number, work: Promise<Buffer>): void;
-  /** A watchWriters event for this connection's subscription `subscriptionId`. */
-  pushEvent(subscriptionId: number, reason: number, user: string): void;
 }

@@ -4,8 +4,7 @@
  * even see the region in a listing.
  */
 import { NativeEntry } from '../unit/native';
-import { Rights } from '../unit/region';
-import { RIGHTS_NONE, RIGHTS_READ, RIGHTS_READ_WRITE } from './protocol';
+import { RIGHTS_NONE, RIGHTS_READ, RIGHTS_READ_WRITE } from '../wire/protocol';
 
 export interface Principal {
   user: string;
@@ -18,12 +17,4 @@ export function rightsFor(principal: Principal, entry: Pick<NativeEntry, 'owner'
   for (const grant of entry.grants) if (grant.user === principal.user) rights |= grant.rights;
   if ((rights & RIGHTS_READ_WRITE) === RIGHTS_READ_WRITE) return RIGHTS_READ_WRITE;
   return rights & RIGHTS_READ ? RIGHTS_READ : RIGHTS_NONE;
-}
-
-export function rightsName(bits: number): Rights {
-  return bits === RIGHTS_READ_WRITE ? 'rw' : 'r';
-}
-
-export function rightsBits(rights: Rights): number {
-  return rights === 'rw' ? RIGHTS_READ_WRITE : RIGHTS_READ;
 }

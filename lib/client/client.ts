@@ -10,8 +10,8 @@ import { PmuError } from '../unit/errors';
 import { Grant, RegionInfo } from '../unit/unit';
 import { Rights } from '../unit/region';
 import { checkInteger, checkName } from '../unit/validate';
-import { ClientConnection, ConnectionSettings, WriterEvent as WireEvent } from './client-connection';
-import { BODY_OVERHEAD_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, Op } from './protocol';
+import { ClientConnection, ConnectionSettings, WriterEvent as WireEvent } from './connection';
+import { BODY_OVERHEAD_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, Op } from '../wire/protocol';
 import { RegionHost, RemoteRegion, Watch } from './remote-region';
 import { Endpoint, parseUrl } from './url';
 

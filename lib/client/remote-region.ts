@@ -10,8 +10,7 @@
 import { PmuError } from '../unit/errors';
 import { Durability, Region, RegionContext, Rights, WriteOptions } from '../unit/region';
 import { checkBytes, checkDurability, checkInteger, checkRange, checkU64 } from '../unit/validate';
-import { rightsBits, rightsName } from './access';
-import { ClientConnection } from './client-connection';
+import { ClientConnection } from './connection';
 import {
   CAS_FIXED_BYTES,
   DATA_PREFIX_BYTES,
@@ -25,9 +24,11 @@ import {
   READ_FIXED_BYTES,
   readSafeU64,
   RIGHTS_NONE,
+  rightsBits,
+  rightsName,
   WRITE_FIXED_BYTES,
   writeU64,
-} from './protocol';
+} from '../wire/protocol';
 
 export interface WriterEvent {
   /** The user whose read-write connection closed the region or went away. */

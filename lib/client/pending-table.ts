@@ -6,7 +6,7 @@
  * are array stores. The table doubles when it is half full; entries in distinct slots stay in
  * distinct slots, since the low bits that told their ids apart are still in the wider mask.
  */
-import { NO_REQUEST } from './protocol';
+import { NO_REQUEST } from '../wire/protocol';
 
 export class PendingTable<T extends { id: number }> {
   private slots: Array<T | undefined> = new Array<T | undefined>(16).fill(undefined);

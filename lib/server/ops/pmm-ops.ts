@@ -4,13 +4,13 @@
  * grants is followed at once by ConnectionHost.accessChanged(), so every live connection drops
  * what it may no longer do before the reply goes out.
  */
-import { Grant, RegionInfo, toRegionInfo } from '../unit/unit';
-import { NativeEntry } from '../unit/native';
-import { PmuError } from '../unit/errors';
-import { isWellFormed } from '../unit/validate';
-import { rightsFor, rightsName } from './access';
-import { EVENT_WRITER_CLOSED, KEY_BYTES, OPEN_REPLY_BYTES, RIGHTS_NONE, RIGHTS_READ, RIGHTS_READ_WRITE, writeU64 } from './protocol';
-import type { Session } from './session';
+import { Grant, RegionInfo, toRegionInfo } from '../../unit/unit';
+import { NativeEntry } from '../../unit/native';
+import { PmuError } from '../../unit/errors';
+import { isWellFormed } from '../../unit/validate';
+import { rightsFor } from '../access';
+import { EVENT_WRITER_CLOSED, KEY_BYTES, OPEN_REPLY_BYTES, RIGHTS_NONE, RIGHTS_READ, RIGHTS_READ_WRITE, rightsName, writeU64 } from '../../wire/protocol';
+import type { Session } from '../session';
 
 const EMPTY = Buffer.alloc(0);
 

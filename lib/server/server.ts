@@ -2,7 +2,7 @@
  * PmuServer: serves one PersistentMemoryUnit over TCP (optionally TLS) and a Unix socket.
  * It owns the listeners, the set of connections, admission (limits.ts, admission.ts), the
  * watchWriters subscriptions, the users and the counters; each connection
- * (server-connection.ts) does its own protocol work.
+ * (connection.ts) does its own protocol work.
  *
  * Revocation: when grants or regions change through this server, or the users file changes
  * (noticed by a watch on it, by reloadUsers() — `pmu serve` calls it on SIGHUP — and checked
@@ -18,12 +18,12 @@ import { PmuError, PmuErrorCode } from '../unit/errors';
 import { NativeEntry } from '../unit/native';
 import { PersistentMemoryUnit } from '../unit/unit';
 import { Admission } from './admission';
-import { newSecret } from './auth';
+import { newSecret } from '../wire/auth';
 import { maxBodyBytes, resolveLimits, ServerLimits } from './limits';
-import { OP_NAMES } from './protocol';
-import { ServerConnection } from './server-connection';
-import { SHARED_READ_BYTES } from './shared-read';
-import { SpareBody } from './spare-body';
+import { OP_NAMES } from '../wire/protocol';
+import { ServerConnection } from './connection';
+import { SHARED_READ_BYTES } from '../wire/shared-read';
+import { SpareBody } from '../wire/spare-body';
 import { ConnectionHost } from './session';
 import { Subscriptions } from './subscriptions';
 import { UserDirectory, UserRecord } from './users';

@@ -13,7 +13,7 @@ import { LocalRegion } from '../unit/local-region';
 import { NativeEntry } from '../unit/native';
 import { PersistentMemoryUnit } from '../unit/unit';
 import { Principal, rightsFor } from './access';
-import { KEY_BYTES, RIGHTS_NONE, RIGHTS_READ, RIGHTS_READ_WRITE } from './protocol';
+import { KEY_BYTES, RIGHTS_NONE, RIGHTS_READ, RIGHTS_READ_WRITE } from '../wire/protocol';
 
 export interface Binding {
   handle: number;

@@ -4,7 +4,7 @@
  * region and the unit does the work. This is the hot path: no allocation beyond the reply, no
  * promise for a 'mapped' write or a READ.
  */
-import { Binding } from './bindings';
+import { Binding } from '../bindings';
 import {
   CAS_FIXED_BYTES,
   DATA_PREFIX_BYTES,
@@ -17,8 +17,8 @@ import {
   RIGHTS_READ,
   RIGHTS_READ_WRITE,
   WRITE_FIXED_BYTES,
-} from './protocol';
-import type { Session } from './session';
+} from '../../wire/protocol';
+import type { Session } from '../session';
 
 const EMPTY = Buffer.alloc(0);
 /** The options of every unfenced 'mapped' write: one object, not one per request. */

@@ -7,6 +7,7 @@
  * Requests carry a client-chosen request id; the reply (OK or ERROR) carries the same id, so
  * many requests can be in flight on one connection and complete in any order.
  */
+import type { Rights } from '../unit/region';
 
 export const PROTOCOL_VERSION = 1;
 export const HEADER_BYTES = 12;
@@ -77,6 +78,14 @@ export const FLAG_FENCE = 2;
 export const RIGHTS_NONE = 0;
 export const RIGHTS_READ = 1;
 export const RIGHTS_READ_WRITE = 3;
+
+export function rightsName(bits: number): Rights {
+  return bits === RIGHTS_READ_WRITE ? 'rw' : 'r';
+}
+
+export function rightsBits(rights: Rights): number {
+  return rights === 'rw' ? RIGHTS_READ_WRITE : RIGHTS_READ;
+}
 
 export const EVENT_WRITER_CLOSED = 1;
 export const EVENT_WRITER_DISCONNECTED = 2;

@@ -1,8 +1,8 @@
 /**
  * One client connection on the server: its life (admission, handshake, authentication, idle
  * and handshake timeouts, close), what it may make the server hold (request bodies, replies,
- * events), and dispatch. The requests themselves live in data-ops.ts, pmm-ops.ts and
- * subscriptions.ts; the regions it holds open, in bindings.ts.
+ * events). Requests go to their handlers through ops/op-table.ts; the handshake's checks are
+ * handshake.ts; the regions it holds open, bindings.ts.
  *
  * What a connection can make the server hold, and the bound of each:
  * - request bodies: a frame that arrives whole is handed on as a view of the socket's chunk;
@@ -19,41 +19,31 @@
  */
 import * as net from 'node:net';
 import { PmuErrorCode } from '../unit/errors';
-import { Principal } from './access';
-import { Admitted } from './admission';
-import { proof, proofsMatch, randomNonce } from './auth';
-import { BindingTable } from './bindings';
-import { admitWrite, onCompareAndSwap, onFlush, onRead, onWrite } from './data-ops';
-import { FrameReader } from './frame-reader';
-import { FrameWriter } from './frame-writer';
-import { readIntoShared } from './shared-read';
-import type { SpareBody } from './spare-body';
-import { onCloseRegion, onCreate, onDelete, onList, onOpen, onSetGrants } from './pmm-ops';
+import { randomNonce } from '../wire/auth';
+import { encodeError, errorCodeOf } from '../wire/error-frame';
+import { FrameReader } from '../wire/frame-reader';
+import { FrameWriter } from '../wire/frame-writer';
 import {
   DATA_PREFIX_BYTES,
   EVENT_WRITER_CLOSED,
   EVENT_WRITER_DISCONNECTED,
   FrameHeader,
   HEADER_BYTES,
-  HELLO_BYTES,
   NO_REQUEST,
-  NONCE_BYTES,
   Op,
   OP_NAMES,
   PRE_AUTH_MAX_BODY_BYTES,
-  PROOF_BYTES,
-  PROTOCOL_VERSION,
   RIGHTS_READ_WRITE,
-} from './protocol';
+} from '../wire/protocol';
+import { readIntoShared } from '../wire/shared-read';
+import type { SpareBody } from '../wire/spare-body';
+import { Principal } from './access';
+import { Admitted } from './admission';
+import { BindingTable } from './bindings';
+import { Authenticated, checkAuth, helloBody } from './handshake';
+import { admitWrite } from './ops/data-ops';
+import { OP_TABLE } from './ops/op-table';
 import type { ConnectionHost, Session } from './session';
-import { onUnwatch, onWatch } from './subscriptions';
-import { USER_MAX_BYTES } from '../unit/unit';
-import { encodeError, errorCodeOf } from './wire-error';
-
-/** Who a connection authenticated as; the secret is kept to notice when it changes. */
-interface Authenticated extends Principal {
-  secret: string;
-}
 
 const EMPTY = Buffer.alloc(0);
 /** The parts of a frame with an empty body (every 'mapped' WRITE's OK): one array, not one per reply. */
@@ -160,12 +150,7 @@ export class ServerConnection implements Session, Admitted {
 
   /** Starts the protocol once the server has admitted the connection. */
   start(): void {
-    const hello = Buffer.allocUnsafe(HELLO_BYTES);
-    hello.writeUInt16LE(PROTOCOL_VERSION, 0);
-    hello.writeUInt16LE(0, 2);
-    hello.writeUInt32LE(Math.min(this.host.limits.idleTimeoutMs, 0xffffffff), 4);
-    this.serverNonce.copy(hello, 8);
-    this.send(Op.HELLO, 0, NO_REQUEST, hello);
+    this.send(Op.HELLO, 0, NO_REQUEST, helloBody(this.host.limits.idleTimeoutMs, this.serverNonce));
   }
 
   get principal(): Principal {
@@ -316,41 +301,11 @@ export class ServerConnection implements Session, Admitted {
   }
 
   private dispatch(header: FrameHeader, body: Buffer): void {
-    const id = header.requestId;
-    switch (header.op) {
-      case Op.WRITE:
-        return onWrite(this, id, header.flags, body);
-      case Op.READ:
-        return onRead(this, id, body);
-      case Op.FLUSH:
-        return onFlush(this, id, body);
-      case Op.CAS:
-        return onCompareAndSwap(this, id, header.flags, body);
-      case Op.PING:
-        return this.reply(id, EMPTY);
-      case Op.OPEN:
-        return onOpen(this, id, body);
-      case Op.CLOSE:
-        return onCloseRegion(this, id, body);
-      case Op.CREATE:
-        return onCreate(this, id, body);
-      case Op.DELETE:
-        return onDelete(this, id, body);
-      case Op.LIST:
-        return onList(this, id);
-      case Op.SET_GRANTS:
-        return onSetGrants(this, id, body);
-      case Op.WATCH:
-        return onWatch(this, id, body);
-      case Op.UNWATCH:
-        return onUnwatch(this, id, body);
-      case Op.AUTH:
-        return this.replyError(id, 'EPROTO', 'this connection is already authenticated');
-      default: {
-        const op = OP_NAMES[header.op] ?? `unknown opcode 0x${header.op.toString(16)}`;
-        return this.replyError(id, 'EPROTO', `${op} is not a request this server accepts`);
-      }
-    }
+    const handler = OP_TABLE[header.op];
+    if (handler) return handler(this, header.requestId, header.flags, body);
+    if (header.op === Op.AUTH) return this.replyError(header.requestId, 'EPROTO', 'this connection is already authenticated');
+    const op = OP_NAMES[header.op] ?? `unknown opcode 0x${header.op.toString(16)}`;
+    return this.replyError(header.requestId, 'EPROTO', `${op} is not a request this server accepts`);
   }
 
   /**
@@ -392,22 +347,13 @@ export class ServerConnection implements Session, Admitted {
       this.fail('EAUTH', `${op} before authentication; send AUTH first`, header.requestId);
       return;
     }
-    if (body.length <= NONCE_BYTES + PROOF_BYTES) {
-      this.fail('EPROTO', `AUTH body of ${body.length} bytes is too short`, header.requestId);
+    const outcome = checkAuth(body, this.serverNonce, this.host.lookupUser, this.host.dummySecret);
+    if (!outcome.ok) {
+      if (outcome.badProof !== undefined) this.host.log.warn('auth.failed', { connection: this.connectionId, user: outcome.badProof, peer: this.peer });
+      this.fail(outcome.code, outcome.message, header.requestId);
       return;
     }
-    const clientNonce = Buffer.from(body.subarray(0, NONCE_BYTES));
-    const presented = body.subarray(NONCE_BYTES, NONCE_BYTES + PROOF_BYTES);
-    const user = body.subarray(NONCE_BYTES + PROOF_BYTES).toString('utf8');
-    const record = this.host.lookupUser(user);
-    // An unknown user costs the same HMAC, with a secret made once at startup, as a known one.
-    const secret = record?.secret ?? this.host.dummySecret;
-    const expected = proof('client', secret, PROTOCOL_VERSION, this.serverNonce, clientNonce, user);
-    if (!proofsMatch(expected, presented) || !record) {
-      this.host.log.warn('auth.failed', { connection: this.connectionId, user: bounded(user), peer: this.peer });
-      this.fail('EAUTH', `authentication failed for user ${JSON.stringify(bounded(user))}: unknown user or wrong secret`, header.requestId);
-      return;
-    }
+    const { user } = outcome.principal;
     const refusal = this.host.admission.authenticate(this, user);
     if (refusal) {
       this.host.limitHit('maxConnectionsPerUser', { connection: this.connectionId, user, peer: this.peer });
@@ -416,13 +362,10 @@ export class ServerConnection implements Session, Admitted {
     }
     clearTimeout(this.handshakeTimer);
     this.handshakeTimer = undefined;
-    this.authenticated = { user, admin: record.admin, secret: record.secret };
+    this.authenticated = outcome.principal;
     this.reader.setMaxBodyBytes(this.host.maxBodyBytes);
     this.host.log.debug('auth.ok', { connection: this.connectionId, user, peer: this.peer });
-    const reply = Buffer.allocUnsafe(PROOF_BYTES + 1);
-    proof('server', record.secret, PROTOCOL_VERSION, this.serverNonce, clientNonce, user).copy(reply, 0);
-    reply[PROOF_BYTES] = record.admin ? 1 : 0;
-    this.reply(header.requestId, reply);
+    this.reply(header.requestId, outcome.reply);
   }
 
   // ---- frames out and flow control ---------------------------------------------------------
@@ -519,9 +462,3 @@ export class ServerConnection implements Session, Admitted {
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 }
-
-/** A user name as it may appear in a reply or a log: at most USER_MAX_BYTES characters and a mark. */
-function bounded(user: string): string {
-  return user.length > USER_MAX_BYTES ? user.slice(0, USER_MAX_BYTES) + '…' : user;
-}
-

@@ -4,7 +4,7 @@
  * bound is an error for that client alone: the server and its other clients carry on.
  */
 import { checkInteger } from '../unit/validate';
-import { BODY_OVERHEAD_BYTES, DEFAULT_MAX_PAYLOAD_BYTES } from './protocol';
+import { BODY_OVERHEAD_BYTES, DEFAULT_MAX_PAYLOAD_BYTES } from '../wire/protocol';
 
 export interface ServerLimits {
   /** Largest WRITE payload / READ length. */

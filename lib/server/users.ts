@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { PmuError } from '../unit/errors';
 import { USER_MAX_BYTES } from '../unit/unit';
 import { checkName } from '../unit/validate';
-import { newSecret } from './auth';
+import { newSecret } from '../wire/auth';
 
 export interface UserRecord {
   secret: string;

@@ -10,9 +10,9 @@ import * as tls from 'node:tls';
 // The module's binding, not the global: the global is an accessor that every call looks up.
 import { performance } from 'node:perf_hooks';
 import { PmuError, PmuErrorCode } from '../unit/errors';
-import { proof, proofsMatch, randomNonce } from './auth';
-import { FrameReader } from './frame-reader';
-import { FrameWriter } from './frame-writer';
+import { proof, proofsMatch, randomNonce } from '../wire/auth';
+import { FrameReader } from '../wire/frame-reader';
+import { FrameWriter } from '../wire/frame-writer';
 import { PendingTable } from './pending-table';
 import {
   FrameHeader,
@@ -23,9 +23,9 @@ import {
   PRE_AUTH_MAX_BODY_BYTES,
   PROOF_BYTES,
   PROTOCOL_VERSION,
-} from './protocol';
+} from '../wire/protocol';
 import { Endpoint } from './url';
-import { decodeError } from './wire-error';
+import { decodeError } from '../wire/error-frame';
 
 export interface ConnectionSettings {
   user: string;
