@@ -7,6 +7,8 @@ module.exports = {
   // test/langgraph/*.spec.mjs is the LangGraph validation suite: Vitest runs it (vitest.langgraph.config.mjs).
   testPathIgnorePatterns: ['/node_modules/', '/test/langgraph/'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  // dist/ rebuilt (incrementally) first: child processes run the compiled package.
+  globalSetup: '<rootDir>/test/helpers/global-setup.js',
   testTimeout: 60000,
   maxWorkers: 2,
 };

@@ -40,7 +40,7 @@ async function main() {
     for (let i = 0; i < room; i++) await writer.append(payload);
     await writer.close();
     const started = performance.now();
-    const taken = await (await pmu.CheckpointReader.open(region)).takeover({ heartbeatMs: 0 });
+    const taken = await pmu.openPrimary(await pmu.CheckpointReader.open(region), { heartbeatMs: 0 });
     times.push(performance.now() - started);
     records = taken.records.length;
     await taken.writer.close();

@@ -45,7 +45,7 @@ async function main() {
     const failure = reader.watchPrimary({ leaseMs: 500, signal: stop.signal }).finally(() => stop.abort());
     for await (const batch of reader.follow({ intervalMs: 2, signal: stop.signal, autoClear: true })) batch.forEach(apply);
     console.log(`primary lost: ${(await failure).reason}`);
-    took = await reader.takeover();
+    took = await pmu.openPrimary(reader);
   } else {
     took = await pmu.openPrimary(region, { mode: 'append' });
   }

@@ -1,5 +1,5 @@
 /** Append mode over an embedded region: round trips, torn records, a full ring, wrap and reuse, snapshots. */
-import { CheckpointReader, CheckpointWriter, HEADER_BYTES, LogRecord, PmuError, RECORD_HEADER_BYTES, recordBytes, replayFrom } from '../lib';
+import { CheckpointReader, HEADER_BYTES, LogRecord, PmuError, RECORD_HEADER_BYTES, recordBytes, replayFrom, openPrimary } from '../lib';
 import { removeTempDirs } from './helpers/temp';
 import { Embedded, openEmbedded, payload, text } from './fixtures/checkpoint-setup';
 
@@ -31,7 +31,7 @@ async function readAll(reader: CheckpointReader): Promise<LogRecord[]> {
 describe('append mode', () => {
   test('round trip: sequences from 1, payloads intact, one batch reads many', async () => {
     const { region } = withRing(64 * 1024);
-    const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+    const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
     const sequences: number[] = [];
     for (let i = 0; i < 50; i++) sequences.push(await writer.append(payload(i, i % 40)));
     expect(sequences).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
@@ -46,7 +46,7 @@ describe('append mode', () => {
 
   test('concurrent appends keep their order and share flushes', async () => {
     const { region, unit } = withRing(256 * 1024);
-    const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+    const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
     const flushesBefore = unit.groupFlushes;
     const order: number[] = [];
     const acks = Array.from({ length: 200 }, (_, i) => writer.append(payload(i)).then((sequence) => (order.push(sequence), sequence)));
@@ -60,7 +60,7 @@ describe('append mode', () => {
 
   test('a torn last record (bad CRC) stops the reader there and says so', async () => {
     const { region } = withRing(16 * 1024);
-    const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+    const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
     for (let i = 0; i < 3; i++) await writer.append(payload(i, 100));
     // Flip one payload byte of record 3, the last: its CRC no longer validates and nothing after it vouches for it.
     const third = HEADER_BYTES + 2 * recordBytes(100);
@@ -75,11 +75,11 @@ describe('append mode', () => {
 
   test('half a record (header written, payload not) is torn; the reader never passes it', async () => {
     const { region } = withRing(16 * 1024);
-    const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+    const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
     await writer.append(payload(1, 200));
     await writer.close();
     // Forge record 2 as a crashed writer would leave it: its header landed, its payload did not.
-    const otherWriter = await CheckpointWriter.open(region, { heartbeatMs: 0 });
+    const otherWriter = (await openPrimary(region, { heartbeatMs: 0 })).writer;
     await otherWriter.append(payload(2, 200));
     const second = HEADER_BYTES + recordBytes(200);
     await region.write(second + RECORD_HEADER_BYTES, Buffer.alloc(200));
@@ -90,14 +90,14 @@ describe('append mode', () => {
 
   test('a record that is larger than the ring fails with ETOOBIG', async () => {
     const { region } = withRing(4096);
-    const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+    const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
     await expect(writer.append(Buffer.alloc(4096))).rejects.toMatchObject({ code: 'ETOOBIG' });
     expect(await writer.append(Buffer.alloc(4096 - RECORD_HEADER_BYTES))).toBe(1);
   });
 
   test("a full ring fails with EFULL in 'error' mode; clearing makes room", async () => {
     const { region } = withRing(4096);
-    const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+    const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
     const size = recordBytes(FILL); // 512: eight fill the ring
     for (let i = 0; i < 4096 / size; i++) await writer.append(payload(i, FILL));
     const full = writer.append(payload(99, FILL));
@@ -115,7 +115,7 @@ describe('append mode', () => {
 
   test("'wait' mode waits for the reader to clear, and gives up at its deadline", async () => {
     const { region } = withRing(4096);
-    const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0, whenFull: 'wait', fullWaitMs: 2000 });
+    const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0, whenFull: 'wait', fullWaitMs: 2000 })).writer;
     for (let i = 0; i < 8; i++) await writer.append(payload(i, FILL));
     const reader = await CheckpointReader.open(region);
     let acked = false;
@@ -125,7 +125,7 @@ describe('append mode', () => {
     await reader.clear(batch.records[0].sequence);
     expect(await waiting).toBe(9);
 
-    const impatient = await CheckpointWriter.open(region, { heartbeatMs: 0, whenFull: 'wait', fullWaitMs: 50 });
+    const impatient = (await openPrimary(region, { heartbeatMs: 0, whenFull: 'wait', fullWaitMs: 50 })).writer;
     const started = Date.now();
     await expect(impatient.append(payload(10, FILL))).rejects.toMatchObject({ code: 'EFULL', message: expect.stringMatching(/after waiting 50 ms/) });
     expect(Date.now() - started).toBeGreaterThanOrEqual(45);
@@ -133,7 +133,7 @@ describe('append mode', () => {
 
   test('clear and reuse across many wraps of the ring, with pads at the ring end', async () => {
     const { region } = withRing(4096);
-    const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0, whenFull: 'wait', fullWaitMs: 5000 });
+    const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0, whenFull: 'wait', fullWaitMs: 5000 })).writer;
     const reader = await CheckpointReader.open(region);
     const lengths = [0, 1, 7, 8, 100, 333, 700, 1000, 2000];
     const total = 400;
@@ -156,7 +156,7 @@ describe('append mode', () => {
 
   test('a reader that falls behind loses nothing: the writer stops at EFULL, the reader catches up in batches', async () => {
     const { region } = withRing(8192);
-    const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+    const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
     const reader = await CheckpointReader.open(region);
     let written = 0;
     const consumed: number[] = [];
@@ -185,7 +185,7 @@ describe('append mode', () => {
 
   test('a new reader resumes from the persisted cursor', async () => {
     const { region } = withRing(16 * 1024);
-    const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+    const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
     for (let i = 0; i < 10; i++) await writer.append(payload(i));
     const first = await CheckpointReader.open(region);
     await first.readBatch();
@@ -196,7 +196,7 @@ describe('append mode', () => {
 
   test('snapshot plus log: recovery is the latest snapshot and the updates after it; history before it can be cleared', async () => {
     const { region } = withRing(16 * 1024);
-    const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+    const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
     await writer.append(text('+1'));
     await writer.append(text('+2'));
     const snap = await writer.snapshot(text('=3'));
@@ -216,7 +216,7 @@ describe('append mode', () => {
 
   test('follow() yields batches as they arrive and auto-clears what was consumed', async () => {
     const { region } = withRing(4096);
-    const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0, whenFull: 'wait' });
+    const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0, whenFull: 'wait' })).writer;
     const reader = await CheckpointReader.open(region);
     const controller = new AbortController();
     const got: number[] = [];
@@ -234,7 +234,7 @@ describe('append mode', () => {
 
   test('a stale record from an earlier lap is not taken for the next one', async () => {
     const { region } = withRing(4096);
-    const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+    const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
     const reader = await CheckpointReader.open(region);
     for (let i = 0; i < 8; i++) await writer.append(payload(i, FILL));
     await reader.readBatch();

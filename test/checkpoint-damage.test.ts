@@ -24,7 +24,7 @@ const at = (sequence: number) => HEADER_BYTES + (sequence - 1) * RECORD;
 
 async function twentyAcked(options: { durability?: 'flushed' | 'mapped' } = {}): Promise<LocalRegion> {
   env = openEmbedded(64 * 1024);
-  const writer = await CheckpointWriter.open(env.region, { mode: 'append', heartbeatMs: 0, ...options });
+  const writer = (await openPrimary(env.region, { mode: 'append', heartbeatMs: 0, ...options })).writer;
   for (let i = 1; i <= 20; i++) expect(await writer.append(payload(i, PAYLOAD))).toBe(i);
   await writer.close();
   return env.region;
@@ -37,8 +37,8 @@ async function flipByte(region: LocalRegion, offset: number, mask = 0xff): Promi
 
 const ways: Array<[string, (region: LocalRegion) => Promise<unknown>]> = [
   ['openPrimary', (region) => openPrimary(region, { heartbeatMs: 0 })],
-  ['CheckpointWriter.open', (region) => CheckpointWriter.open(region, { heartbeatMs: 0 })],
-  ['takeover', async (region) => (await CheckpointReader.open(region)).takeover({ heartbeatMs: 0 })],
+  ['CheckpointWriter.open', (region) => openPrimary(region, { heartbeatMs: 0 }).then((t) => t.writer)],
+  ['takeover', async (region) => openPrimary(await CheckpointReader.open(region), { heartbeatMs: 0 })],
   ['a reader', async (region) => (await CheckpointReader.open(region)).readBatch()],
 ];
 
@@ -115,7 +115,7 @@ describe('a torn tail still recovers', () => {
   test('across ring laps: stale records of earlier laps are not later records; a torn tail recovers, damage is refused', async () => {
     env = openEmbedded(HEADER_BYTES + 4096);
     const region = env.region;
-    const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+    const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
     const reader = await CheckpointReader.open(region);
     // 50 records of 200 bytes through a 4 KiB ring: several laps, pads at the ring end.
     let last = 0;
@@ -219,7 +219,7 @@ describe('damaged header words', () => {
     test(`a flipped bit ${bit} of the epoch word: the live writer is fenced, takeover refuses (ECORRUPT), no record is lost`, async () => {
       env = openEmbedded(64 * 1024);
       const region = env.region;
-      const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+      const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
       for (let i = 1; i <= 5; i++) await writer.append(payload(i, PAYLOAD));
       await flipByte(region, EPOCH_OFFSET + (bit >> 3), 1 << (bit & 7));
       // No writer's fence matches a damaged word: the writer (a zombie, to the PMU) cannot write.
@@ -235,7 +235,7 @@ describe('damaged header words', () => {
 describe('overwrite mode', () => {
   async function threeCheckpoints(durability: 'flushed' | 'mapped'): Promise<LocalRegion> {
     env = openEmbedded(64 * 1024);
-    const writer = await CheckpointWriter.open(env.region, { mode: 'overwrite', heartbeatMs: 0, durability });
+    const writer = (await openPrimary(env.region, { mode: 'overwrite', heartbeatMs: 0, durability })).writer;
     for (let i = 1; i <= 3; i++) expect(await writer.checkpoint(payload(i, PAYLOAD))).toBe(i);
     await writer.close();
     return env.region;
@@ -289,7 +289,7 @@ test('a log of format version 1 (no users, no migration) is refused with a messa
 test('a clean end (blank, or a whole record of an earlier lap) is not searched past: a takeover reads the live records only', async () => {
   env = openEmbedded(HEADER_BYTES + 256 * 1024);
   const region = env.region;
-  const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+  const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
   for (let i = 1; i <= 20; i++) await writer.append(payload(i, PAYLOAD));
   await writer.close();
   let bytesRead = 0;

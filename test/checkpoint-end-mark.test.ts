@@ -4,7 +4,7 @@
  * records built in place (frames), and clearing up to its own snapshot without reading back.
  * Embedded, small: well under a second.
  */
-import { CheckpointReader, CheckpointWriter, frameBytes, PmuError, RECORD_HEADER_BYTES, recordBytes, Region } from '../lib';
+import { CheckpointReader, frameBytes, PmuError, RECORD_HEADER_BYTES, recordBytes, Region, openPrimary } from '../lib';
 import { removeTempDirs } from './helpers/temp';
 import { openEmbedded, payload } from './fixtures/checkpoint-setup';
 
@@ -33,7 +33,7 @@ function counted(region: Region): { view: Region; bytesRead(): number } {
 test('after the ring has lapped, a caught-up reader meets a clean end and reads little', async () => {
   const env = openEmbedded(RING + 4096);
   try {
-    const writer = await CheckpointWriter.open(env.region, { mode: 'append', durability: 'mapped', heartbeatMs: 0 });
+    const writer = (await openPrimary(env.region, { mode: 'append', durability: 'mapped', heartbeatMs: 0 })).writer;
     const { view, bytesRead } = counted(env.region);
     const reader = await CheckpointReader.open(view);
     // Odd sizes, so each lap's records start in the middle of the last lap's.
@@ -71,7 +71,7 @@ test('after the ring has lapped, a caught-up reader meets a clean end and reads 
 test('a record frame is appended without a copy; a malformed one is EINVAL', async () => {
   const env = openEmbedded(64 * 1024);
   try {
-    const writer = await CheckpointWriter.open(env.region, { mode: 'append', heartbeatMs: 0 });
+    const writer = (await openPrimary(env.region, { mode: 'append', heartbeatMs: 0 })).writer;
     const content = payload(1, 333);
     const buffer = Buffer.alloc(frameBytes(content.length), 0xee);
     content.copy(buffer, RECORD_HEADER_BYTES);
@@ -94,7 +94,7 @@ test('clearBefore moves the cursor to a snapshot its own writer placed, without 
   try {
     const took = await CheckpointReader.open(env.region).catch(() => undefined);
     expect(took).toBeUndefined(); // blank region: nothing to follow yet
-    const writer = await CheckpointWriter.open(env.region, { mode: 'append', heartbeatMs: 0 });
+    const writer = (await openPrimary(env.region, { mode: 'append', heartbeatMs: 0 })).writer;
     const { view, bytesRead } = counted(env.region);
     const reader = await CheckpointReader.open(view);
     for (let i = 1; i <= 20; i++) await writer.append(payload(i, 500));
@@ -143,7 +143,7 @@ test('a region write that throws at once fails the append and stops the writer; 
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    const writer = await CheckpointWriter.open(view, { mode: 'append', heartbeatMs: 0 });
+    const writer = (await openPrimary(view, { mode: 'append', heartbeatMs: 0 })).writer;
     expect(await writer.append(payload(1, 100))).toBe(1);
     throwNext = true;
     await expect(writer.append(payload(2, 100))).rejects.toMatchObject({ code: 'EIO' });

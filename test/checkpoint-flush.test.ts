@@ -81,7 +81,7 @@ function expectFlushedBefore(region: RecordingRegion, records: number): void {
 async function mappedLog(count: number): Promise<RecordingRegion> {
   env = openEmbedded(64 * 1024);
   const region = new RecordingRegion(env.region);
-  const zombie = await CheckpointWriter.open(region, { mode: 'append', durability: 'mapped', heartbeatMs: 0 });
+  const zombie = (await openPrimary(region, { mode: 'append', durability: 'mapped', heartbeatMs: 0 })).writer;
   for (let i = 1; i <= count; i++) await zombie.append(payload(i, PAYLOAD));
   await zombie.close();
   // The double works: the mapped writer left its records unflushed.
@@ -90,9 +90,9 @@ async function mappedLog(count: number): Promise<RecordingRegion> {
 }
 
 const starts: Array<[string, (region: Region) => Promise<CheckpointWriter>]> = [
-  ['a backup taking over', async (region) => (await (await CheckpointReader.open(region)).takeover({ heartbeatMs: 0 })).writer],
+  ['a backup taking over', async (region) => (await openPrimary(await CheckpointReader.open(region), { heartbeatMs: 0 })).writer],
   ['openPrimary over the existing log', async (region) => (await openPrimary(region, { heartbeatMs: 0 })).writer],
-  ['CheckpointWriter.open over the existing log', (region) => CheckpointWriter.open(region, { heartbeatMs: 0 })],
+  ['CheckpointWriter.open over the existing log', (region) => openPrimary(region, { heartbeatMs: 0 }).then((t) => t.writer)],
 ];
 
 describe("after a writer with 'mapped' durability", () => {
@@ -110,7 +110,7 @@ describe("after a writer with 'mapped' durability", () => {
 
   test("a new 'mapped' writer after a takeover still builds only on flushed records: the recovered part is flushed before its first ack", async () => {
     const region = await mappedLog(10);
-    const { writer } = await (await CheckpointReader.open(region)).takeover({ heartbeatMs: 0, durability: 'mapped' });
+    const { writer } = await openPrimary(await CheckpointReader.open(region), { heartbeatMs: 0, durability: 'mapped' });
     await writer.append(payload(11, PAYLOAD));
     expect(region.unflushedIn(HEADER_BYTES, 10 * RECORD)).toEqual([]);
     await writer.close();
@@ -119,7 +119,7 @@ describe("after a writer with 'mapped' durability", () => {
   test('overwrite mode: the recovered checkpoint and the header are flushed before the first new checkpoint is acknowledged', async () => {
     env = openEmbedded(64 * 1024);
     const region = new RecordingRegion(env.region);
-    const zombie = await CheckpointWriter.open(region, { mode: 'overwrite', durability: 'mapped', heartbeatMs: 0 });
+    const zombie = (await openPrimary(region, { mode: 'overwrite', durability: 'mapped', heartbeatMs: 0 })).writer;
     await zombie.checkpoint(payload(1, PAYLOAD));
     await zombie.checkpoint(payload(2, PAYLOAD));
     await zombie.close();
@@ -136,7 +136,7 @@ describe("after a writer with 'mapped' durability", () => {
 test('a writer that reuses space a reader freed first makes the moved cursor durable (else an OS crash could leave the old cursor over a record of the next lap)', async () => {
   env = openEmbedded(HEADER_BYTES + 4096);
   const region = new RecordingRegion(env.region);
-  const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+  const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
   const fill = 512 - (recordBytes(0));
   for (let i = 1; i <= 8; i++) await writer.append(payload(i, fill));
   const reader = await CheckpointReader.open(region);

@@ -5,7 +5,7 @@
  * (The mark used to be read after the slots: a checkpoint completed in between looked like
  * a damaged slot.) Embedded, small: well under a second.
  */
-import { CheckpointReader, CheckpointWriter, HEADER_BYTES, Region } from '../lib';
+import { CheckpointReader, HEADER_BYTES, Region, openPrimary } from '../lib';
 import { removeTempDirs } from './helpers/temp';
 import { openEmbedded, payload } from './fixtures/checkpoint-setup';
 
@@ -44,7 +44,7 @@ function interposed(region: Region): { view: Region; arm(n: number, hook: () => 
 test('a checkpoint completed between any two of the backup reads is never taken for damage', async () => {
   const env = openEmbedded(HEADER_BYTES + 2 * SLOT);
   try {
-    const writer = await CheckpointWriter.open(env.region, { mode: 'overwrite', heartbeatMs: 0 });
+    const writer = (await openPrimary(env.region, { mode: 'overwrite', heartbeatMs: 0 })).writer;
     let acked = 0;
     for (let i = 0; i < 2; i++) acked = await writer.checkpoint(payload(acked + 1, 500));
     const { view, arm } = interposed(env.region);

@@ -1,7 +1,7 @@
 /** pmu tail over an embedded unit's file: prints the log, reports a torn tail. */
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { CheckpointWriter, HEADER_BYTES, RECORD_HEADER_BYTES, recordBytes } from '../lib';
+import { HEADER_BYTES, RECORD_HEADER_BYTES, recordBytes, openPrimary } from '../lib';
 import { removeTempDirs } from './helpers/temp';
 import { openEmbedded } from './fixtures/checkpoint-setup';
 
@@ -11,7 +11,7 @@ const PMU_BIN = path.join(__dirname, '..', 'bin', 'pmu.js');
 
 test('pmu tail --once prints each record and reports where a torn log stops', async () => {
   const { unit, region, file } = openEmbedded(64 * 1024);
-  const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+  const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
   await writer.append(Buffer.from('set a=1'));
   await writer.snapshot(Buffer.from([0, 1, 2, 255]));
   await writer.append(Buffer.from('set b=2'));

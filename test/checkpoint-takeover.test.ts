@@ -1,5 +1,5 @@
 /** Takeover and fencing over an embedded region: zombies get EFENCED, racing takeovers ETAKEN, leases expire. */
-import { CheckpointReader, CheckpointWriter, EPOCH_OFFSET, LogRecord, Region } from '../lib';
+import { CheckpointReader, EPOCH_OFFSET, LogRecord, Region, openPrimary } from '../lib';
 import { removeTempDirs } from './helpers/temp';
 import { waitFor } from './helpers/wait';
 import { Embedded, openEmbedded, payload } from './fixtures/checkpoint-setup';
@@ -14,12 +14,12 @@ afterEach(async () => {
 describe('takeover', () => {
   test('hands back every unread record and a writer positioned after them, at a new epoch', async () => {
     env = openEmbedded(64 * 1024);
-    const primary = await CheckpointWriter.open(env.region, { mode: 'append', heartbeatMs: 0 });
+    const primary = (await openPrimary(env.region, { mode: 'append', heartbeatMs: 0 })).writer;
     const backup = await CheckpointReader.open(env.region);
     for (let i = 0; i < 10; i++) await primary.append(payload(i));
     const seenBefore = (await backup.readBatch({ maxRecords: 4 })).records;
     expect(seenBefore.map((r) => r.sequence)).toEqual([1, 2, 3, 4]);
-    const { writer, records, epoch, stop } = await backup.takeover({ heartbeatMs: 0 });
+    const { writer, records, epoch, stop } = await openPrimary(backup, { heartbeatMs: 0 });
     expect(records.map((r) => r.sequence)).toEqual([5, 6, 7, 8, 9, 10]);
     expect(stop?.reason).toBe('end');
     expect(epoch).toBe(primary.epoch + 1n);
@@ -32,9 +32,9 @@ describe('takeover', () => {
 
   test('a zombie primary is fenced by the PMU itself: EFENCED, and nothing it wrote after the takeover is read', async () => {
     env = openEmbedded(64 * 1024);
-    const zombie = await CheckpointWriter.open(env.region, { mode: 'append', heartbeatMs: 0 });
+    const zombie = (await openPrimary(env.region, { mode: 'append', heartbeatMs: 0 })).writer;
     await zombie.append(payload(1));
-    const { writer } = await (await CheckpointReader.open(env.region)).takeover({ heartbeatMs: 0 });
+    const { writer } = await openPrimary(await CheckpointReader.open(env.region), { heartbeatMs: 0 });
     await expect(zombie.append(payload(2))).rejects.toMatchObject({ code: 'EFENCED' });
     expect(zombie.fenced).toBe(true);
     // Once fenced, always fenced: later calls fail the same way without touching the region.
@@ -46,9 +46,9 @@ describe('takeover', () => {
 
   test('a zombie in overwrite mode is fenced too, and its heartbeat stops', async () => {
     env = openEmbedded(64 * 1024);
-    const zombie = await CheckpointWriter.open(env.region, { mode: 'overwrite', heartbeatMs: 2 });
+    const zombie = (await openPrimary(env.region, { mode: 'overwrite', heartbeatMs: 2 })).writer;
     await zombie.checkpoint(payload(1));
-    const { writer, checkpoint } = await (await CheckpointReader.open(env.region)).takeover({ heartbeatMs: 0 });
+    const { writer, checkpoint } = await openPrimary(await CheckpointReader.open(env.region), { heartbeatMs: 0 });
     expect(checkpoint?.state.equals(payload(1))).toBe(true);
     await waitFor('the zombie to learn it was fenced from its heartbeat', () => zombie.fenced);
     await expect(zombie.checkpoint(payload(2))).rejects.toMatchObject({ code: 'EFENCED' });
@@ -59,31 +59,31 @@ describe('takeover', () => {
 
   test('two racing takeovers: exactly one wins, the other gets ETAKEN', async () => {
     env = openEmbedded(64 * 1024);
-    const primary = await CheckpointWriter.open(env.region, { mode: 'append', heartbeatMs: 0 });
+    const primary = (await openPrimary(env.region, { mode: 'append', heartbeatMs: 0 })).writer;
     await primary.append(payload(1));
     const first = await CheckpointReader.open(env.region);
     const second = await CheckpointReader.open(env.region);
-    const outcomes = await Promise.allSettled([first.takeover({ heartbeatMs: 0 }), second.takeover({ heartbeatMs: 0 })]);
+    const outcomes = await Promise.allSettled([openPrimary(first, { heartbeatMs: 0 }), openPrimary(second, { heartbeatMs: 0 })]);
     expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
     const lost = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
     expect(lost.reason).toMatchObject({ code: 'ETAKEN' });
     // A takeover based on an epoch that has moved on fails the same way, even when it comes late.
-    await expect(second.takeover({ heartbeatMs: 0 })).rejects.toMatchObject({ code: 'ETAKEN' });
+    await expect(openPrimary(second, { heartbeatMs: 0 })).rejects.toMatchObject({ code: 'ETAKEN' });
   });
 
   test('reopening the writer (a restarted primary) fences the previous one and continues the sequence', async () => {
     env = openEmbedded(64 * 1024);
-    const before = await CheckpointWriter.open(env.region, { mode: 'append', heartbeatMs: 0 });
+    const before = (await openPrimary(env.region, { mode: 'append', heartbeatMs: 0 })).writer;
     await before.append(payload(1));
     await before.append(payload(2));
-    const after = await CheckpointWriter.open(env.region, { heartbeatMs: 0 });
+    const after = (await openPrimary(env.region, { heartbeatMs: 0 })).writer;
     expect(after.nextSequence).toBe(3);
     await expect(before.append(payload(3))).rejects.toMatchObject({ code: 'EFENCED' });
   });
 
   test('the lease expires when the heartbeat stops, and is held while it beats', async () => {
     env = openEmbedded(64 * 1024);
-    const primary = await CheckpointWriter.open(env.region, { mode: 'append', heartbeatMs: 5 });
+    const primary = (await openPrimary(env.region, { mode: 'append', heartbeatMs: 5 })).writer;
     const backup = await CheckpointReader.open(env.region);
     const controller = new AbortController();
     let failed = false;
@@ -104,7 +104,7 @@ describe('takeover', () => {
 
   test('watchWriters, when the region offers it, reports a dropped writer at once', async () => {
     env = openEmbedded(64 * 1024);
-    await CheckpointWriter.open(env.region, { mode: 'append', heartbeatMs: 1 });
+    (await openPrimary(env.region, { mode: 'append', heartbeatMs: 1 })).writer;
     let drop: ((event: unknown) => void) | undefined;
     let unsubscribed = false;
     // A region that, like a RemoteRegion, tells subscribers when a writer's connection drops.
@@ -126,14 +126,14 @@ describe('takeover', () => {
 
   test('takeover recovers a log that ends in a torn record, and the new writer overwrites it', async () => {
     env = openEmbedded(64 * 1024);
-    const primary = await CheckpointWriter.open(env.region, { mode: 'append', heartbeatMs: 0 });
+    const primary = (await openPrimary(env.region, { mode: 'append', heartbeatMs: 0 })).writer;
     for (let i = 0; i < 3; i++) await primary.append(payload(i, 64));
     const last = await primary.append(payload(3, 64));
     // Tear the last record as a crash mid-write would.
     const records = (await (await CheckpointReader.open(env.region)).readBatch()).records;
     const torn = records.find((r) => r.sequence === last) as LogRecord;
     await env.region.write(4096 + torn.position + 40, Buffer.alloc(16, 0xaa));
-    const { writer, records: recovered, stop } = await (await CheckpointReader.open(env.region)).takeover({ heartbeatMs: 0 });
+    const { writer, records: recovered, stop } = await openPrimary(await CheckpointReader.open(env.region), { heartbeatMs: 0 });
     expect(recovered.map((r) => r.sequence)).toEqual([1, 2, 3]);
     expect(stop?.reason).toBe('torn');
     expect(await writer.append(payload(9, 64))).toBe(4);

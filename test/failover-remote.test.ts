@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ChildProcess, spawn } from 'node:child_process';
-import { CheckpointReader, CheckpointWriter, PmuClient } from '../lib';
+import { CheckpointReader, PmuClient, openPrimary } from '../lib';
 import { removeTempDirs, tempDir } from './helpers/temp';
 import { waitForExit, waitForLine } from './helpers/wait';
 import { closeAgent, failoverDrill, startService } from './fixtures/checkpoint-failover';
@@ -73,7 +73,7 @@ describe('failover, remote (through a PMU server)', () => {
       const served = await serve(dataDir);
       const client = await PmuClient.connect(served.url, { user: served.user, secret: served.secret, timeoutMs: 2000 });
       const region = round === 0 ? await client.createRegion('log', 4 << 20) : await client.openRegion('log');
-      const writer = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+      const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
       const base = writer.nextSequence - 1;
       const killAfter = 1 + Math.floor(Math.random() * 150);
       let ackedThisRound = 0;

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CheckpointReader, CheckpointWriter, CURSOR_POSITION_OFFSET, HEADER_BYTES, inspectFile, PersistentMemoryUnit, RECORD_HEADER_BYTES, recordBytes } from '../lib';
+import { CheckpointReader, CURSOR_POSITION_OFFSET, HEADER_BYTES, inspectFile, PersistentMemoryUnit, RECORD_HEADER_BYTES, recordBytes, openPrimary } from '../lib';
 import { main } from '../lib/cli/main';
 import { removeTempDirs, tempFile } from './helpers/temp';
 import { payload } from './fixtures/checkpoint-setup';
@@ -41,12 +41,12 @@ async function pmu(args: string[]) {
 async function makeFile(): Promise<string> {
   const file = tempFile();
   const unit = PersistentMemoryUnit.open(file, { size: 2 << 20, maxRegions: 8 });
-  const log = await CheckpointWriter.open(unit.createRegion('log', 64 * 1024), { mode: 'append', heartbeatMs: 0 });
+  const log = (await openPrimary(unit.createRegion('log', 64 * 1024), { mode: 'append', heartbeatMs: 0 })).writer;
   for (let i = 1; i <= 20; i++) await log.append(payload(i, PAYLOAD));
   const reader = await CheckpointReader.open(unit.openRegion('log'));
   await reader.readBatch({ maxRecords: 7 });
   await reader.clear(7);
-  const slots = await CheckpointWriter.open(unit.createRegion('state', 16 * 1024), { mode: 'overwrite', heartbeatMs: 0 });
+  const slots = (await openPrimary(unit.createRegion('state', 16 * 1024), { mode: 'overwrite', heartbeatMs: 0 })).writer;
   await slots.checkpoint(payload(1));
   await slots.checkpoint(payload(2));
   unit.createRegion('blob', 8192).writeSync(0, Buffer.from('not a log'));

@@ -5,7 +5,7 @@
  */
 import { emptyCheckpoint, uuid6 } from '@langchain/langgraph-checkpoint';
 import type { Checkpoint, CheckpointMetadata, SerializerProtocol } from '@langchain/langgraph-checkpoint';
-import { CheckpointReader, CheckpointWriter, LocalRegion, PersistentMemoryUnit } from '../lib';
+import { CheckpointReader, LocalRegion, PersistentMemoryUnit, openPrimary } from '../lib';
 import { PmuSaver } from '../lib/langgraph';
 import { removeTempDirs, tempFile } from './helpers/temp';
 
@@ -205,7 +205,7 @@ describe('bad input never reaches the log', () => {
 
   test('a record that is not a saver record is refused with ECORRUPT on open', async () => {
     const r = region();
-    const writer = await CheckpointWriter.open(r, { mode: 'append' });
+    const writer = (await openPrimary(r, { mode: 'append' })).writer;
     await writer.append(Buffer.from([9, 9, 9, 9]));
     await writer.close();
     await expect(PmuSaver.open(r)).rejects.toMatchObject({ code: 'ECORRUPT', message: expect.stringMatching(/pmu\/langgraph/) });

@@ -4,7 +4,7 @@
  * resync while writes go on. Bound: ~20 s.
  */
 import { randomBytes } from 'node:crypto';
-import { CheckpointReader, CheckpointWriter, EPOCH_OFFSET } from '../lib/checkpoint';
+import { CheckpointReader, EPOCH_OFFSET, openPrimary } from '../lib/checkpoint';
 import { withoutReplica } from '../lib/mirror/config';
 import { MirroredRegion } from '../lib/mirror/mirrored-region';
 import { PmuPool } from '../lib/mirror/pool';
@@ -194,7 +194,7 @@ run('MirroredRegion', () => {
 
   test('a takeover fences the zombie on every replica, and the replicas are made equal first', async () => {
     const region = await mirrored(3);
-    const primary = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+    const primary = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
     for (let i = 1; i <= 20; i++) await primary.append(Buffer.from(`record ${i}`));
     const [, second] = region.configuration.inSync;
     // What a primary killed mid-write leaves: a record on one replica only.
@@ -204,7 +204,7 @@ run('MirroredRegion', () => {
 
     const backupRegion = await open(region.name, set.pool(500));
     const reader = await CheckpointReader.open(backupRegion);
-    const taken = await reader.takeover({ heartbeatMs: 0 });
+    const taken = await openPrimary(reader, { heartbeatMs: 0 });
     expect(taken.records.map((record) => record.payload.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `record ${i + 1}`));
     expect(backupRegion.stats.reconciledBytes).toBeGreaterThan(0);
     // Every replica is byte-equal to the read replica, and every one holds the new epoch.
@@ -263,12 +263,12 @@ run('MirroredRegion', () => {
   test('a PMU that missed a takeover (stale epoch word) is resynced while the new primary keeps appending with its fence', async () => {
     const region = await mirrored(2, 1024 * 1024);
     const [, second] = region.configuration.inSync;
-    const first = await CheckpointWriter.open(region, { mode: 'append', heartbeatMs: 0 });
+    const first = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
     for (let i = 0; i < 10; i++) await first.append(Buffer.from(`old ${i}`));
     await set.stopPmu(second);
     await first.append(Buffer.from('old 10'));
     // A takeover while `second` is down: its copy keeps the old epoch.
-    const taken = await (await CheckpointReader.open(await open(region.name, set.pool(500)))).takeover({ heartbeatMs: 0 });
+    const taken = await openPrimary(await CheckpointReader.open(await open(region.name, set.pool(500))), { heartbeatMs: 0 });
     await first.close();
     await set.startPmu(second);
     let appending = true;

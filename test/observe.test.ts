@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { openPrimary } from '../lib/checkpoint/open-primary';
+import { openPrimary } from '../lib/checkpoint/takeover';
 import { PmuMetrics } from '../lib/cli/metrics';
 import { MetricsEndpoint, parseMetricsAddress, serveMetrics } from '../lib/cli/metrics-endpoint';
 import { placementWarnings } from '../lib/cli/placement';

@@ -5,7 +5,7 @@
 // cannot keep up (the primary falls short of the rate, or the lag passes a second).
 const { startPmuServer } = require('../lib/pmu-server');
 const { PmuClient } = require('../../dist/client/client');
-const { CheckpointWriter, CheckpointReader } = require('../../dist');
+const { CheckpointReader, openPrimary } = require('../../dist');
 const { summarize } = require('../lib/stats');
 
 const RECORD = 256;
@@ -23,7 +23,7 @@ async function point(state, rate, seconds) {
   const backupClient = await PmuClient.connect(server.urls.TCP, server.credentials);
   try {
     const region = await admin.createRegion(name, LOG_BYTES);
-    const writer = await CheckpointWriter.open(region, { mode: 'append', whenFull: 'wait', fullWaitMs: 30_000, heartbeatMs: 0 });
+    const writer = (await openPrimary(region, { mode: 'append', whenFull: 'wait', fullWaitMs: 30_000, heartbeatMs: 0 })).writer;
     const reader = await CheckpointReader.open(await backupClient.openRegion(name));
     const lagNs = [];
     const lagRecords = [];

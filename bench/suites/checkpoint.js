@@ -8,7 +8,7 @@
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { PersistentMemoryUnit, CheckpointWriter, CheckpointReader } = require('../../dist');
+const { PersistentMemoryUnit, CheckpointReader, openPrimary } = require('../../dist');
 const { PmuClient } = require('../../dist/client/client');
 const { summarize, sampleAsync } = require('../lib/stats');
 const { startChild } = require('../lib/child');
@@ -69,8 +69,8 @@ async function firstPassRows(ctx, kind, where, state) {
   const used = await makeRegion(kind, state, 'used-log', logBytes);
   const zeros = Buffer.alloc(1 << 20);
   for (let at = 0; at < logBytes; at += zeros.length) await used.write(at, zeros.subarray(0, Math.min(zeros.length, logBytes - at)));
-  const freshWriter = await CheckpointWriter.open(fresh, { mode: 'append' });
-  const usedWriter = await CheckpointWriter.open(used, { mode: 'append' });
+  const freshWriter = (await openPrimary(fresh, { mode: 'append' })).writer;
+  const usedWriter = (await openPrimary(used, { mode: 'append' })).writer;
   push("append, 'flushed'", await interleaved(ctx, n, () => freshWriter.append(data), () => usedWriter.append(data)));
   await freshWriter.close();
   await usedWriter.close();
@@ -106,7 +106,7 @@ module.exports = {
         run: async (state) => {
           const rows = [];
           const { log, slots } = await regionsFor(kind, state[kind]);
-          const writer = await CheckpointWriter.open(log, { mode: 'append' });
+          const writer = (await openPrimary(log, { mode: 'append' })).writer;
           const reader = await CheckpointReader.open(log);
           const clearAll = async () => {
             const batch = await reader.readBatch();
@@ -128,7 +128,7 @@ module.exports = {
             rows.push({ name: `${where}: backup reads a batch and clears it`, size, opsPerSec: cleared / (ms / 1000), note: `${cleared} records in ${ms.toFixed(1)} ms` });
           }
           await writer.close();
-          const overwriter = await CheckpointWriter.open(slots, { mode: 'overwrite' });
+          const overwriter = (await openPrimary(slots, { mode: 'overwrite' })).writer;
           for (const size of ctx.sizes.filter((s) => s >= 4096)) {
             const state = Buffer.alloc(size, 0x5a);
             const n = Math.max(3, Math.floor(ctx.iterations(size) / 2));

@@ -6,7 +6,7 @@
 const { startPmuServer } = require('../lib/pmu-server');
 const { hasRedis, startRedis } = require('../lib/redis');
 const { PmuClient } = require('../../dist/client/client');
-const { CheckpointWriter } = require('../../dist');
+const { openPrimary } = require('../../dist');
 const { lanes, perLane, openMany } = require('../lib/lanes');
 
 const RECORD = 256;
@@ -25,7 +25,7 @@ async function pmuPoint(server, count, total, tag) {
     const per = Math.min(perLane(total, count), Math.floor(LOG_BYTES / 2 / (RECORD + 64)));
     for (const name of names) await admin.createRegion(name, LOG_BYTES);
     const regions = await Promise.all(clients.map((c, i) => c.openRegion(names[i])));
-    const writers = await Promise.all(regions.map((r) => CheckpointWriter.open(r, { mode: 'append', heartbeatMs: 0 })));
+    const writers = await Promise.all(regions.map((r) => openPrimary(r, { mode: 'append', heartbeatMs: 0 }).then((t) => t.writer)));
     const update = Buffer.alloc(RECORD, 0x5a);
     await lanes(count, 2, (lane) => writers[lane].append(update));
     const before = await server.stats();

@@ -3,7 +3,7 @@
 // one record at a time; MB/s against the floor for the same size (memcpy + msync in C, on
 // a file prepared the same way). The reader clears between timed batches, untimed.
 const path = require('node:path');
-const { PersistentMemoryUnit, CheckpointWriter, CheckpointReader } = require('../../dist');
+const { PersistentMemoryUnit, CheckpointReader, openPrimary } = require('../../dist');
 const { addon } = require('../../dist/unit/native');
 const { summarize } = require('../lib/stats');
 
@@ -21,7 +21,7 @@ function cases(ctx) {
       const unit = PersistentMemoryUnit.open(file, { size: LOG_BYTES + (8 << 20) });
       try {
         const log = unit.createRegion('log', LOG_BYTES);
-        const writer = await CheckpointWriter.open(log, { mode: 'append', heartbeatMs: 0 });
+        const writer = (await openPrimary(log, { mode: 'append', heartbeatMs: 0 })).writer;
         const reader = await CheckpointReader.open(log);
         const update = Buffer.alloc(size, 0x5a);
         const n = Math.max(3, Math.floor(ctx.iterations(size) / 2));

@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
-const { PersistentMemoryUnit, CheckpointWriter } = require('../../dist');
+const { PersistentMemoryUnit, openPrimary } = require('../../dist');
 const { addon } = require('../../dist/unit/native');
 
 const { values: args } = parseArgs({ options: { mib: { type: 'string', default: '16' }, runs: { type: 'string', default: '4' } } });
@@ -26,7 +26,7 @@ async function main() {
   try {
     const scratch = unit.createRegion('scratch', runs * size);
     const log = unit.createRegion('log', runs * size + (4 << 20));
-    const writer = await CheckpointWriter.open(log, { mode: 'append', heartbeatMs: 0 });
+    const writer = (await openPrimary(log, { mode: 'append', heartbeatMs: 0 })).writer;
     for (let i = 0; i < runs; i++) {
       let t0 = process.hrtime.bigint();
       const frame = Buffer.allocUnsafe(size + 80);

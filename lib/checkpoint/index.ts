@@ -1,14 +1,15 @@
 export { CheckpointWriter } from './writer';
 export type { CheckpointWriterOptions } from './writer';
 export { CheckpointReader } from './reader';
-export type { LogBatch, FollowOptions, Takeover, TakeoverOptions, ReaderOpenOptions } from './reader';
+export type { LogBatch, FollowOptions, ReaderOpenOptions } from './reader';
 export type { LogRecord, LogRecordType, LogPoint, ScanStop, ScanLimits } from './log-scan';
 export type { Checkpoint } from './slots';
 export type { WhenFull } from './ring-appender';
 export type { PrimaryFailure, WatchPrimaryOptions } from './primary-watch';
 export { replayFrom } from './replay';
 export type { Replay } from './replay';
-export { openPrimary } from './open-primary';
+export { openPrimary } from './takeover';
+export type { Takeover, TakeoverOptions } from './takeover';
 export { EPOCH_OFFSET, HEARTBEAT_OFFSET, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, HEADER_BYTES } from './layout';
 export type { CheckpointMode } from './layout';
 export { RECORD_HEADER_BYTES, recordBytes, frameBytes } from './record';

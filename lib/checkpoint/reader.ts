@@ -1,7 +1,8 @@
 /**
  * CheckpointReader: the backup's side. It reads the log in batches from its own position,
  * clears what it has consumed (advancing the persisted cursor so the writer can reuse the
- * space), watches the primary, and takes over when the primary is gone.
+ * space) and watches the primary; when the primary is gone, openPrimary(reader) takes over
+ * from where it stands (takeover.ts).
  *
  * One reader owns the cursor at a time. Its read position runs ahead of the cleared cursor:
  * records read but not cleared are read again by the next reader if this one dies.
@@ -12,12 +13,10 @@ import { Region } from '../unit/region';
 import { encodeWord } from './checked-word';
 import { damageError, findVouchingRecord } from './damage';
 import { LogHeader, readCheckedWord, readHeader, wordBytes } from './header';
-import { CheckpointMode, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, EPOCH_OFFSET, HEADER_BYTES } from './layout';
+import { CheckpointMode, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, HEADER_BYTES } from './layout';
 import { CleanEndMemo, LogPoint, LogRecord, scanLog, ScanLimits, ScanStop, ScannedEntry } from './log-scan';
 import { watchPrimary, PrimaryFailure, WatchPrimaryOptions } from './primary-watch';
-import { recordBytes } from './record';
-import { Checkpoint, readLatestCheckpoint, slotOffset } from './slots';
-import { CheckpointWriter, CheckpointWriterOptions } from './writer';
+import { Checkpoint, readLatestCheckpoint } from './slots';
 
 export interface LogBatch {
   records: LogRecord[];
@@ -31,28 +30,6 @@ export interface FollowOptions extends ScanLimits {
   signal?: AbortSignal;
   /** Clear each batch once the loop asks for the next one (it has been consumed). Default false. */
   autoClear?: boolean;
-}
-
-export interface TakeoverOptions extends CheckpointWriterOptions {
-  /**
-   * The epoch of the primary being replaced. Default: the epoch this reader last saw in use
-   * (at open, or while watching the primary). If it changed since, someone else took over: ETAKEN.
-   */
-  expectedEpoch?: bigint;
-}
-
-export interface Takeover {
-  /** The new primary's writer, at the new epoch, positioned after the last valid record. */
-  writer: CheckpointWriter;
-  /** The reader that took over: it still owns the cursor (e.g. to clear up to a fresh snapshot). */
-  reader: CheckpointReader;
-  /** Append mode: every record this reader had not read yet, in order. */
-  records: LogRecord[];
-  /** Overwrite mode: the newest valid checkpoint, if any. */
-  checkpoint?: Checkpoint;
-  /** Where the recovered log ends and why (append mode). */
-  stop?: ScanStop;
-  epoch: bigint;
 }
 
 export interface ReaderOpenOptions {
@@ -85,7 +62,7 @@ export class CheckpointReader {
     for (;;) {
       const header = await readHeader(region);
       if (header) return new CheckpointReader(region, header);
-      if (Date.now() >= deadline) throw new PmuError('ENOENT', `region '${region.name}' holds no checkpoint log yet: start the primary (CheckpointWriter.open) first`);
+      if (Date.now() >= deadline) throw new PmuError('ENOENT', `region '${region.name}' holds no checkpoint log yet: start the primary (openPrimary) first`);
       await sleep(5);
     }
   }
@@ -240,36 +217,22 @@ export class CheckpointReader {
     });
   }
 
-  /**
-   * Becomes the primary: fences the old one first (epoch CAS; from then on the PMU refuses its
-   * writes with EFENCED), then reads everything not read yet, and returns the state with a
-   * writer at the new epoch. Fails with ETAKEN if another takeover won, ECORRUPT if the log is
-   * damaged (then nothing but the epoch was written).
-   *
-   * Before the writer exists, everything recovered is flushed (the header and the live part of
-   * the ring, or the newest checkpoint's slot): the old writer may have written 'mapped', and
-   * the new one must not acknowledge a record that follows records a power loss could take.
-   */
-  async takeover(options: TakeoverOptions = {}): Promise<Takeover> {
-    const expected = options.expectedEpoch ?? this.observedEpoch;
-    const epoch = expected + 1n;
-    const expectedWord = encodeWord('epoch', expected);
-    const previous = await this.region.compareAndSwap(EPOCH_OFFSET, expectedWord, encodeWord('epoch', epoch));
-    if (previous !== expectedWord) {
-      await readCheckedWord(this.region, 'epoch', EPOCH_OFFSET); // a damaged epoch is ECORRUPT, not a lost race
-      throw new PmuError('ETAKEN', `takeover of region '${this.region.name}' lost: the epoch is no longer the ${expected} this reader followed; another writer took over`);
-    }
+  /** @internal The log's header as this reader opened it (takeover.ts). */
+  get logHeader(): LogHeader {
+    return this.header;
+  }
+
+  /** @internal Takeover fenced the old writer: this reader now follows `epoch`. */
+  adoptEpoch(epoch: bigint): void {
     this.observedEpoch = epoch;
-    const heartbeat = (await readHeader(this.region))?.heartbeat ?? 0n;
-    const writerOptions = { ...options, mode: options.mode ?? this.header.mode };
-    if (this.header.mode === 'overwrite') {
-      const checkpoint = await this.latest();
-      // One msync from the header through the newest checkpoint's slot.
-      await this.region.flush(0, checkpoint ? slotOffset(this.header, checkpoint.sequence % 2) + recordBytes(checkpoint.state.length) : HEADER_BYTES);
-      const next = { position: 0, sequence: (checkpoint?.sequence ?? 0) + 1 };
-      const writer = new CheckpointWriter(this.region, { header: this.header, epoch, next, clearedPosition: 0, heartbeat, durable: next.sequence - 1 }, writerOptions);
-      return { writer, reader: this, records: [], checkpoint, epoch };
-    }
+  }
+
+  /**
+   * @internal Takeover, append mode, after the fence: reads every record not read yet and
+   * returns them with where the new writer starts and how far a flush from the region start
+   * must reach to cover the header and the live ring. ECORRUPT if the log is damaged.
+   */
+  async readRest(): Promise<{ records: LogRecord[]; stop: ScanStop; next: LogPoint; clearedPosition: number; flushEnd: number }> {
     const records: LogRecord[] = [];
     let batch: LogBatch;
     do {
@@ -280,10 +243,7 @@ export class CheckpointReader {
     // readBatch looked past a suspect end already; the writer will overwrite what sits there,
     // so look once more now that no one else can write (the old writer is fenced).
     if (batch.stop.suspect) await this.refuseIfDamaged(batch);
-    await this.region.flush(0, this.flushEnd(this.clearedPosition, this.readPoint.position));
-    const start = { header: this.header, epoch, next: this.readPoint, clearedPosition: this.clearedPosition, heartbeat, durable: this.readPoint.sequence - 1 };
-    const writer = new CheckpointWriter(this.region, start, writerOptions);
-    return { writer, reader: this, records, stop: batch.stop, epoch };
+    return { records, stop: batch.stop, next: this.next, clearedPosition: this.clearedPosition, flushEnd: this.flushEnd(this.clearedPosition, this.readPoint.position) };
   }
 
   /**

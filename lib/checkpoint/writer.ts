@@ -10,7 +10,7 @@
 import { PmuError } from '../unit/errors';
 import { Durability, Region } from '../unit/region';
 import { checkDurability, checkInteger } from '../unit/validate';
-import { fenceFor, formatRegion, LogHeader, readHeader, wordBytes } from './header';
+import { fenceFor, LogHeader, wordBytes } from './header';
 import { CheckpointMode, HEARTBEAT_OFFSET } from './layout';
 import { LogPoint } from './log-scan';
 import { frameFor, isRecordFrame, RecordFrame } from './record';
@@ -56,26 +56,7 @@ export class CheckpointWriter {
   private heartbeatValue: bigint;
   private heartbeatInFlight: Promise<void> | undefined;
 
-  /**
-   * Opens the primary's writer. A blank region is formatted for `options.mode`. An existing log
-   * is taken over: the epoch is bumped (fencing whichever writer had it) and the writer starts
-   * after its last valid record. To also get the state back, use CheckpointReader.takeover().
-   */
-  static async open(region: Region, options: CheckpointWriterOptions = {}): Promise<CheckpointWriter> {
-    const existing = await readHeader(region);
-    if (!existing) {
-      if (!options.mode) throw new PmuError('EINVAL', `region '${region.name}' holds no checkpoint log yet: pass { mode: 'overwrite' | 'append' } to format it`);
-      const header = await formatRegion(region, options.mode);
-      return new CheckpointWriter(region, { header, epoch: header.epoch, next: { position: 0, sequence: 1 }, clearedPosition: 0, heartbeat: 0n, durable: 0 }, options);
-    }
-    // Lazy import: the reader module imports this one.
-    const { CheckpointReader } = await import('./reader');
-    const reader = await CheckpointReader.open(region);
-    const { writer } = await reader.takeover({ ...options, expectedEpoch: existing.epoch });
-    return writer;
-  }
-
-  /** @internal Use CheckpointWriter.open() or CheckpointReader.takeover(). */
+  /** @internal Use openPrimary() (takeover.ts): the one way to become primary. */
   constructor(
     readonly region: Region,
     start: WriterStart,

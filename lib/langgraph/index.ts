@@ -4,6 +4,6 @@
  * @langchain/core (optional peer dependencies).
  */
 export { PmuSaver } from './saver';
-export type { PmuSaverOptions } from './saver';
+export type { PmuSaverOptions } from './options';
 export type { StandbyOptions } from './standby';
 export { MAX_ID_BYTES } from './ids';

@@ -44,28 +44,9 @@ import { CheckpointReader, CheckpointWriter, LogRecord, openPrimary, recordBytes
 import { BlobEntry, CheckpointEntry, decodeEntries, encodeEntries, Entry, sizeHint, WriteEntry } from './entries';
 import { blobKey, Namespace, SaverState, StoredCheckpoint } from './state';
 import { checkNamespace, checkId, checkThreadId, optionalId } from './ids';
-import type { StandbyOptions } from './standby';
-
-export interface PmuSaverOptions {
-  /** What a resolved put/putWrites guarantees: 'flushed' (default: survives power loss) or 'mapped' (survives any process crash). */
-  durability?: Durability;
-  /** Serializer for checkpoints, metadata and values. Default: LangGraph's JsonPlusSerializer. */
-  serde?: SerializerProtocol;
-  /** How long a record may wait for ring space (while a compaction clears) before the saver fails with EFULL. Default 5000 ms. */
-  fullWaitMs?: number;
-  /** Heartbeat period of the writer, for a standby's lease. Default 100 ms. */
-  heartbeatMs?: number;
-}
-
-/** @internal What a saver is built from: a log taken over (or formatted) and its replayed state. */
-export interface SaverStart {
-  writer: CheckpointWriter;
-  reader: CheckpointReader;
-  state: SaverState;
-  /** Bytes of log after the latest snapshot, and that snapshot's size (0: none). */
-  logBytes: number;
-  snapshotBytes: number;
-}
+import { PmuSaverOptions, writerOptions } from './options';
+import { replay, SaverStart } from './replay';
+import { standby, StandbyOptions } from './standby';
 
 /** A record may use at most this share of the ring, so a compaction always has room. */
 const MAX_RECORD_SHARE = 4;
@@ -113,9 +94,9 @@ export class PmuSaver extends BaseCheckpointSaver {
    * it and resolves with a saver that continues every thread where the primary left it.
    */
   static async standby(region: Region, options: StandbyOptions = {}): Promise<PmuSaver> {
-    // Lazy: the standby module builds on this one.
-    const { standby } = await import('./standby');
-    return standby(region, options);
+    const start = await standby(region, options);
+    // No start: the primary cleared past what the standby had read; recover from the cursor.
+    return start ? new PmuSaver(region, start, options) : PmuSaver.open(region, options);
   }
 
   /** @internal Use PmuSaver.open() or PmuSaver.standby(). */
@@ -456,29 +437,6 @@ export class PmuSaver extends BaseCheckpointSaver {
     if (this.failure !== undefined) throw this.failure;
     if (this.closed) throw new PmuError('ECLOSED', `the saver on region '${this.region.name}' is closed; open it again with PmuSaver.open()`);
   }
-}
-
-/** Writer options every saver uses: an append log, waiting (bounded) for a compaction to clear room. */
-export function writerOptions(options: PmuSaverOptions) {
-  return { mode: 'append' as const, durability: options.durability, whenFull: 'wait' as const, fullWaitMs: options.fullWaitMs ?? 5000, heartbeatMs: options.heartbeatMs };
-}
-
-/** @internal Rebuilds the index from recovered records: the latest snapshot, then the updates after it. */
-export function replay(records: readonly LogRecord[], regionName: string): { state: SaverState; logBytes: number; snapshotBytes: number } {
-  const state = new SaverState();
-  const { snapshot, updates } = replayFrom(records);
-  if (snapshot) applyRecord(state, snapshot, regionName);
-  let logBytes = 0;
-  for (const record of updates) {
-    applyRecord(state, record, regionName);
-    logBytes += recordBytes(record.payload.length);
-  }
-  return { state, logBytes, snapshotBytes: snapshot ? recordBytes(snapshot.payload.length) : 0 };
-}
-
-/** @internal */
-export function applyRecord(state: SaverState, record: LogRecord, regionName: string): void {
-  for (const entry of decodeEntries(record.payload, `region '${regionName}', record ${record.sequence}`)) state.apply(entry);
 }
 
 /** A checkpoint's pending writes in writesSortKey order: (task path, task id, idx). */

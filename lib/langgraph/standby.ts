@@ -18,8 +18,9 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isPmuError, PmuError } from '../unit/errors';
 import { Region } from '../unit/region';
-import { CheckpointReader, LogRecord, PrimaryFailure, recordBytes } from '../checkpoint';
-import { PmuSaver, PmuSaverOptions, applyRecord, writerOptions } from './saver';
+import { CheckpointReader, LogRecord, openPrimary, PrimaryFailure, recordBytes } from '../checkpoint';
+import { PmuSaverOptions, writerOptions } from './options';
+import { applyRecord, SaverStart } from './replay';
 import { SaverState } from './state';
 
 /** How often a caught-up standby checks that the cursor has not passed it. */
@@ -38,8 +39,12 @@ export interface StandbyOptions extends PmuSaverOptions {
   onPrimaryLost?: (failure: PrimaryFailure) => void;
 }
 
-/** Follows the log; resolves with a saver that is the new primary once the old one is gone. */
-export async function standby(region: Region, options: StandbyOptions = {}): Promise<PmuSaver> {
+/**
+ * Follows the log; once the old primary is gone, takes the log over and resolves with what the
+ * new primary saver is built from, or undefined when the old primary cleared past what this
+ * standby had read (the caller then recovers from the cursor: PmuSaver.open).
+ */
+export async function standby(region: Region, options: StandbyOptions = {}): Promise<SaverStart | undefined> {
   const follower = new Follower(region);
   await follower.start(options.waitForLogMs ?? 30_000);
   const watcher = await CheckpointReader.open(region);
@@ -105,18 +110,19 @@ class Follower {
 
   /**
    * Fences the old primary and becomes the primary. If the primary cleared past what this
-   * standby had read, the standby's index is incomplete: it recovers from the cursor instead.
+   * standby had read, the standby's index is incomplete: undefined, and the caller recovers
+   * from the cursor instead.
    */
-  async takeover(expectedEpoch: bigint, options: PmuSaverOptions): Promise<PmuSaver> {
-    if (await this.lapped()) return PmuSaver.open(this.region, options);
-    const took = await this.reader.takeover({ ...writerOptions(options), expectedEpoch });
+  async takeover(expectedEpoch: bigint, options: PmuSaverOptions): Promise<SaverStart | undefined> {
+    if (await this.lapped()) return undefined;
+    const took = await openPrimary(this.reader, { ...writerOptions(options), expectedEpoch });
     this.apply(took.records);
     if (await this.lapped()) {
       // A zombie primary cleared while we were fenced in: start over from the cursor.
       await took.writer.close();
-      return PmuSaver.open(this.region, options);
+      return undefined;
     }
-    return new PmuSaver(this.region, { writer: took.writer, reader: took.reader, state: this.state, logBytes: this.logBytes, snapshotBytes: this.snapshotBytes }, options);
+    return { writer: took.writer, reader: took.reader, state: this.state, logBytes: this.logBytes, snapshotBytes: this.snapshotBytes };
   }
 
   private apply(records: readonly LogRecord[]): void {

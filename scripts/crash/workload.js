@@ -184,7 +184,7 @@ async function runWorkload({ pmu, recorder, file, seed, steps }) {
       tally('takeover');
       await log.writer.close();
       logDurability = r.chance(0.3) ? 'mapped' : 'flushed';
-      const t = await reader.takeover({ durability: logDurability, heartbeatMs: 0 });
+      const t = await pmu.openPrimary(reader, { durability: logDurability, heartbeatMs: 0 });
       log = t;
       reader = t.reader;
     } else if (roll < 0.67) {

@@ -8,7 +8,7 @@
 //   <ms> FENCE <epoch>          takeover done: every write issued after this by an older primary must be refused
 //   <ms> PRIMARY <epoch>        this node is the primary now
 // Environment: ETCD, SET, REGION, NAME, PMU_USER, PMU_SECRET, LEASE_MS, APPEND_INTERVAL_MS (pause between appends).
-const { CheckpointReader, CheckpointWriter, PmuError } = require('../../dist');
+const { CheckpointReader, PmuError, openPrimary } = require('../../dist');
 const { MirrorDirectory, MirroredRegion, PmuPool } = require('../../dist/mirror');
 
 const say = (line) => process.stdout.write(`${Date.now()} ${line}\n`);
@@ -48,7 +48,7 @@ function witness(region) {
     reader = await CheckpointReader.open(region);
   } catch (error) {
     if (!(error instanceof PmuError) || error.code !== 'ENOENT') throw error;
-    const writer = await CheckpointWriter.open(region, { mode: 'append', whenFull: 'wait', fullWaitMs: 60000, heartbeatMs: 50 });
+    const writer = (await openPrimary(region, { mode: 'append', whenFull: 'wait', fullWaitMs: 60000, heartbeatMs: 50 })).writer;
     return primary(region, writer);
   }
   say(`BACKUP ${reader.epoch}`);
@@ -64,7 +64,7 @@ function witness(region) {
   }
   const failure = await watching;
   say(`TAKEOVER ${failure.reason}`);
-  const taken = await reader.takeover({ whenFull: 'wait', fullWaitMs: 60000, heartbeatMs: 50 });
+  const taken = await openPrimary(reader, { whenFull: 'wait', fullWaitMs: 60000, heartbeatMs: 50 });
   for (const record of taken.records) say(`READ ${record.payload.toString()} ${record.sequence} ${witness(region)}`);
   if (taken.records.length > 0) await reader.clear(taken.records[taken.records.length - 1].sequence);
   say(`FENCE ${taken.epoch}`);

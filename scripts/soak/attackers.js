@@ -15,9 +15,9 @@
 const crypto = require('node:crypto');
 const net = require('node:net');
 const { PmuClient } = require('../../dist');
-const { FrameReader } = require('../../dist/net/frame-reader');
-const { encodeHeader, Op, WRITE_FIXED_BYTES } = require('../../dist/net/protocol');
-const { proof } = require('../../dist/net/auth');
+const { FrameReader } = require('../../dist/wire/frame-reader');
+const { encodeHeader, Op, WRITE_FIXED_BYTES } = require('../../dist/wire/protocol');
+const { proof } = require('../../dist/wire/auth');
 
 const url = process.env.SOAK_URL;
 const port = Number(url.split(':').pop());

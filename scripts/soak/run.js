@@ -14,8 +14,8 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
-const { PmuClient, CheckpointWriter, CheckpointReader } = require('../../dist');
-const { UserDirectory } = require('../../dist/net/users');
+const { PmuClient, CheckpointReader, openPrimary } = require('../../dist');
+const { UserDirectory } = require('../../dist/server/users');
 
 const USERS = ['admin', 'primary', 'backup', 'mallory1', 'mallory2', 'mallory3', 'eve', 'revokee'];
 const RECORD = 4096;
@@ -135,7 +135,7 @@ async function runSoak(options = {}) {
     const ctx = {
       ledger: await primary.openRegion('ledger'),
       backupLedger: await backup.openRegion('ledger'),
-      writer: await CheckpointWriter.open(ckpt, { mode: 'overwrite', heartbeatMs: 0 }),
+      writer: (await openPrimary(ckpt, { mode: 'overwrite', heartbeatMs: 0 })).writer,
       reader: undefined,
       acked: 0,
       ackedTotal: 0,
