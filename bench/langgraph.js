@@ -17,7 +17,7 @@ const { MemorySaver } = require('@langchain/langgraph-checkpoint');
 const { SqliteSaver } = require('@langchain/langgraph-checkpoint-sqlite');
 const Database = require('better-sqlite3');
 const { PersistentMemoryUnit, PmuClient } = require('..');
-const { PmuSaver } = require('../dist/langgraph');
+const { PmuSaver } = require('pmu/langgraph');
 const { summarize } = require('./lib/stats');
 
 const THREAD_STEPS = 50;

@@ -14,8 +14,8 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
-const { PmuClient } = require('../dist');
-const { MirrorDirectory, MirroredRegion, PmuPool, createMirroredRegion } = require('../dist/mirror');
+const { PmuClient } = require('pmu');
+const { MirrorDirectory, MirroredRegion, PmuPool, createMirroredRegion } = require('pmu/mirror');
 const { startEtcdProcess, child, freePort, waitFor, USER, SECRET } = require('../scripts/nemesis/run.js');
 const { summarize } = require('./lib/stats');
 

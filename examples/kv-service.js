@@ -21,7 +21,7 @@ const apply = (record) => {
 
 async function openRegion() {
   if (remote) {
-    const client = await pmu.PmuClient.connect(where);
+    const client = await pmu.PmuClient.connect(where, { user: process.env.PMU_USER, secret: process.env.PMU_SECRET });
     return (await client.listRegions()).some((r) => r.name === 'kv') ? client.openRegion('kv') : client.createRegion('kv', 16 << 20);
   }
   for (let attempt = 0; ; attempt++) {

@@ -1,12 +1,12 @@
 'use strict';
 // Writes a line into a mirrored region and reads it back, saying which replica answered.
 // Usage: PMU_ETCD=http://127.0.0.1:2379 PMU_USER=... PMU_SECRET=... node examples/mirror-write.js REGION TEXT
-const { MirrorDirectory, MirroredRegion, PmuPool } = require('../dist/mirror');
+const { MirrorDirectory, MirroredRegion, PmuPool } = require('pmu/mirror');
 
 (async () => {
   const [name, text = `hello at ${new Date().toISOString()}`] = process.argv.slice(2);
   const directory = MirrorDirectory.connect(process.env.PMU_ETCD || 'http://127.0.0.1:2379', { set: process.env.PMU_SET });
-  const pool = new PmuPool(directory, { timeoutMs: 1000 });
+  const pool = new PmuPool(directory, { user: process.env.PMU_USER, secret: process.env.PMU_SECRET, timeoutMs: 1000 });
   const region = await MirroredRegion.open(directory, pool, name);
   const line = Buffer.alloc(64);
   line.write(text.slice(0, 64));

@@ -9,7 +9,7 @@
  *   that made nothing durable): the harness's own test, it must report lost writes.
  *
  * Runs seeded workloads through the crash-recording addon (native/crash, loaded with
- * PMU_ADDON_PATH), then for many crash points materialises crash images (the durable image plus
+ * pmu.useAddon), then for many crash points materialises crash images (the durable image plus
  * a seeded choice of dirty pages: old, new or torn at 512-byte sectors) and recovers each one
  * through the normal open path (scripts/crash/check.js). Prints states explored and failures,
  * each with what reproduces it; exits 1 if any failed. --json prints one JSON summary line last.
@@ -53,13 +53,11 @@ const MODE_NAMES = ['random', 'durable-only', 'all-new'];
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  process.env.PMU_ADDON_PATH = build();
-  const pmu = require('../dist');
-  const native = require('../dist/unit/native');
-  // The loaded addon (an object, or a function that loads it lazily).
-  const addon = typeof native.addon === 'function' ? native.addon() : native.addon;
-  const recorder = addon.crashRecorder;
-  if (!recorder) throw new Error(`${process.env.PMU_ADDON_PATH} is not the crash-recording build`);
+  const addonPath = build();
+  const pmu = require('pmu');
+  // The recording build, loaded in place of the packaged addon (its crashRecorder is the extra).
+  const recorder = pmu.useAddon(addonPath).crashRecorder;
+  if (!recorder) throw new Error(`${addonPath} is not the crash-recording build`);
   const { runWorkload } = require('./crash/workload');
   const { checkImage } = require('./crash/check');
 

@@ -7,8 +7,10 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openPrimary } from '../lib/checkpoint/takeover';
-import { PmuMetrics } from '../lib/cli/metrics';
-import { MetricsEndpoint, parseMetricsAddress, serveMetrics } from '../lib/cli/metrics-endpoint';
+import { parseMetricsAddress } from '../lib/cli/args';
+import { CheckpointLogFigures } from '../lib/checkpoint/log-figures';
+import { PmuMetrics } from '../lib/obs/metrics';
+import { MetricsEndpoint, serveMetrics } from '../lib/obs/metrics-endpoint';
 import { placementWarnings } from '../lib/cli/placement';
 import { parseExposition } from '../lib/cli/stat';
 import { PmuError } from '../lib/unit/errors';
@@ -32,7 +34,7 @@ afterAll(removeTempDirs);
 
 describe('the metrics endpoint', () => {
   let h: Harness;
-  let metrics: PmuMetrics;
+  let logFigures: CheckpointLogFigures;
   let endpoint: MetricsEndpoint;
   const scrape = async () => parseExposition(await (await fetch(endpoint.url)).text());
   const value = (samples: Map<string, Array<{ labels: Record<string, string>; value: number }>>, name: string, labels: Record<string, string> = {}) =>
@@ -40,12 +42,13 @@ describe('the metrics endpoint', () => {
 
   beforeAll(async () => {
     h = await startServer();
-    metrics = new PmuMetrics({ server: h.server, unit: h.unit });
+    logFigures = new CheckpointLogFigures(h.unit);
+    const metrics = new PmuMetrics({ serverStats: () => h.server.stats(), unit: h.unit, logs: () => logFigures.logs() });
     endpoint = await serveMetrics(metrics, parseMetricsAddress('127.0.0.1:0'));
   });
 
   afterAll(async () => {
-    metrics.close();
+    logFigures.close();
     await endpoint.close();
     await h.close();
   });

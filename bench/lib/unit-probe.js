@@ -3,7 +3,7 @@
 // the far end, its first durable 4 KiB write and the next ones; prints one JSON line.
 // Usage: node unit-probe.js FILE BYTES. Removes FILE when done.
 const fs = require('node:fs');
-const { PersistentMemoryUnit } = require('../../dist');
+const { PersistentMemoryUnit } = require('pmu');
 const { addon } = require('../../dist/unit/native');
 const { summarize } = require('./stats');
 

@@ -11,7 +11,7 @@ const args = process.argv.slice(2);
 const onread = args.includes('--onread');
 const [kind, socketPath] = args.filter((arg) => arg !== '--onread');
 const ack = Buffer.alloc(8, 1);
-const readIntoShared = onread ? require('../../dist/wire/shared-read').readIntoShared : undefined;
+const readIntoShared = onread ? require('pmu/wire').readIntoShared : undefined;
 const shared = Buffer.allocUnsafe(64 * 1024);
 
 const server = net.createServer({ pauseOnConnect: true }, (accepted) => {

@@ -7,9 +7,7 @@
 // PMU_BENCH_UNIT_BYTES sizes the unit (default 160 MiB). SIGUSR2 prints one line
 // "stats <json>" with the unit's group-commit counters, for the scale suites.
 const path = require('node:path');
-const { PersistentMemoryUnit } = require('../../dist');
-const { PmuServer } = require('../../dist/server/server');
-const { UserDirectory } = require('../../dist/server/users');
+const { PersistentMemoryUnit, PmuServer, UserDirectory, PmuMetrics, serveMetrics, CheckpointLogFigures } = require('pmu');
 
 async function main() {
   const dataDir = process.argv[2];
@@ -20,9 +18,10 @@ async function main() {
   const server = new PmuServer({ unit, users, limits, tcp: { host: '127.0.0.1', port: 0 }, socket: path.join(dataDir, 'pmu.sock') });
   const addresses = await server.listen();
   if (process.env.PMU_BENCH_METRICS) {
-    const { PmuMetrics } = require('../../dist/cli/metrics');
-    const { parseMetricsAddress, serveMetrics } = require('../../dist/cli/metrics-endpoint');
-    await serveMetrics(new PmuMetrics({ server, unit }), parseMetricsAddress(process.env.PMU_BENCH_METRICS)).catch(() => undefined);
+    const [host, port] = process.env.PMU_BENCH_METRICS.split(':');
+    const logFigures = new CheckpointLogFigures(unit);
+    const metrics = new PmuMetrics({ serverStats: () => server.stats(), unit, logs: () => logFigures.logs() });
+    await serveMetrics(metrics, { host, port: Number(port) }).catch(() => undefined);
   }
   process.stdout.write(`ready ${addresses.tcp} ${addresses.unix}\n`);
   process.on('SIGUSR2', () => {

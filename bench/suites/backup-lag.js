@@ -4,8 +4,7 @@
 // milliseconds (record stamped at append, seen by the backup) and in records, until the pair
 // cannot keep up (the primary falls short of the rate, or the lag passes a second).
 const { startPmuServer } = require('../lib/pmu-server');
-const { PmuClient } = require('../../dist/client/client');
-const { CheckpointReader, openPrimary } = require('../../dist');
+const { PmuClient, CheckpointReader, openPrimary } = require('pmu');
 const { summarize } = require('../lib/stats');
 
 const RECORD = 256;

@@ -8,8 +8,7 @@
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { PersistentMemoryUnit, CheckpointReader, openPrimary } = require('../../dist');
-const { PmuClient } = require('../../dist/client/client');
+const { PersistentMemoryUnit, CheckpointReader, openPrimary, PmuClient } = require('pmu');
 const { summarize, sampleAsync } = require('../lib/stats');
 const { startChild } = require('../lib/child');
 const { windowed } = require('../lib/throughput');

@@ -4,7 +4,7 @@
 // beside Redis SET (AOF off and appendfsync always) with the same number of connections.
 const { startPmuServer } = require('../lib/pmu-server');
 const { hasRedis, startRedis } = require('../lib/redis');
-const { PmuClient } = require('../../dist/client/client');
+const { PmuClient } = require('pmu');
 const { lanes, perLane, openMany } = require('../lib/lanes');
 
 const SIZE = 4096;

@@ -2,7 +2,7 @@
 // pmu embedded: LocalRegion write/read latency at each size and durability, ops/s
 // throughput for the fast path, and group commit with 16 concurrent durable writers.
 const path = require('node:path');
-const { PersistentMemoryUnit } = require('../../dist');
+const { PersistentMemoryUnit } = require('pmu');
 const { addon } = require('../../dist/unit/native');
 const { summarize, sampleSync, sampleAsync } = require('../lib/stats');
 const { measure } = require('../lib/throughput');

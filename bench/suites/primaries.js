@@ -5,8 +5,7 @@
 // one connection and stream per primary, is the peer.
 const { startPmuServer } = require('../lib/pmu-server');
 const { hasRedis, startRedis } = require('../lib/redis');
-const { PmuClient } = require('../../dist/client/client');
-const { openPrimary } = require('../../dist');
+const { PmuClient, openPrimary } = require('pmu');
 const { lanes, perLane, openMany } = require('../lib/lanes');
 
 const RECORD = 256;

@@ -3,7 +3,7 @@
 // one record at a time; MB/s against the floor for the same size (memcpy + msync in C, on
 // a file prepared the same way). The reader clears between timed batches, untimed.
 const path = require('node:path');
-const { PersistentMemoryUnit, CheckpointReader, openPrimary } = require('../../dist');
+const { PersistentMemoryUnit, CheckpointReader, openPrimary } = require('pmu');
 const { addon } = require('../../dist/unit/native');
 const { summarize } = require('../lib/stats');
 

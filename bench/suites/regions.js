@@ -4,7 +4,7 @@
 // picked at random among N (does a bigger table, or more mappings touched, slow a write?).
 // Every point uses a fresh unit whose table has room for 4,096, so only N changes.
 const path = require('node:path');
-const { PersistentMemoryUnit } = require('../../dist');
+const { PersistentMemoryUnit } = require('pmu');
 const { summarize } = require('../lib/stats');
 
 const TABLE = 4096;

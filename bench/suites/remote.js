@@ -5,7 +5,7 @@
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
-const { PmuClient } = require('../../dist/client/client');
+const { PmuClient } = require('pmu');
 const { summarize, sampleAsync } = require('../lib/stats');
 const { startChild } = require('../lib/child');
 const { windowed } = require('../lib/throughput');

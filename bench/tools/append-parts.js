@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
-const { PersistentMemoryUnit, openPrimary } = require('../../dist');
+const { PersistentMemoryUnit, openPrimary } = require('pmu');
 const { addon } = require('../../dist/unit/native');
 
 const { values: args } = parseArgs({ options: { mib: { type: 'string', default: '16' }, runs: { type: 'string', default: '4' } } });

@@ -69,7 +69,7 @@ async function client(url, secret, writes) {
     pp.close();
     return;
   }
-  const { PmuClient } = require('../../dist/client/client');
+  const { PmuClient } = require('pmu');
   const c = await PmuClient.connect(url, { user: 'bench', secret });
   const region = await c.openRegion('bench');
   const data = Buffer.alloc(4096, 0x5a);
@@ -107,7 +107,7 @@ async function main() {
   if (values.echo) {
     url = ready[1];
   } else {
-    const { PmuClient } = require('../../dist/client/client');
+    const { PmuClient } = require('pmu');
     const admin = await PmuClient.connect(ready[1], { user: 'bench', secret });
     await admin.createRegion('bench', 1 << 20);
     await admin.close();

@@ -17,7 +17,7 @@ const REGION = 'agents';
 const REGION_BYTES = 16 << 20;
 
 async function remoteRegion() {
-  const client = await pmu.PmuClient.connect(where);
+  const client = await pmu.PmuClient.connect(where, { user: process.env.PMU_USER, secret: process.env.PMU_SECRET });
   for (;;) {
     if ((await client.listRegions()).some((r) => r.name === REGION)) return client.openRegion(REGION);
     if (role === 'primary') return client.createRegion(REGION, REGION_BYTES);

@@ -16,3 +16,4 @@ export { RECORD_HEADER_BYTES, recordBytes, frameBytes } from './record';
 export type { RecordFrame } from './record';
 export { verifyRegion } from './verify';
 export type { RegionVerdict } from './verify';
+export { CheckpointLogFigures } from './log-figures';

@@ -1,5 +1,6 @@
 /** Argument parsing shared by the commands: node:util parseArgs plus size and integer parsing with clear messages. */
 import { parseArgs, ParseArgsConfig } from 'node:util';
+import { DEFAULT_METRICS_PORT, parseHostPort } from '../obs/metrics-endpoint';
 
 /** A mistake in the command line: main prints it with the command's usage hint and exits 2. */
 export class UsageError extends Error {
@@ -68,4 +69,11 @@ export function parseInteger(what: string, text: string | undefined, min = 0, ma
 
 export function out(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+}
+
+/** `--metrics HOST:PORT` ("127.0.0.1:9464", "[::1]:9464", or a port alone for loopback). */
+export function parseMetricsAddress(text: string): { host: string; port: number } {
+  const address = parseHostPort(text);
+  if (!address) throw new UsageError(`--metrics must be HOST:PORT such as 127.0.0.1:${DEFAULT_METRICS_PORT}, got ${JSON.stringify(text)}`);
+  return address;
 }

@@ -101,7 +101,7 @@ create needs the set's user, an admin on every PMU: --user/--secret or PMU_USER/
           const size = parseSize('--size', values.size as string | undefined);
           const { PmuPool } = await import('../mirror/pool');
           const { createMirroredRegion } = await import('../mirror/resync');
-          const pool = new PmuPool(directory, { user: values.user as string | undefined, secret: values.secret as string | undefined, timeoutMs: 10_000 });
+          const pool = new PmuPool(directory, { user: (values.user as string | undefined) ?? process.env.PMU_USER, secret: (values.secret as string | undefined) ?? process.env.PMU_SECRET, timeoutMs: 10_000 });
           try {
             const config = await createMirroredRegion(directory, pool, name, size, copies);
             out(`created mirrored region '${name}' (${bytes(size)}) on ${config.replicas.join(', ')}`);

@@ -2,6 +2,7 @@
  * The pmu command line. One file per command; this file only dispatches and turns failures
  * into one line on stderr and an exit status (1 for a failure, 2 for a bad command line).
  */
+import { useAddon } from '../unit/native';
 import { PmuError } from '../unit/errors';
 import { UsageError } from './args';
 import { bench } from './bench';
@@ -36,6 +37,8 @@ function overview(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Another build of the addon (sanitizers, the crash recorder): the CLI is the one reader of PMU_* variables.
+  if (process.env.PMU_ADDON_PATH) useAddon(process.env.PMU_ADDON_PATH);
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(overview());

@@ -4,10 +4,11 @@ import * as path from 'node:path';
 import { PmuServer, DEFAULT_HOST, DEFAULT_PORT } from '../server/server';
 import { createLog, isLogLevel, LOG_LEVELS } from '../obs/log';
 import { PersistentMemoryUnit } from '../unit/unit';
-import { out, parse, parseInteger, parseSize, UsageError } from './args';
+import { out, parse, parseInteger, parseMetricsAddress, parseSize, UsageError } from './args';
 import { Command } from './command';
-import { MetricsEndpoint, parseMetricsAddress, serveMetrics } from './metrics-endpoint';
-import { PmuMetrics } from './metrics';
+import { CheckpointLogFigures } from '../checkpoint/log-figures';
+import { MetricsEndpoint, serveMetrics } from '../obs/metrics-endpoint';
+import { PmuMetrics } from '../obs/metrics';
 import { placementWarnings } from './placement';
 import { dataDir, ensureAdmin, makeDataDir, readCredential, writeCredential } from './data-dir';
 import { addUser, UserDirectory } from '../server/users';
@@ -111,7 +112,7 @@ Mirrored PMUs (docs/MIRROR.md):
     let unit: PersistentMemoryUnit | undefined;
     let server: PmuServer | undefined;
     let addresses;
-    let metrics: PmuMetrics | undefined;
+    let logFigures: CheckpointLogFigures | undefined;
     let endpoint: MetricsEndpoint | undefined;
     try {
       if (fresh) {
@@ -143,11 +144,14 @@ Mirrored PMUs (docs/MIRROR.md):
       });
       addresses = await server.listen();
       if (metricsAddress) {
-        metrics = new PmuMetrics({ server, unit });
-        endpoint = await serveMetrics(metrics, metricsAddress);
+        const figures = (logFigures = new CheckpointLogFigures(unit));
+        const metrics = new PmuMetrics({ serverStats: () => server!.stats(), unit, logs: () => figures.logs() });
+        endpoint = await serveMetrics(metrics, metricsAddress).catch((error: NodeJS.ErrnoException) => {
+          throw new PmuError('ECONNECTION', `metrics listen on ${metricsAddress.host}:${metricsAddress.port} failed: ${error.code ?? ''} ${error.message}`.trim(), { cause: error });
+        });
       }
     } catch (error) {
-      metrics?.close();
+      logFigures?.close();
       if (server) await server.close();
       else if (unit) await unit.close();
       undoFirstStart();
@@ -188,14 +192,14 @@ Mirrored PMUs (docs/MIRROR.md):
         await set.addPmu({ id, url, capacity: unit.info().size });
       } catch (error) {
         set.close();
-        metrics?.close();
+        logFigures?.close();
         await endpoint?.close();
         await server.close();
         process.off('SIGHUP', reload);
         fs.rmSync(layout.pidFile, { force: true });
         throw error;
       }
-      const pool = new PmuPool(set, { timeoutMs: 5000 });
+      const pool = new PmuPool(set, { user: process.env.PMU_USER, secret: process.env.PMU_SECRET, timeoutMs: 5000 });
       agent = startReplicaAgent(set, pool, id, {
         onEvent: (event) => out(`pmu: ${event.kind} of region '${event.region}'${event.detail ? `: ${event.detail}` : ''}`),
       });
@@ -215,7 +219,7 @@ Mirrored PMUs (docs/MIRROR.md):
     out('pmu: shutting down: finishing requests in flight, flushing');
     await agent?.stop();
     directory?.close();
-    metrics?.close();
+    logFigures?.close();
     await endpoint?.close();
     await server.close();
     fs.rmSync(layout.pidFile, { force: true });

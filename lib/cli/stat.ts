@@ -6,7 +6,7 @@
 import { PmuError } from '../unit/errors';
 import { out, parse, parseInteger, UsageError } from './args';
 import { Command } from './command';
-import { DEFAULT_METRICS_PORT } from './metrics-endpoint';
+import { DEFAULT_METRICS_PORT } from '../obs/metrics-endpoint';
 
 export const DEFAULT_STAT_URL = `http://127.0.0.1:${DEFAULT_METRICS_PORT}/metrics`;
 

@@ -16,9 +16,8 @@ import { RegionHost, RemoteRegion, Watch } from './remote-region';
 import { Endpoint, parseUrl } from './url';
 
 export interface ClientOptions {
-  /** Default: the PMU_USER environment variable. */
+  /** Required: the user to log in as, and its secret (the library reads no environment; the CLI passes PMU_USER and PMU_SECRET). */
   user?: string;
-  /** Default: the PMU_SECRET environment variable. */
   secret?: string;
   /** Deadline of every request and of connecting; default 10 s. */
   timeoutMs?: number;
@@ -53,9 +52,8 @@ export class PmuClient {
   private constructor(url: string, options: ClientOptions) {
     this.url = url;
     this.endpoint = parseUrl(url);
-    const user = options.user ?? process.env.PMU_USER;
-    const secret = options.secret ?? process.env.PMU_SECRET;
-    if (!user || !secret) throw new PmuError('EAUTH', 'no credentials: pass { user, secret } or set PMU_USER and PMU_SECRET');
+    const { user, secret } = options;
+    if (!user || !secret) throw new PmuError('EAUTH', 'no credentials: pass { user, secret } (the CLI reads them from PMU_USER and PMU_SECRET)');
     const maxPayload = checkInteger('maxPayloadBytes', options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES, 1);
     this.settings = {
       user,

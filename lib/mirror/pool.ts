@@ -9,6 +9,7 @@ import { PmuError } from '../unit/errors';
 import { MirrorDirectory } from './directory';
 
 export interface PoolOptions {
+  /** Required: the set's user (an admin on every PMU) and its secret. */
   user?: string;
   secret?: string;
   /** Deadline of every request to a PMU: the failure deadline of a replica. Default 1000 ms. */
@@ -23,12 +24,11 @@ export class PmuPool {
 
   constructor(
     private readonly directory: MirrorDirectory,
-    options: PoolOptions = {},
+    options: PoolOptions,
   ) {
     this.timeoutMs = options.timeoutMs ?? 1000;
-    const user = options.user ?? process.env.PMU_USER;
-    const secret = options.secret ?? process.env.PMU_SECRET;
-    if (!user || !secret) throw new PmuError('EAUTH', "no credentials for the PMU set: pass { user, secret } or set PMU_USER and PMU_SECRET (the set's user, an admin on every PMU)");
+    const { user, secret } = options;
+    if (!user || !secret) throw new PmuError('EAUTH', "no credentials for the PMU set: pass { user, secret }, the set's user (an admin on every PMU; the CLI reads them from PMU_USER and PMU_SECRET)");
     this.user = user;
     this.secret = secret;
   }

@@ -14,13 +14,14 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { EventLog, rateLimited, silentLog } from '../obs/log';
-import { PmuError, PmuErrorCode } from '../unit/errors';
+import { PmuError } from '../unit/errors';
 import { NativeEntry } from '../unit/native';
 import { PersistentMemoryUnit } from '../unit/unit';
 import { Admission } from './admission';
 import { newSecret } from '../wire/auth';
 import { maxBodyBytes, resolveLimits, ServerLimits } from './limits';
 import { OP_NAMES } from '../wire/protocol';
+import { ServerCounters, ServerStats } from '../obs/server-counters';
 import { ServerConnection } from './connection';
 import { SHARED_READ_BYTES } from '../wire/shared-read';
 import { SpareBody } from '../wire/spare-body';
@@ -65,23 +66,6 @@ export interface ServerAddresses {
   unix?: string;
 }
 
-export interface ServerStats {
-  connectionsAccepted: number;
-  connectionsOpen: number;
-  requests: number;
-  /** Requests and request-body bytes received, per operation name (WRITE, READ, OPEN, ...). */
-  requestsByOp: Record<string, number>;
-  requestBytesByOp: Record<string, number>;
-  /** Error replies sent, per code: every refusal (EAUTH, EKEY, EACCESS, ENOENT, ...) is counted here. */
-  refusals: Partial<Record<PmuErrorCode, number>>;
-  /** Times a client hit each limit (names as in ServerLimits). */
-  limitHits: Record<string, number>;
-  /** Bytes of request bodies being received right now. */
-  bufferedBytes: number;
-  /** Times the users were reloaded with a change. */
-  usersReloads: number;
-}
-
 export class PmuServer {
   private readonly unit: PersistentMemoryUnit;
   private readonly users: UsersSource;
@@ -95,10 +79,7 @@ export class PmuServer {
   private readonly sharedReadBuffer = Buffer.allocUnsafeSlow(SHARED_READ_BYTES);
   /** Where large WRITE bodies arriving in pieces are assembled, one at a time (spare-body.ts). */
   private readonly spareBody = new SpareBody();
-  private readonly counters = { connectionsAccepted: 0, requests: 0, usersReloads: 0, refusals: {} as Partial<Record<PmuErrorCode, number>>, limitHits: {} as Record<string, number> };
-  /** Indexed by opcode (one byte on the wire): a plain increment per request. */
-  private readonly requestsByOp = new Array<number>(256).fill(0);
-  private readonly requestBytesByOp = new Array<number>(256).fill(0);
+  private readonly counters = new ServerCounters();
   private closing: Promise<void> | undefined;
   private addresses: ServerAddresses | undefined;
 
@@ -131,16 +112,10 @@ export class PmuServer {
       dummySecret: newSecret(),
       lookupUser: (name) => self.users.get(name),
       forClient: (message) => (message.includes(unitPath) ? message.split(unitPath).join("the server's PMU file") : message),
-      countRequest: (op, bodyBytes) => {
-        self.counters.requests++;
-        self.requestsByOp[op & 0xff]++;
-        self.requestBytesByOp[op & 0xff] += bodyBytes;
-      },
-      countRefusal: (code) => {
-        self.counters.refusals[code] = (self.counters.refusals[code] ?? 0) + 1;
-      },
+      countRequest: (op, bodyBytes) => self.counters.request(op, bodyBytes),
+      countRefusal: (code) => self.counters.refusal(code),
       limitHit: (limit, fields) => {
-        self.counters.limitHits[limit] = (self.counters.limitHits[limit] ?? 0) + 1;
+        self.counters.limitHit(limit);
         self.log.warn('limit.hit', { limit, ...fields });
       },
       accessChanged: () => self.revalidate(),
@@ -199,25 +174,7 @@ export class PmuServer {
   }
 
   stats(): ServerStats {
-    const requestsByOp: Record<string, number> = {};
-    const requestBytesByOp: Record<string, number> = {};
-    this.requestsByOp.forEach((count, op) => {
-      if (count === 0) return;
-      const name = OP_NAMES[op] ?? `0x${op.toString(16)}`;
-      requestsByOp[name] = count;
-      requestBytesByOp[name] = this.requestBytesByOp[op];
-    });
-    return {
-      connectionsAccepted: this.counters.connectionsAccepted,
-      connectionsOpen: this.connections.size,
-      requests: this.counters.requests,
-      requestsByOp,
-      requestBytesByOp,
-      refusals: { ...this.counters.refusals },
-      limitHits: { ...this.counters.limitHits },
-      bufferedBytes: this.admission.bufferedBytes,
-      usersReloads: this.counters.usersReloads,
-    };
+    return this.counters.snapshot(opName, { connectionsOpen: this.connections.size, bufferedBytes: this.admission.bufferedBytes });
   }
 
   /** The limits in force (defaults filled in). */
@@ -426,4 +383,8 @@ function describeKind(stat: fs.Stats): string {
   if (stat.isDirectory()) return 'a directory';
   if (stat.isSymbolicLink()) return 'a symbolic link';
   return 'not a socket';
+}
+
+function opName(op: number): string {
+  return OP_NAMES[op] ?? `0x${op.toString(16)}`;
 }

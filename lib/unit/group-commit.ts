@@ -14,7 +14,7 @@
  * the msync keeps the event loop waiting. A server serves other connections meanwhile, so it
  * keeps every flush on the pool ('pool').
  */
-import { BATCH_SIZE_BOUNDS, BucketCounts, FLUSH_SECONDS_BOUNDS } from './counters';
+import { BATCH_SIZE_BOUNDS, BucketCounts, FLUSH_SECONDS_BOUNDS } from '../obs/counters';
 import { PmuError } from './errors';
 import { NativeUnit, STATUS_OK, statusError } from './native';
 

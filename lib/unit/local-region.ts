@@ -6,7 +6,7 @@
  */
 import { PmuError } from './errors';
 import { NativeEntry, NativeUnit, STATUS_OK, WRITE_FENCE, WRITE_JOIN_GROUP, WRITE_SYNC, statusError } from './native';
-import { RegionCounters } from './counters';
+import { RegionCounters } from '../obs/counters';
 import { GroupCommit } from './group-commit';
 import { Durability, Region, RegionContext, WriteOptions } from './region';
 import { checkBytes, checkDurability, checkInteger, checkRange, checkU64 } from './validate';

@@ -92,23 +92,39 @@ export const WRITE_JOIN_GROUP = 2;
 export const WRITE_FENCE = 4;
 
 let loaded: Addon | undefined;
+let loadedFrom: string | undefined;
 let statusTable: Array<{ code: string; message: string }> = [];
+
+/**
+ * Runs pmu on another build of its addon instead of the packaged one: an instrumented build
+ * (sanitizers, the crash recorder of native/crash). Call it before anything else of pmu runs;
+ * returns the addon module, for whatever that build adds. The CLI honours PMU_ADDON_PATH.
+ */
+export function useAddon(path: string): Record<string, unknown> {
+  if (typeof path !== 'string' || path.length === 0) throw new PmuError('EINVAL', `useAddon needs the path of a built addon (.node), got ${String(path)}`);
+  if (loaded && loadedFrom !== path) throw new PmuError('EINVAL', `the pmu addon is loaded already (${loadedFrom ?? 'the packaged build'}): call useAddon before anything else of pmu`);
+  return load(path) as unknown as Record<string, unknown>;
+}
 
 /** The addon, loaded on first use; a PmuError('ESYS') that says what to do when it cannot be. */
 export function addon(): Addon {
+  return loaded ?? load(undefined);
+}
+
+function load(path: string | undefined): Addon {
   if (loaded) return loaded;
   let candidate: Addon;
   try {
-    // PMU_ADDON_PATH loads another build of the same addon instead (the crash-recording
-    // variant: scripts/crash-states.js); unset, the normal one.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    candidate = (process.env.PMU_ADDON_PATH ? require(process.env.PMU_ADDON_PATH) : nodeGypBuild(PACKAGE_ROOT)) as Addon;
+    candidate = (path ? require(path) : nodeGypBuild(PACKAGE_ROOT)) as Addon;
   } catch (error) {
+    if (path) throw new PmuError('ESYS', `cannot load the pmu addon at ${path}: ${(error as Error).message.split('\n')[0]}`, { cause: error });
     throw new PmuError('ESYS', `the pmu addon is not available for ${process.platform}-${process.arch} (no prebuilt binary fits and none was built from source): install python3, make and g++, then run \`npm rebuild pmu\` (${(error as Error).message.split('\n')[0]})`, { cause: error });
   }
   candidate.registerErrorClass(PmuError);
   statusTable = candidate.statusCodes();
   loaded = candidate;
+  loadedFrom = path;
   return candidate;
 }
 

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RegionCounters, UnitStats } from './counters';
+import { RegionCounters, UnitStats } from '../obs/counters';
 import { PmuError } from './errors';
 import { GroupCommit, LoneFlush } from './group-commit';
 import { LocalRegion, UnitAccess } from './local-region';

@@ -8,8 +8,8 @@
 //   <ms> FENCE <epoch>          takeover done: every write issued after this by an older primary must be refused
 //   <ms> PRIMARY <epoch>        this node is the primary now
 // Environment: ETCD, SET, REGION, NAME, PMU_USER, PMU_SECRET, LEASE_MS, APPEND_INTERVAL_MS (pause between appends).
-const { CheckpointReader, PmuError, openPrimary } = require('../../dist');
-const { MirrorDirectory, MirroredRegion, PmuPool } = require('../../dist/mirror');
+const { CheckpointReader, PmuError, openPrimary } = require('pmu');
+const { MirrorDirectory, MirroredRegion, PmuPool } = require('pmu/mirror');
 
 const say = (line) => process.stdout.write(`${Date.now()} ${line}\n`);
 
@@ -41,7 +41,7 @@ function witness(region) {
 (async () => {
   const env = process.env;
   const directory = MirrorDirectory.connect(env.ETCD, { set: env.SET, timeoutMs: 1000 });
-  const pool = new PmuPool(directory, { timeoutMs: Number(env.PMU_TIMEOUT_MS || 500) });
+  const pool = new PmuPool(directory, { user: env.PMU_USER, secret: env.PMU_SECRET, timeoutMs: Number(env.PMU_TIMEOUT_MS || 500) });
   const region = await MirroredRegion.open(directory, pool, env.REGION);
   let reader;
   try {

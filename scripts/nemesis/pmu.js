@@ -2,8 +2,8 @@
 // One PMU of the nemesis set: a PmuServer on its own unit file, registered in the set's
 // directory, with the replica agent that resyncs it whenever it is out of sync.
 // Environment: UNIT, HOST, PORT, ETCD, SET, ID, PMU_USER, PMU_SECRET.
-const { PersistentMemoryUnit, PmuServer, UserDirectory } = require('../../dist');
-const { MirrorDirectory, PmuPool, startReplicaAgent } = require('../../dist/mirror');
+const { PersistentMemoryUnit, PmuServer, UserDirectory } = require('pmu');
+const { MirrorDirectory, PmuPool, startReplicaAgent } = require('pmu/mirror');
 
 (async () => {
   const env = process.env;
@@ -14,7 +14,7 @@ const { MirrorDirectory, PmuPool, startReplicaAgent } = require('../../dist/mirr
   await server.listen();
   const directory = MirrorDirectory.connect(env.ETCD, { set: env.SET, timeoutMs: 1000 });
   await directory.addPmu({ id: env.ID, url: `tcp://${env.HOST || '127.0.0.1'}:${env.PORT}`, capacity: unitBytes });
-  const pool = new PmuPool(directory, { timeoutMs: 2000 });
+  const pool = new PmuPool(directory, { user: process.env.PMU_USER, secret: process.env.PMU_SECRET, timeoutMs: 2000 });
   startReplicaAgent(directory, pool, env.ID, {
     onEvent: (event) => process.stdout.write(`${Date.now()} AGENT ${event.kind} ${event.region}${event.detail ? ' ' + event.detail.replace(/\n/g, ' ') : ''}\n`),
   });

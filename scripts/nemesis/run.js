@@ -17,8 +17,8 @@ const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { CheckpointReader } = require('../../dist');
-const { MirrorDirectory, MirroredRegion, PmuPool, createMirroredRegion } = require('../../dist/mirror');
+const { CheckpointReader } = require('pmu');
+const { MirrorDirectory, MirroredRegion, PmuPool, createMirroredRegion } = require('pmu/mirror');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const USER = 'nemesis';

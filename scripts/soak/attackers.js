@@ -14,10 +14,10 @@
 //   revoke-churn     a writer whose grant an admin keeps taking away and giving back
 const crypto = require('node:crypto');
 const net = require('node:net');
-const { PmuClient } = require('../../dist');
-const { FrameReader } = require('../../dist/wire/frame-reader');
-const { encodeHeader, Op, WRITE_FIXED_BYTES } = require('../../dist/wire/protocol');
-const { proof } = require('../../dist/wire/auth');
+const { PmuClient } = require('pmu');
+const { FrameReader } = require('pmu/wire');
+const { encodeHeader, Op, WRITE_FIXED_BYTES } = require('pmu/wire');
+const { proof } = require('pmu/wire');
 
 const url = process.env.SOAK_URL;
 const port = Number(url.split(':').pop());

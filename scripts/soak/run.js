@@ -14,8 +14,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
-const { PmuClient, CheckpointReader, openPrimary } = require('../../dist');
-const { UserDirectory } = require('../../dist/server/users');
+const { PmuClient, CheckpointReader, openPrimary, UserDirectory } = require('pmu');
 
 const USERS = ['admin', 'primary', 'backup', 'mallory1', 'mallory2', 'mallory3', 'eve', 'revokee'];
 const RECORD = 4096;

@@ -1,19 +1,13 @@
 /**
  * The Prometheus view of a running server, with prom-client's registry and text format. A thin
  * layer: every figure is read when scraped from plain counters the server and the unit keep
- * anyway (PmuServer.stats(), PersistentMemoryUnit.stats()) or from the regions' checkpoint
- * headers; nothing here is called from the request path.
- *
- * The one thing sampled between scrapes is each log's heartbeat word (a counter the writer
- * bumps, not a clock): "seconds since the writer's last heartbeat" needs to know when it last
- * moved. The sampler reads 72-byte headers twice a second.
+ * anyway (ServerCounters, the unit's stats) and from the checkpoint logs' figures
+ * (lib/checkpoint/log-figures.ts); nothing here is called from the request path. It sees its
+ * sources only through MetricsSource, so it imports nothing of pmu's other layers.
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { readHeader } from '../checkpoint/header';
-import { CheckpointReader } from '../checkpoint/reader';
-import { PmuServer } from '../server/server';
-import { BucketSnapshot } from '../unit/counters';
-import { PersistentMemoryUnit } from '../unit/unit';
+import { BucketSnapshot, UnitStats } from './counters';
+import { ServerStats } from './server-counters';
 
 interface Sample {
   labels?: Record<string, string | number>;
@@ -32,43 +26,32 @@ export interface LogFigures {
   heartbeatAgeSeconds?: number;
 }
 
-export interface MetricsSource {
-  server: PmuServer;
-  unit: PersistentMemoryUnit;
+/** The unit as the exposition reads it (PersistentMemoryUnit has this shape). */
+export interface UnitFigures {
+  readonly isClosed: boolean;
+  stats(): UnitStats;
+  info(): { size: number; freeBytes: number; regionCount: number };
 }
 
-const HEARTBEAT_SAMPLE_MS = 500;
+export interface MetricsSource {
+  /** The server's counters (PmuServer.stats); absent for a unit served by no server. */
+  serverStats?: () => ServerStats;
+  unit: UnitFigures;
+  /** The checkpoint logs' figures at a scrape (CheckpointLogFigures.logs); absent: no log metrics. */
+  logs?: () => Promise<LogFigures[]>;
+}
 
 export class PmuMetrics {
   readonly registry = new Registry();
-  private readonly heartbeats = new Map<string, { value: bigint; changedAt: number }>();
-  private readonly sampler: NodeJS.Timeout;
-  private logsInFlight: Promise<LogFigures[]> | undefined;
 
   constructor(private readonly source: MetricsSource) {
     collectDefaultMetrics({ register: this.registry });
     this.define();
-    this.sampler = setInterval(() => void this.sampleHeartbeats(), HEARTBEAT_SAMPLE_MS);
-    this.sampler.unref();
-    void this.sampleHeartbeats();
-  }
-
-  close(): void {
-    clearInterval(this.sampler);
-  }
-
-  /** The checkpoint logs of the unit, with lag, epoch and heartbeat age. One walk per scrape. */
-  logs(): Promise<LogFigures[]> {
-    if (!this.logsInFlight) {
-      this.logsInFlight = this.readLogs().finally(() => {
-        this.logsInFlight = undefined;
-      });
-    }
-    return this.logsInFlight;
   }
 
   private define(): void {
-    const { server, unit } = this.source;
+    const { unit } = this.source;
+    const server = this.source.serverStats;
     const add = (name: string, help: string, type: 'counter' | 'gauge' | 'histogram', collect: () => Sample[] | Promise<Sample[]>) => {
       const metric = { name, help, type, get: async () => ({ name, help, type, values: await collect(), aggregator: 'sum' }) };
       // prom-client's Registry takes any object with name/help/type and get(): a collector that reads.
@@ -77,11 +60,11 @@ export class PmuMetrics {
     const open = () => !unit.isClosed;
     const perKey = (record: Record<string, number | undefined>, label: string): Sample[] => Object.entries(record).map(([key, value]) => ({ labels: { [label]: key }, value: value ?? 0 }));
 
-    add('pmu_connections_open', 'Connections open now', 'gauge', () => [{ value: server.stats().connectionsOpen }]);
-    add('pmu_connections_accepted_total', 'Connections accepted since start', 'counter', () => [{ value: server.stats().connectionsAccepted }]);
-    add('pmu_requests_total', 'Requests received, by operation', 'counter', () => perKey(server.stats().requestsByOp, 'op'));
-    add('pmu_request_bytes_total', 'Request body bytes received, by operation', 'counter', () => perKey(server.stats().requestBytesByOp, 'op'));
-    add('pmu_refusals_total', 'Error replies sent, by code', 'counter', () => perKey(server.stats().refusals, 'code'));
+    add('pmu_connections_open', 'Connections open now', 'gauge', () => (server ? [{ value: server().connectionsOpen }] : []));
+    add('pmu_connections_accepted_total', 'Connections accepted since start', 'counter', () => (server ? [{ value: server().connectionsAccepted }] : []));
+    add('pmu_requests_total', 'Requests received, by operation', 'counter', () => (server ? perKey(server().requestsByOp, 'op') : []));
+    add('pmu_request_bytes_total', 'Request body bytes received, by operation', 'counter', () => (server ? perKey(server().requestBytesByOp, 'op') : []));
+    add('pmu_refusals_total', 'Error replies sent, by code', 'counter', () => (server ? perKey(server().refusals, 'code') : []));
     add('pmu_msync_seconds', 'Latency of each group-commit flush (one msync)', 'histogram', () => (open() ? histogram('pmu_msync_seconds', unit.stats().flushSeconds) : []));
     add('pmu_group_commit_writes', 'Durable writes made durable by one flush (group-commit size)', 'histogram', () => (open() ? histogram('pmu_group_commit_writes', unit.stats().writesPerFlush) : []));
     const regions = () => (open() ? unit.stats().regions : []);
@@ -93,7 +76,7 @@ export class PmuMetrics {
     add('pmu_unit_free_bytes', 'Bytes not allocated to any region', 'gauge', () => (open() ? [{ value: unit.info().freeBytes }] : []));
     add('pmu_unit_regions', 'Regions in the table', 'gauge', () => (open() ? [{ value: unit.info().regionCount }] : []));
     const logs = async (pick: (log: LogFigures) => number | undefined) =>
-      (await this.logs()).flatMap((log) => {
+      (this.source.logs ? await this.source.logs() : []).flatMap((log) => {
         const value = pick(log);
         return value === undefined ? [] : [{ labels: { region: log.region }, value }];
       });
@@ -101,65 +84,6 @@ export class PmuMetrics {
     add('pmu_checkpoint_lag_bytes', 'Log bytes appended but not yet cleared by the backup', 'gauge', () => logs((l) => l.lagBytes));
     add('pmu_checkpoint_epoch', "The log's epoch (bumped by every takeover)", 'gauge', () => logs((l) => l.epoch));
     add('pmu_checkpoint_heartbeat_age_seconds', "Seconds since the writer's heartbeat last moved (as sampled every 0.5 s)", 'gauge', () => logs((l) => l.heartbeatAgeSeconds));
-  }
-
-  private async readLogs(): Promise<LogFigures[]> {
-    const { unit } = this.source;
-    if (unit.isClosed) return [];
-    const figures: LogFigures[] = [];
-    for (const info of unit.listRegions()) {
-      try {
-        const region = unit.observerRegion(info.name);
-        const header = await readHeader(region);
-        if (!header) continue;
-        const beat = this.heartbeats.get(info.name);
-        const log: LogFigures = {
-          region: info.name,
-          mode: header.mode,
-          epoch: Number(header.epoch),
-          heartbeatAgeSeconds: beat && beat.value === header.heartbeat ? (Date.now() - beat.changedAt) / 1000 : 0,
-        };
-        if (header.mode === 'append') {
-          // Walk what the backup has not cleared (read only, nothing is cleared here).
-          const reader = await CheckpointReader.open(region);
-          const start = reader.next;
-          for (;;) {
-            const batch = await reader.readBatch();
-            if (batch.stop.reason !== 'limit') break;
-          }
-          log.lagRecords = reader.next.sequence - start.sequence;
-          log.lagBytes = reader.next.position - start.position;
-        }
-        figures.push(log);
-      } catch {
-        // Not a log (other bytes), damaged, or deleted meanwhile: no figures for it.
-      }
-    }
-    return figures;
-  }
-
-  private async sampleHeartbeats(): Promise<void> {
-    const { unit } = this.source;
-    if (unit.isClosed) return;
-    const now = Date.now();
-    try {
-      const seen = new Set<string>();
-      for (const info of unit.listRegions()) {
-        seen.add(info.name);
-        let header;
-        try {
-          header = await readHeader(unit.observerRegion(info.name));
-        } catch {
-          continue;
-        }
-        if (!header) continue;
-        const last = this.heartbeats.get(info.name);
-        if (!last || last.value !== header.heartbeat) this.heartbeats.set(info.name, { value: header.heartbeat, changedAt: now });
-      }
-      for (const name of this.heartbeats.keys()) if (!seen.has(name)) this.heartbeats.delete(name);
-    } catch {
-      // The unit closed under us: the next tick returns early.
-    }
   }
 }
 
