@@ -23,9 +23,11 @@ class RecordingRegion implements Region {
   readonly name: string;
   readonly size: number;
   readonly context: RegionContext;
+  readonly capabilities: LocalRegion['capabilities'];
   private readonly unflushed: Uint8Array;
 
   constructor(private readonly inner: LocalRegion) {
+    this.capabilities = inner.capabilities;
     this.name = inner.name;
     this.size = inner.size;
     this.context = inner.context;

@@ -190,4 +190,26 @@ describe('data requests', () => {
     await region.close();
     await expect(region.read(0, 1)).rejects.toMatchObject({ code: 'ECLOSED' });
   });
+
+  test("a WRITE or CAS whose durability code names no level is EINVAL and changes nothing (version 1's fence bit is such a code)", async () => {
+    const peer = await RawPeer.connect(h.addresses.tcp);
+    await peer.authenticate('primary', SECRETS.primary);
+    peer.send(Op.OPEN, 0, 2, Buffer.concat([Buffer.from([0]), Buffer.from('ckpt')]));
+    const open = (await peer.next())!;
+    const handle = open.body.readUInt32LE(0);
+    const base = Number(open.body.readBigUInt64LE(8));
+    const key = Buffer.from(open.body.subarray(24, 40));
+    const before = h.unit.openRegion('ckpt').readSync(0, 64);
+    const beforeEinval = refusals('EINVAL');
+    for (const [id, flags] of [[10, 2], [11, 3], [12, 0x0f]]) {
+      peer.send(Op.WRITE, flags, id, Buffer.concat([dataPrefix(handle, key, base), Buffer.alloc(16), Buffer.alloc(64, 0xee)]));
+      const reply = await peer.next();
+      expect([reply?.header.requestId, errorCode(reply)]).toEqual([id, 'EINVAL']);
+    }
+    peer.send(Op.CAS, 7, 13, Buffer.concat([dataPrefix(handle, key, base + 8), Buffer.alloc(8), Buffer.alloc(8, 1)]));
+    expect(errorCode(await peer.next())).toBe('EINVAL');
+    expect(h.unit.openRegion('ckpt').readSync(0, 64)).toEqual(before);
+    expect(refusals('EINVAL')).toBe(beforeEinval + 4);
+    peer.destroy();
+  });
 });

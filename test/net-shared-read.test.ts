@@ -7,7 +7,8 @@
  * the shared path is the one in use, over TCP and Unix sockets.
  */
 import { PmuClient } from '../lib/client/client';
-import { DATA_PREFIX_BYTES, FLAG_FLUSHED, HEADER_BYTES, Op, WRITE_FIXED_BYTES, encodeHeader } from '../lib/wire/protocol';
+import { wireCodeOf } from '../lib/unit/durability';
+import { DATA_PREFIX_BYTES, HEADER_BYTES, Op, WRITE_FIXED_BYTES, encodeHeader } from '../lib/wire/protocol';
 import * as net from 'node:net';
 import { ServerConnection } from '../lib/server/connection';
 import { readIntoShared } from '../lib/wire/shared-read';
@@ -97,7 +98,7 @@ test('a connection paused mid-chunk keeps its unread frames while others overwri
   const frames: Buffer[] = [];
   for (let i = 0; i < count; i++) {
     const body = Buffer.concat([dataPrefix(handle, key, base + i * size), Buffer.alloc(WRITE_FIXED_BYTES - DATA_PREFIX_BYTES), pattern(100, i, size)]);
-    frames.push(encodeHeader(Op.WRITE, FLAG_FLUSHED, 10 + i, body.length), body);
+    frames.push(encodeHeader(Op.WRITE, wireCodeOf('flushed'), 10 + i, body.length), body);
   }
   const chunk = Buffer.concat(frames);
   expect(chunk.length).toBe(count * (HEADER_BYTES + WRITE_FIXED_BYTES + size));

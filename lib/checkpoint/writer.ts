@@ -9,7 +9,8 @@
  */
 import { PmuError } from '../unit/errors';
 import { Durability, Region } from '../unit/region';
-import { checkDurability, checkInteger } from '../unit/validate';
+import { checkDurability } from '../unit/durability';
+import { checkInteger } from '../unit/validate';
 import { fenceFor, LogHeader, wordBytes } from './header';
 import { CheckpointMode, HEARTBEAT_OFFSET } from './layout';
 import { LogPoint } from './log-scan';
@@ -21,7 +22,7 @@ import { WriterHealth } from './writer-health';
 export interface CheckpointWriterOptions {
   /** Required to format a blank region; checked against an existing log. */
   mode?: CheckpointMode;
-  /** What an acknowledged record guarantees: 'flushed' (default) or 'mapped'. */
+  /** What an acknowledged record guarantees (lib/unit/durability.ts): 'flushed' by default; the region must give it. */
   durability?: Durability;
   /** Append mode, ring full: fail with EFULL at once ('error', default) or wait for the reader to clear. */
   whenFull?: WhenFull;
@@ -66,7 +67,7 @@ export class CheckpointWriter {
     if (options.mode !== undefined && options.mode !== header.mode) {
       throw new PmuError('EINVAL', `region '${region.name}' holds an ${header.mode}-mode log, not ${options.mode}`);
     }
-    const durability = checkDurability(options.durability);
+    const durability = checkDurability(options.durability, region.capabilities);
     const whenFull = options.whenFull ?? 'error';
     if (whenFull !== 'error' && whenFull !== 'wait') throw new PmuError('EINVAL', `whenFull must be 'error' or 'wait', got ${String(whenFull)}`);
     const heartbeatMs = checkInteger('heartbeatMs', options.heartbeatMs ?? 100);

@@ -5,9 +5,12 @@
  */
 import * as fs from 'node:fs';
 import { PmuError } from '../unit/errors';
+import { capabilitiesOf } from '../unit/durability';
 import { Region, RegionContext } from '../unit/region';
 
 export class FileRegion implements Region {
+  /** Read-only: it gives no durability level, and every write is refused. */
+  readonly capabilities = capabilitiesOf('FileRegion');
   readonly context: RegionContext;
 
   constructor(

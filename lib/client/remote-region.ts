@@ -9,14 +9,14 @@
  */
 import { PmuError } from '../unit/errors';
 import { Durability, Region, RegionContext, Rights, WriteOptions } from '../unit/region';
-import { checkBytes, checkDurability, checkInteger, checkRange, checkU64 } from '../unit/validate';
+import { capabilitiesOf, checkDurability, wireCodeOf } from '../unit/durability';
+import { checkBytes, checkInteger, checkRange, checkU64 } from '../unit/validate';
 import { ClientConnection } from './connection';
 import {
   CAS_FIXED_BYTES,
   DATA_PREFIX_BYTES,
   EVENT_WRITER_CLOSED,
   FLAG_FENCE,
-  FLAG_FLUSHED,
   FLUSH_FIXED_BYTES,
   KEY_BYTES,
   Op,
@@ -65,7 +65,10 @@ interface Binding {
   rights: number;
 }
 
+const CAPABILITIES = capabilitiesOf('RemoteRegion');
+
 export class RemoteRegion implements Region {
+  readonly capabilities = CAPABILITIES;
   readonly name: string;
   private binding: Binding;
   private rebinding: Promise<Binding> | undefined;
@@ -121,7 +124,7 @@ export class RemoteRegion implements Region {
     try {
       checkInteger('offset', offset);
       checkBytes('data', data);
-      const durability = checkDurability(options?.durability);
+      const durability = checkDurability(options?.durability, CAPABILITIES);
       const fence = options?.fence;
       if (fence) {
         checkInteger('fence.offset', fence.offset);
@@ -141,7 +144,7 @@ export class RemoteRegion implements Region {
   private sendWrite(binding: Binding, offset: number, data: Uint8Array, durability: Durability, fence: WriteOptions['fence']): Promise<void> {
     checkRange(this.name, binding.size, offset, data.length, 'write');
     const fixed = this.prefix(binding, offset, WRITE_FIXED_BYTES);
-    let flags = durability === 'flushed' ? FLAG_FLUSHED : 0;
+    let flags = wireCodeOf(durability);
     if (fence) {
       flags |= FLAG_FENCE;
       writeU64(fixed, DATA_PREFIX_BYTES, binding.base + fence.offset);
@@ -184,13 +187,13 @@ export class RemoteRegion implements Region {
     checkInteger('offset', offset);
     checkU64('expected', expected);
     checkU64('value', value);
-    const durability = checkDurability(options?.durability);
+    const durability = checkDurability(options?.durability, CAPABILITIES);
     const binding = this.readyBinding() ?? (await this.bound());
     checkRange(this.name, binding.size, offset, 8, 'compareAndSwap');
     const fixed = this.prefix(binding, offset, CAS_FIXED_BYTES);
     fixed.writeBigUInt64LE(expected, DATA_PREFIX_BYTES);
     fixed.writeBigUInt64LE(value, DATA_PREFIX_BYTES + 8);
-    const reply = await binding.connection.request(Op.CAS, durability === 'flushed' ? FLAG_FLUSHED : 0, [fixed]);
+    const reply = await binding.connection.request(Op.CAS, wireCodeOf(durability), [fixed]);
     if (reply.length !== 8) throw new PmuError('EPROTO', `CAS reply of ${reply.length} bytes; expected 8`);
     return reply.readBigUInt64LE(0);
   }

@@ -23,7 +23,8 @@ import { EPOCH_OFFSET } from '../checkpoint/layout';
 import { RemoteRegion } from '../client/remote-region';
 import { PmuError } from '../unit/errors';
 import { Durability, Region, RegionContext, WriteOptions } from '../unit/region';
-import { checkBytes, checkDurability, checkInteger, checkRange, checkU64 } from '../unit/validate';
+import { capabilitiesOf, checkDurability } from '../unit/durability';
+import { checkBytes, checkInteger, checkRange, checkU64 } from '../unit/validate';
 import { RegionConfig, withoutReplica, writeSet } from './config';
 import { ClientRegistration, MirrorDirectory } from './directory';
 import { PmuPool } from './pool';
@@ -50,7 +51,10 @@ export interface ReadWitness {
   epoch: number;
 }
 
+const CAPABILITIES = capabilitiesOf('MirroredRegion');
+
 export class MirroredRegion implements Region {
+  readonly capabilities = CAPABILITIES;
   readonly name: string;
   readonly size: number;
   private config: RegionConfig;
@@ -118,7 +122,7 @@ export class MirroredRegion implements Region {
     checkInteger('offset', offset);
     checkBytes('data', data);
     checkRange(this.name, this.size, offset, data.length, 'write');
-    const durability = checkDurability(options?.durability);
+    const durability = checkDurability(options?.durability, CAPABILITIES);
     const fence = options?.fence;
     this.stats.writes++;
     await this.everywhere('write', (region) => region.write(offset, data, { durability, fence }));
@@ -163,7 +167,7 @@ export class MirroredRegion implements Region {
     checkU64('expected', expected);
     checkU64('value', value);
     checkRange(this.name, this.size, offset, 8, 'compareAndSwap');
-    const durability = checkDurability(options?.durability);
+    const durability = checkDurability(options?.durability, CAPABILITIES);
     for (;;) {
       this.checkOpen();
       const config = this.config;

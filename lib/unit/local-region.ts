@@ -9,7 +9,8 @@ import { NativeEntry, NativeUnit, STATUS_OK, WRITE_FENCE, WRITE_JOIN_GROUP, WRIT
 import { RegionCounters } from '../obs/counters';
 import { GroupCommit } from './group-commit';
 import { Durability, Region, RegionContext, WriteOptions } from './region';
-import { checkBytes, checkDurability, checkInteger, checkRange, checkU64 } from './validate';
+import { capabilitiesOf, checkDurability } from './durability';
+import { checkBytes, checkInteger, checkRange, checkU64 } from './validate';
 
 /** What a LocalRegion needs of its unit; kept narrow so the region cannot reach past it. */
 export interface UnitAccess {
@@ -22,7 +23,10 @@ export interface UnitAccess {
   countersFor(entry: NativeEntry): RegionCounters;
 }
 
+const CAPABILITIES = capabilitiesOf('LocalRegion');
+
 export class LocalRegion implements Region {
+  readonly capabilities = CAPABILITIES;
   readonly name: string;
   readonly size: number;
   readonly context: RegionContext;
@@ -90,7 +94,7 @@ export class LocalRegion implements Region {
   }
 
   async compareAndSwap(offset: number, expected: bigint, value: bigint, options?: { durability?: Durability }): Promise<bigint> {
-    const durability = checkDurability(options?.durability);
+    const durability = checkDurability(options?.durability, CAPABILITIES);
     const previous = this.compareAndSwapSync(offset, expected, value, { durability: 'mapped' });
     if (durability === 'flushed' && previous === expected) await this.flush(offset, 8);
     return previous;
@@ -100,7 +104,7 @@ export class LocalRegion implements Region {
     checkInteger('offset', offset);
     checkU64('expected', expected);
     checkU64('value', value);
-    const durability = checkDurability(options?.durability);
+    const durability = checkDurability(options?.durability, CAPABILITIES);
     this.unit.assertOpen();
     checkRange(this.name, this.size, offset, 8, 'compareAndSwap');
     try {
@@ -114,7 +118,7 @@ export class LocalRegion implements Region {
   private copyIn(offset: number, data: Uint8Array, options: WriteOptions | undefined, sync: boolean): Durability {
     checkInteger('offset', offset);
     checkBytes('data', data);
-    const durability = checkDurability(options?.durability);
+    const durability = checkDurability(options?.durability, CAPABILITIES);
     this.unit.assertOpen();
     checkRange(this.name, this.size, offset, data.length, 'write');
     let flags = durability === 'flushed' ? (sync ? WRITE_SYNC : WRITE_JOIN_GROUP) : 0;

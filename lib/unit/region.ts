@@ -7,16 +7,9 @@
  * access fails with EBOUNDS; nothing is ever clamped.
  */
 
-/**
- * What an acknowledged write guarantees.
- * - 'flushed': msync'd to the file before the ack: survives a process crash, an OS crash
- *   and power loss (on storage that honours flushes). The default.
- * - 'mapped': copied into the shared mapping before the ack: survives the crash of any
- *   process, the PMU server included, but not an OS crash or power loss until a flush.
- */
-export type Durability = 'flushed' | 'mapped';
+import type { Durability, RegionCapabilities } from './durability';
 
-export const DURABILITIES: readonly Durability[] = ['flushed', 'mapped'];
+export type { Durability } from './durability';
 
 export interface WriteOptions {
   durability?: Durability;
@@ -44,6 +37,8 @@ export interface Region {
   readonly name: string;
   readonly size: number;
   readonly context: RegionContext;
+  /** What this Region type is and which durability levels it gives (lib/unit/durability.ts). */
+  readonly capabilities: RegionCapabilities;
   write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void>;
   read(offset: number, length: number): Promise<Buffer>;
   /** Makes [offset, offset + length) 'flushed' (defaults: the whole region). */

@@ -1,6 +1,5 @@
 /** Argument checks at the API boundary, with messages that name the argument and the value. */
 import { PmuError } from './errors';
-import { Durability } from './region';
 
 export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
@@ -28,15 +27,6 @@ export function checkU64(name: string, value: unknown): bigint {
     throw new PmuError('EINVAL', `${name} must be a bigint from 0n to 2n ** 64n - 1n, got ${describe(value)}`);
   }
   return value;
-}
-
-export function checkDurability(value: unknown): Durability {
-  if (value === undefined) return 'flushed';
-  // Two comparisons, not DURABILITIES.includes(): this runs on every write.
-  if (value !== 'mapped' && value !== 'flushed') {
-    throw new PmuError('EINVAL', `durability must be 'flushed' or 'mapped', got ${describe(value)}`);
-  }
-  return value as Durability;
 }
 
 /** A high surrogate not followed by a low one, or a low one not preceded by a high one. */

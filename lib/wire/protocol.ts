@@ -9,7 +9,8 @@
  */
 import type { Rights } from '../unit/region';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: WRITE and CAS carry a durability code (bits 0-3 of flags) and the fence in bit 4. */
+export const PROTOCOL_VERSION = 2;
 export const HEADER_BYTES = 12;
 
 /** Room for a data op's fixed fields in front of a 64 MiB payload. */
@@ -70,9 +71,12 @@ export const OP_NAMES: Readonly<Record<number, string>> = {
   [Op.EVENT]: 'EVENT',
 };
 
-/** WRITE and CAS flags. Without FLAG_FLUSHED the durability is 'mapped'. */
-export const FLAG_FLUSHED = 1;
-export const FLAG_FENCE = 2;
+/**
+ * WRITE and CAS flags: bits 0-3 hold the durability level's wire code (lib/unit/durability.ts:
+ * 0 'mapped', 1 'flushed'); bit 4 (WRITE only) asks for the fence check. Other bits are zero.
+ */
+export const DURABILITY_CODE_MASK = 0x0f;
+export const FLAG_FENCE = 0x10;
 
 /** Rights as the ATT stores them (1 = read, 3 = read and write); 0 in OPEN means "the most I may have". */
 export const RIGHTS_NONE = 0;

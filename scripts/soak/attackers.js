@@ -15,9 +15,7 @@
 const crypto = require('node:crypto');
 const net = require('node:net');
 const { PmuClient } = require('pmu');
-const { FrameReader } = require('pmu/wire');
-const { encodeHeader, Op, WRITE_FIXED_BYTES } = require('pmu/wire');
-const { proof } = require('pmu/wire');
+const { FrameReader, encodeHeader, Op, PROTOCOL_VERSION, WRITE_FIXED_BYTES, proof } = require('pmu/wire');
 
 const url = process.env.SOAK_URL;
 const port = Number(url.split(':').pop());
@@ -50,7 +48,7 @@ function raw() {
         const hello = await peer.next();
         if (!hello) return false;
         const nonce = crypto.randomBytes(32);
-        peer.send(Op.AUTH, 1, Buffer.concat([nonce, proof('client', secret, 1, hello.body.subarray(8), nonce, user), Buffer.from(user)]));
+        peer.send(Op.AUTH, 1, Buffer.concat([nonce, proof('client', secret, PROTOCOL_VERSION, hello.body.subarray(8), nonce, user), Buffer.from(user)]));
         const reply = await peer.next();
         return reply?.header.op === Op.OK;
       },

@@ -4,12 +4,13 @@
  * region and the unit does the work. This is the hot path: no allocation beyond the reply, no
  * promise for a 'mapped' write or a READ.
  */
+import { durabilityOfWireCode, wireCodeOf } from '../../unit/durability';
 import { Binding } from '../bindings';
 import {
   CAS_FIXED_BYTES,
   DATA_PREFIX_BYTES,
   FLAG_FENCE,
-  FLAG_FLUSHED,
+  DURABILITY_CODE_MASK,
   FLUSH_FIXED_BYTES,
   KEY_BYTES,
   READ_FIXED_BYTES,
@@ -21,6 +22,7 @@ import {
 import type { Session } from '../session';
 
 const EMPTY = Buffer.alloc(0);
+const MAPPED_CODE = wireCodeOf('mapped');
 /** The options of every unfenced 'mapped' write: one object, not one per request. */
 const MAPPED = Object.freeze({ durability: 'mapped' as const });
 
@@ -41,8 +43,12 @@ export function onWrite(session: Session, id: number, flags: number, body: Buffe
     }
     fence = { offset: fenceOffset, epoch: body.readBigUInt64LE(DATA_PREFIX_BYTES + 8) };
   }
-  if (flags & FLAG_FLUSHED) {
-    session.track(id, binding.region.write(offset, payload, { durability: 'flushed', fence }).then(() => EMPTY));
+  const code = flags & DURABILITY_CODE_MASK;
+  if (code !== MAPPED_CODE) {
+    const durability = durabilityOfWireCode(code);
+    if (!durability) return session.replyError(id, 'EINVAL', `WRITE with durability code ${code}, which names no level`);
+    // The unit refuses a level its Region type cannot give (EINVAL naming it), like any caller.
+    session.track(id, binding.region.write(offset, payload, { durability, fence }).then(() => EMPTY));
   } else {
     // 'mapped': the copy into the mapping is the whole job, so answer now, with no promise
     // in between. A refusal (EFENCED, EIO) throws and the dispatcher replies with its code.
@@ -93,7 +99,8 @@ export function onCompareAndSwap(session: Session, id: number, flags: number, bo
   if (offset < 0) return;
   const expected = body.readBigUInt64LE(DATA_PREFIX_BYTES);
   const value = body.readBigUInt64LE(DATA_PREFIX_BYTES + 8);
-  const durability = flags & FLAG_FLUSHED ? 'flushed' : 'mapped';
+  const durability = durabilityOfWireCode(flags & DURABILITY_CODE_MASK);
+  if (!durability) return session.replyError(id, 'EINVAL', `CAS with durability code ${flags & DURABILITY_CODE_MASK}, which names no level`);
   session.track(
     id,
     binding.region.compareAndSwap(offset, expected, value, { durability }).then((previous) => {
