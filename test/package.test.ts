@@ -30,7 +30,7 @@ describe('npm pack --dry-run', () => {
     const gypSources = [...fs.readFileSync(path.join(REPO, 'binding.gyp'), 'utf8').matchAll(/"(native\/[^"]+\.cpp)"/g)].map((m) => m[1]);
     expect(gypSources.length).toBeGreaterThan(3);
     const cmake = fs.readFileSync(path.join(REPO, 'CMakeLists.txt'), 'utf8');
-    const guarded = new Set([...cmake.matchAll(/EXISTS \$\{CMAKE_SOURCE_DIR\}\/(\S+?)\)/g)].map((m) => m[1]));
+    const guarded = new Set([...cmake.matchAll(/EXISTS \$\{CMAKE_SOURCE_DIR\}\/([^\s)]+)/g)].map((m) => m[1]));
     const cmakeSources = [...cmake.matchAll(/\b(native\/\S+\.cpp)\b/g)].map((m) => m[1]).filter((s) => !guarded.has(s));
     for (const source of [...gypSources, ...cmakeSources]) expect(files).toContain(source);
     for (const header of fs.readdirSync(path.join(REPO, 'native', 'core')).filter((f) => f.endsWith('.h'))) expect(files).toContain(`native/core/${header}`);

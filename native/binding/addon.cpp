@@ -13,7 +13,7 @@
 #include "floor.h"
 #include "unit_wrap.h"
 #ifdef PMU_CRASH_RECORD
-#include "crash_binding.h"
+#include "../crash/crash_binding.h"  // native/crash/binding.gyp only: not in the npm package
 #endif
 
 namespace pmu_binding {
