@@ -11,6 +11,7 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { PersistentMemoryUnit, CheckpointWriter } = require('../../dist');
 const { addon } = require('../../dist/unit/native');
+const { requireFloorAddon } = require('../lib/floor-addon');
 
 const { values: args } = parseArgs({ options: { mib: { type: 'string', default: '16' }, runs: { type: 'string', default: '4' } } });
 const size = Number(args.mib) * (1 << 20);
@@ -49,7 +50,7 @@ async function main() {
   } finally {
     await unit.close();
   }
-  const floor = Array.from(addon().measureFloor(path.join(dir, 'floor'), 2 * Math.ceil(size / 4096) * 4096, size, runs, true), (ns) => ns / 1e6);
+  const floor = Array.from(requireFloorAddon().measureFloor(path.join(dir, 'floor'), 2 * Math.ceil(size / 4096) * 4096, size, runs, true), (ns) => ns / 1e6);
   console.log(`# one ${args.mib} MiB durable append, part by part (${runs} runs each; ${os.cpus().length} CPUs, Node ${process.versions.node}, files in ${dir})`);
   for (const [name, values] of Object.entries(parts)) console.log(`${name.padEnd(40)} ${fmt(values)}`);
   console.log(`${'floor: memcpy + msync in C'.padEnd(40)} ${fmt(floor)}`);

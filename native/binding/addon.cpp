@@ -10,7 +10,6 @@
 #include "../core/unit.h"
 #include "args.h"
 #include "create_worker.h"
-#include "floor.h"
 #include "unit_wrap.h"
 #ifdef PMU_CRASH_RECORD
 #include "../crash/crash_binding.h"  // native/crash/binding.gyp only: not in the npm package
@@ -156,7 +155,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createFileAsync", Napi::Function::New(env, CreateFileAsync));
   exports.Set("inspect", Napi::Function::New(env, Inspect));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
-  exports.Set("measureFloor", Napi::Function::New(env, MeasureFloor));
 #ifdef PMU_CRASH_RECORD
   exports.Set("crashRecorder", CrashRecorderObject(env));  // the recording build only
 #endif
