@@ -46,16 +46,16 @@ describe('npm pack --dry-run', () => {
     const forbidden = [/^build\//, /^build-/, /^lib\//, /^test\//, /^native\/test\//, /^node_modules\//, /^\.ci\//, /\.map$/, /\.tsbuildinfo$/, /\.pmu$/, /^pmu-data\//, /results\//, /^tsconfig/, /^jest\.config/, /\.o$/, /\.tgz$/, /^scripts\/(?!install\.js$)/];
     expect(files.filter((file) => forbidden.some((pattern) => pattern.test(file)))).toEqual([]);
     const prebuilds = files.filter((f) => f.startsWith('prebuilds/'));
-    expect(prebuilds.every((f) => /^prebuilds\/linux-(x64|arm64)\/pmu\.glibc\.node$/.test(f))).toBe(true);
+    expect(prebuilds.filter((f) => !/^prebuilds\/linux-(x64|arm64)\/(pmu\.glibc\.node|floor\/pmu_floor\.glibc\.node)$/.test(f))).toEqual([]);
   });
 
-  test('carries both prebuilt addons once `npm run prebuilds` has made them (always in CI)', () => {
+  test('carries both prebuilt addons, and the bench\'s floor addon for each, once `npm run prebuilds` has made them (always in CI)', () => {
     const made = fs.existsSync(path.join(REPO, 'prebuilds'));
     if (!made && process.env.CI !== 'true') {
       console.warn('SKIPPED: no prebuilds/ in this checkout: run `npm run prebuilds` (needs apt-get install g++-aarch64-linux-gnu) to check they are packed');
       return;
     }
-    expect(files).toEqual(expect.arrayContaining(['prebuilds/linux-x64/pmu.glibc.node', 'prebuilds/linux-arm64/pmu.glibc.node']));
+    expect(files).toEqual(expect.arrayContaining(['prebuilds/linux-x64/pmu.glibc.node', 'prebuilds/linux-arm64/pmu.glibc.node', 'prebuilds/linux-x64/floor/pmu_floor.glibc.node', 'prebuilds/linux-arm64/floor/pmu_floor.glibc.node']));
   });
 });
 
@@ -88,11 +88,20 @@ function install(dir: string, env: NodeJS.ProcessEnv = {}) {
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+describe('the production addon', () => {
+  test('carries no benchmark: measureFloor is the bench\'s floor addon\'s (native/floor)', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    expect(Object.keys(require(hostAddon()))).not.toContain('measureFloor');
+  });
+});
+
 describe('the install script', () => {
   test('uses a prebuild that fits and loads, and builds nothing', () => {
     const dir = installedLayout();
-    fs.mkdirSync(path.join(dir, 'prebuilds', `linux-${process.arch}`), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'prebuilds', `linux-${process.arch}`, 'floor'), { recursive: true });
     fs.copyFileSync(hostAddon(), path.join(dir, 'prebuilds', `linux-${process.arch}`, 'pmu.glibc.node'));
+    // The floor addon beside it (in floor/, as scripts/prebuild.sh puts it) is never taken for pmu's own.
+    fs.writeFileSync(path.join(dir, 'prebuilds', `linux-${process.arch}`, 'floor', 'pmu_floor.glibc.node'), 'not an ELF file');
     const result = install(dir, { PATH: pathWithoutCompiler() });
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(result.stdout).toBe(`pmu: using the prebuilt addon prebuilds/linux-${process.arch}/pmu.glibc.node\n`);
@@ -134,11 +143,11 @@ describe('the install script', () => {
 });
 
 describe('prepack guard', () => {
-  test('refuses to pack without both prebuilt addons, says how to make them; an override packs anyway', () => {
+  test('refuses to pack without both prebuilt addons and their floor addons, says how to make them; an override packs anyway', () => {
     const dir = installedLayout();
     const refused = spawnSync(process.execPath, [path.join(dir, 'scripts', 'check-prebuilds.js')], { encoding: 'utf8' });
     expect(refused.status).toBe(1);
-    expect(refused.stderr).toBe('pmu: not packing: prebuilds/linux-x64/pmu.glibc.node is missing; prebuilds/linux-arm64/pmu.glibc.node is missing. Run npm run prebuilds first (PMU_PACK_WITHOUT_PREBUILDS=1 packs without them).\n');
+    expect(refused.stderr).toBe('pmu: not packing: prebuilds/linux-x64/pmu.glibc.node is missing; prebuilds/linux-x64/floor/pmu_floor.glibc.node is missing; prebuilds/linux-arm64/pmu.glibc.node is missing; prebuilds/linux-arm64/floor/pmu_floor.glibc.node is missing. Run npm run prebuilds first (PMU_PACK_WITHOUT_PREBUILDS=1 packs without them).\n');
     // An x64 binary where the arm64 one belongs is caught too.
     for (const arch of ['x64', 'arm64']) {
       fs.mkdirSync(path.join(dir, 'prebuilds', `linux-${arch}`), { recursive: true });
