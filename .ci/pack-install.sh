@@ -2,7 +2,8 @@
 # The package as a user meets it: `npm pack`, then install the tarball into a fresh project
 # with no compiler on PATH (no g++, cc, make, python), run the embedded example from the README
 # and `pmu serve` until it listens. Proves the prebuilt addon is in the tarball and is used.
-# Then `pmu bench` from the install, with the prebuilt floor addon and without it.
+# Then `pmu bench` from the install, with the prebuilt floor addon and without it, and the
+# tarball's own sources built into the addon (npm install --build-from-source, compiler on PATH).
 # Usage: bash .ci/pack-install.sh [TARBALL]   (packs the work tree when no tarball is given)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -91,4 +92,22 @@ grep -q "^| writeSync, 'flushed' | 4 KiB |" no-floor/latest.md
 grep -q '^| Node TCP ping-pong (write → 8 B ack) | 4 KiB |' no-floor/latest.md
 echo "pmu bench: without the floor addon, its rows left out with one note; pmu's rows ran"
 
+# The tarball's sources are enough to build the addon: a second project installs it with
+# --build-from-source (the compiler back on PATH), node-gyp builds from the shipped files, and
+# the package loads that build (build/Release comes before prebuilds/ for node-gyp-build).
+source_project="$work/source-project"
+mkdir -p "$source_project"
+cd "$source_project"
+npm init -y >/dev/null
+npm install --no-audit --no-fund --build-from-source "$tarball" 2>&1 | tail -3
+test -f node_modules/pmu/build/Release/pmu.node
+node -e "
+  const loaded = require('node-gyp-build').path(require('path').join(process.cwd(), 'node_modules/pmu'));
+  if (!loaded.endsWith('build/Release/pmu.node')) throw new Error('loaded ' + loaded);
+  const { PersistentMemoryUnit } = require('pmu');
+  const unit = PersistentMemoryUnit.open(require('path').join(process.cwd(), 'source-build.pmu'), { size: 16 << 20 });
+  unit.createRegion('r', 1 << 20).writeSync(0, Buffer.from('built from the tarball'));
+  unit.closeSync();
+"
+echo "source build from the tarball: node-gyp built the shipped sources, the addon loads and writes"
 echo "pack-install: ok"

@@ -1,9 +1,10 @@
 /**
  * The npm package as it is packed and installed: what `npm pack` puts in it (nothing missing,
- * no build leftovers), the prepack guard that refuses a package without its prebuilt addons,
- * and the install script's three roads (a prebuild that loads; a source build; no compiler:
- * one line saying what to install). No network; ~5 s. The full pack-and-install with the
- * compiler hidden is .ci/pack-install.sh.
+ * no build leftovers, no native file that does not build from the package), the prepack guard
+ * that refuses a package without its prebuilt addons, and the install script's three roads (a
+ * prebuild that loads; a source build; no compiler: one line saying what to install). No
+ * network; ~5 s. The full pack-and-install with the compiler hidden, and a source build from the
+ * tarball, is .ci/pack-install.sh.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -40,6 +41,37 @@ describe('npm pack --dry-run', () => {
     for (const link of links) expect(files).toContain(link);
     // Every dist module the compiled index requires.
     for (const file of files.filter((f) => f.startsWith('dist/') && f.endsWith('.js'))) expect(files).toContain(file.replace(/\.js$/, '.d.ts'));
+  });
+
+  test('holds only native files that build from it: the sources of the shipped binding.gyp targets and the headers they include', () => {
+    const shipped = new Set(files);
+    const native = files.filter((f) => f.startsWith('native/'));
+    // gyp's JSON with # comments.
+    const gyp = JSON.parse(fs.readFileSync(path.join(REPO, 'binding.gyp'), 'utf8').replace(/^\s*#.*$/gm, '')) as { targets: Array<{ target_name: string; sources: string[] }> };
+    expect(gyp.targets.map((t) => t.target_name)).toEqual(['pmu']);
+    const targetSources = new Set(gyp.targets.flatMap((t) => t.sources));
+    expect(native.filter((f) => f.endsWith('.cpp') && !targetSources.has(f))).toEqual([]);
+    // Every quoted #include of a shipped source, followed through the headers, is a shipped file;
+    // what only the recording build compiles (#ifdef PMU_CRASH_RECORD, native/crash/) is left out.
+    const reached = new Set<string>();
+    const unresolved: string[] = [];
+    const visit = (file: string): void => {
+      if (reached.has(file)) return;
+      reached.add(file);
+      const text = fs.readFileSync(path.join(REPO, file), 'utf8').replace(/^#ifdef PMU_CRASH_RECORD\n[\s\S]*?^#endif\n/gm, '');
+      for (const [, include] of text.matchAll(/^#include "([^"]+)"/gm)) {
+        const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), include));
+        if (shipped.has(target)) visit(target);
+        else unresolved.push(`${file} includes ${include}`);
+      }
+    };
+    for (const source of targetSources) visit(source);
+    expect(unresolved).toEqual([]);
+    // No header that no shipped source includes.
+    expect(native.filter((f) => f.endsWith('.h') && !reached.has(f))).toEqual([]);
+    // The crash recorder and the bench's floor addon are their own targets' sources, which the
+    // package does not build: a clone's only (the floor addon ships prebuilt, prebuilds/*/floor/).
+    expect(files.filter((f) => /^native\/(crash|floor|test)\//.test(f) || /(crash_recorder|crash_binding|floor)\.(cpp|h|gyp)$/.test(f))).toEqual([]);
   });
 
   test('ships no build leftovers, tests, TypeScript sources or local state', () => {
