@@ -42,7 +42,8 @@ function build() {
   try {
     execFileSync('npm', ['run', '--silent', 'build:floor'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   } catch (error) {
-    throw new Error(`building it from native/floor failed (npm run build:floor: ${error.message.split('\n')[0]}; compiler output above)`);
+    const how = error.status != null ? `exited ${error.status}` : error.message.split('\n')[0];
+    throw new Error(`building it from native/floor failed (npm run build:floor ${how}; compiler output above)`);
   }
   fs.writeFileSync(stampFile, stamp);
   return built;
