@@ -11,8 +11,7 @@
         "native/binding/addon.cpp",
         "native/binding/unit_wrap.cpp",
         "native/binding/flush_worker.cpp",
-        "native/binding/create_worker.cpp",
-        "native/binding/floor.cpp"
+        "native/binding/create_worker.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

@@ -2,6 +2,8 @@
 # The package as a user meets it: `npm pack`, then install the tarball into a fresh project
 # with no compiler on PATH (no g++, cc, make, python), run the embedded example from the README
 # and `pmu serve` until it listens. Proves the prebuilt addon is in the tarball and is used.
+# Then `pmu bench` from the install, with the prebuilt floor addon and without it, and the
+# tarball's own sources built into the addon (npm install --build-from-source, compiler on PATH).
 # Usage: bash .ci/pack-install.sh [TARBALL]   (packs the work tree when no tarball is given)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -44,6 +46,7 @@ PATH="$bin" npm install --no-audit --no-fund "$tarball" 2>&1 | tail -5
 end=$(date +%s%N)
 echo "install without a compiler: $(( (end - start) / 1000000 )) ms"
 test -f node_modules/pmu/prebuilds/linux-x64/pmu.glibc.node
+test -f node_modules/pmu/prebuilds/linux-x64/floor/pmu_floor.glibc.node
 test ! -d node_modules/pmu/build
 
 # The README's embedded example, verbatim (CommonJS).
@@ -68,9 +71,43 @@ serve_pid=""
 grep -q "pmu: stopped" serve.log
 echo "pmu serve: listened, answered, stopped"
 
-# pmu bench from the installed package: pmu's own suites, results under the working directory.
+# pmu bench from the installed package: pmu's own suites, results under the working directory,
+# the C floor rows timed by the prebuilt floor addon.
 PATH="$bin" npx pmu bench --quick --only floors,embedded > bench.log 2>&1
 test -f pmu-bench-results/latest.md
 test ! -e node_modules/pmu/bench/results
-echo "pmu bench: ran from the install, results in ./pmu-bench-results"
+grep -q '^| memcpy + msync (C) | 4 KiB |' pmu-bench-results/latest.md
+grep -q '^| memcpy + msync (C), interleaved | 4 KiB |' pmu-bench-results/latest.md
+echo "pmu bench: ran from the install with the prebuilt floor addon, results in ./pmu-bench-results"
+
+# Without a floor addon that loads here (as on a platform with no prebuild): one note says why,
+# no floor rows, and pmu's own rows and the Node ping-pong still run.
+mv node_modules/pmu/prebuilds/linux-x64/floor "$work/floor-aside"
+PATH="$bin" npx pmu bench --quick --only floors,embedded --out no-floor > bench-no-floor.log 2>&1
+mv "$work/floor-aside" node_modules/pmu/prebuilds/linux-x64/floor
+test "$(grep -c '^- floor rows skipped' no-floor/latest.md)" = 1
+grep '^- floor rows skipped' no-floor/latest.md
+if grep -q '(C)' no-floor/latest.md; then echo 'pack-install: floor rows without a floor addon' >&2; exit 1; fi
+grep -q "^| writeSync, 'flushed' | 4 KiB |" no-floor/latest.md
+grep -q '^| Node TCP ping-pong (write → 8 B ack) | 4 KiB |' no-floor/latest.md
+echo "pmu bench: without the floor addon, its rows left out with one note; pmu's rows ran"
+
+# The tarball's sources are enough to build the addon: a second project installs it with
+# --build-from-source (the compiler back on PATH), node-gyp builds from the shipped files, and
+# the package loads that build (build/Release comes before prebuilds/ for node-gyp-build).
+source_project="$work/source-project"
+mkdir -p "$source_project"
+cd "$source_project"
+npm init -y >/dev/null
+npm install --no-audit --no-fund --build-from-source "$tarball" 2>&1 | tail -3
+test -f node_modules/pmu/build/Release/pmu.node
+node -e "
+  const loaded = require('node-gyp-build').path(require('path').join(process.cwd(), 'node_modules/pmu'));
+  if (!loaded.endsWith('build/Release/pmu.node')) throw new Error('loaded ' + loaded);
+  const { PersistentMemoryUnit } = require('pmu');
+  const unit = PersistentMemoryUnit.open(require('path').join(process.cwd(), 'source-build.pmu'), { size: 16 << 20 });
+  unit.createRegion('r', 1 << 20).writeSync(0, Buffer.from('built from the tarball'));
+  unit.closeSync();
+"
+echo "source build from the tarball: node-gyp built the shipped sources, the addon loads and writes"
 echo "pack-install: ok"

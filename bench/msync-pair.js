@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // The floor under a mirrored 'flushed' write when both replicas share one disk (as every PMU
-// does on a single test host): 4 KiB memcpy + msync in C (the addon's measureFloor), p50 of one
+// does on a single test host): 4 KiB memcpy + msync in C (the bench's floor addon, bench/lib/floor-addon.js), p50 of one
 // process alone, then of two processes at once on two files of the same file system.
 //   node bench/msync-pair.js [--iterations 2000] [--dir DIR]
 const { spawn } = require('node:child_process');
@@ -14,13 +14,15 @@ const { values } = parseArgs({ options: { iterations: { type: 'string', default:
 const iterations = Number(values.iterations);
 
 if (values.child) {
-  const { addon } = require('../dist/unit/native');
-  const ns = addon().measureFloor(values.child, 64 << 20, 4096, iterations, true);
+  const { requireFloorAddon } = require('./lib/floor-addon');
+  const ns = requireFloorAddon().measureFloor(values.child, 64 << 20, 4096, iterations, true);
   const sorted = Array.from(ns).sort((a, b) => a - b);
   process.stdout.write(JSON.stringify({ p50: sorted[sorted.length >> 1] / 1000 }) + '\n');
   process.exit(0);
 }
 
+// Built (in a clone) or found once here, not by two children at once.
+require('./lib/floor-addon').requireFloorAddon();
 const dir = fs.mkdtempSync(path.join(values.dir ?? os.tmpdir(), 'pmu-msync-pair-'));
 const run = (n) =>
   Promise.all(

@@ -1,6 +1,6 @@
 /**
  * Crash states after a power loss, enumerated (scripts/crash-states.js, the recorder in
- * native/core/crash_recorder.cpp). `npm test` builds the recording addon before jest starts
+ * native/crash/crash_recorder.cpp). `npm test` builds the recording addon before jest starts
  * (pretest; ~25 s on a fresh clone, nothing when it is up to date); beforeAll builds it too when
  * this file runs alone. Then, all in child processes that load it through PMU_ADDON_PATH:
  * - the recorder's model holds: a 'flushed' write is in the durable image at its ack's barrier,

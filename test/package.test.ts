@@ -1,9 +1,10 @@
 /**
  * The npm package as it is packed and installed: what `npm pack` puts in it (nothing missing,
- * no build leftovers), the prepack guard that refuses a package without its prebuilt addons,
- * and the install script's three roads (a prebuild that loads; a source build; no compiler:
- * one line saying what to install). No network; ~5 s. The full pack-and-install with the
- * compiler hidden is .ci/pack-install.sh.
+ * no build leftovers, no native file that does not build from the package), the prepack guard
+ * that refuses a package without its prebuilt addons, and the install script's three roads (a
+ * prebuild that loads; a source build; no compiler: one line saying what to install). No
+ * network; ~5 s. The full pack-and-install with the compiler hidden, and a source build from the
+ * tarball, is .ci/pack-install.sh.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -30,7 +31,7 @@ describe('npm pack --dry-run', () => {
     const gypSources = [...fs.readFileSync(path.join(REPO, 'binding.gyp'), 'utf8').matchAll(/"(native\/[^"]+\.cpp)"/g)].map((m) => m[1]);
     expect(gypSources.length).toBeGreaterThan(3);
     const cmake = fs.readFileSync(path.join(REPO, 'CMakeLists.txt'), 'utf8');
-    const guarded = new Set([...cmake.matchAll(/EXISTS \$\{CMAKE_SOURCE_DIR\}\/(\S+?)\)/g)].map((m) => m[1]));
+    const guarded = new Set([...cmake.matchAll(/EXISTS \$\{CMAKE_SOURCE_DIR\}\/([^\s)]+)/g)].map((m) => m[1]));
     const cmakeSources = [...cmake.matchAll(/\b(native\/\S+\.cpp)\b/g)].map((m) => m[1]).filter((s) => !guarded.has(s));
     for (const source of [...gypSources, ...cmakeSources]) expect(files).toContain(source);
     for (const header of fs.readdirSync(path.join(REPO, 'native', 'core')).filter((f) => f.endsWith('.h'))) expect(files).toContain(`native/core/${header}`);
@@ -42,20 +43,51 @@ describe('npm pack --dry-run', () => {
     for (const file of files.filter((f) => f.startsWith('dist/') && f.endsWith('.js'))) expect(files).toContain(file.replace(/\.js$/, '.d.ts'));
   });
 
+  test('holds only native files that build from it: the sources of the shipped binding.gyp targets and the headers they include', () => {
+    const shipped = new Set(files);
+    const native = files.filter((f) => f.startsWith('native/'));
+    // gyp's JSON with # comments.
+    const gyp = JSON.parse(fs.readFileSync(path.join(REPO, 'binding.gyp'), 'utf8').replace(/^\s*#.*$/gm, '')) as { targets: Array<{ target_name: string; sources: string[] }> };
+    expect(gyp.targets.map((t) => t.target_name)).toEqual(['pmu']);
+    const targetSources = new Set(gyp.targets.flatMap((t) => t.sources));
+    expect(native.filter((f) => f.endsWith('.cpp') && !targetSources.has(f))).toEqual([]);
+    // Every quoted #include of a shipped source, followed through the headers, is a shipped file;
+    // what only the recording build compiles (#ifdef PMU_CRASH_RECORD, native/crash/) is left out.
+    const reached = new Set<string>();
+    const unresolved: string[] = [];
+    const visit = (file: string): void => {
+      if (reached.has(file)) return;
+      reached.add(file);
+      const text = fs.readFileSync(path.join(REPO, file), 'utf8').replace(/^#ifdef PMU_CRASH_RECORD\n[\s\S]*?^#endif\n/gm, '');
+      for (const [, include] of text.matchAll(/^#include "([^"]+)"/gm)) {
+        const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), include));
+        if (shipped.has(target)) visit(target);
+        else unresolved.push(`${file} includes ${include}`);
+      }
+    };
+    for (const source of targetSources) visit(source);
+    expect(unresolved).toEqual([]);
+    // No header that no shipped source includes.
+    expect(native.filter((f) => f.endsWith('.h') && !reached.has(f))).toEqual([]);
+    // The crash recorder and the bench's floor addon are their own targets' sources, which the
+    // package does not build: a clone's only (the floor addon ships prebuilt, prebuilds/*/floor/).
+    expect(files.filter((f) => /^native\/(crash|floor|test)\//.test(f) || /(crash_recorder|crash_binding|floor)\.(cpp|h|gyp)$/.test(f))).toEqual([]);
+  });
+
   test('ships no build leftovers, tests, TypeScript sources or local state', () => {
     const forbidden = [/^build\//, /^build-/, /^lib\//, /^test\//, /^native\/test\//, /^node_modules\//, /^\.ci\//, /\.map$/, /\.tsbuildinfo$/, /\.pmu$/, /^pmu-data\//, /results\//, /^tsconfig/, /^jest\.config/, /\.o$/, /\.tgz$/, /^scripts\/(?!install\.js$)/];
     expect(files.filter((file) => forbidden.some((pattern) => pattern.test(file)))).toEqual([]);
     const prebuilds = files.filter((f) => f.startsWith('prebuilds/'));
-    expect(prebuilds.every((f) => /^prebuilds\/linux-(x64|arm64)\/pmu\.glibc\.node$/.test(f))).toBe(true);
+    expect(prebuilds.filter((f) => !/^prebuilds\/linux-(x64|arm64)\/(pmu\.glibc\.node|floor\/pmu_floor\.glibc\.node)$/.test(f))).toEqual([]);
   });
 
-  test('carries both prebuilt addons once `npm run prebuilds` has made them (always in CI)', () => {
+  test('carries both prebuilt addons, and the bench\'s floor addon for each, once `npm run prebuilds` has made them (always in CI)', () => {
     const made = fs.existsSync(path.join(REPO, 'prebuilds'));
     if (!made && process.env.CI !== 'true') {
       console.warn('SKIPPED: no prebuilds/ in this checkout: run `npm run prebuilds` (needs apt-get install g++-aarch64-linux-gnu) to check they are packed');
       return;
     }
-    expect(files).toEqual(expect.arrayContaining(['prebuilds/linux-x64/pmu.glibc.node', 'prebuilds/linux-arm64/pmu.glibc.node']));
+    expect(files).toEqual(expect.arrayContaining(['prebuilds/linux-x64/pmu.glibc.node', 'prebuilds/linux-arm64/pmu.glibc.node', 'prebuilds/linux-x64/floor/pmu_floor.glibc.node', 'prebuilds/linux-arm64/floor/pmu_floor.glibc.node']));
   });
 });
 
@@ -88,11 +120,20 @@ function install(dir: string, env: NodeJS.ProcessEnv = {}) {
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+describe('the production addon', () => {
+  test('carries no benchmark: measureFloor is the bench\'s floor addon\'s (native/floor)', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    expect(Object.keys(require(hostAddon()))).not.toContain('measureFloor');
+  });
+});
+
 describe('the install script', () => {
   test('uses a prebuild that fits and loads, and builds nothing', () => {
     const dir = installedLayout();
-    fs.mkdirSync(path.join(dir, 'prebuilds', `linux-${process.arch}`), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'prebuilds', `linux-${process.arch}`, 'floor'), { recursive: true });
     fs.copyFileSync(hostAddon(), path.join(dir, 'prebuilds', `linux-${process.arch}`, 'pmu.glibc.node'));
+    // The floor addon beside it (in floor/, as scripts/prebuild.sh puts it) is never taken for pmu's own.
+    fs.writeFileSync(path.join(dir, 'prebuilds', `linux-${process.arch}`, 'floor', 'pmu_floor.glibc.node'), 'not an ELF file');
     const result = install(dir, { PATH: pathWithoutCompiler() });
     expect(result).toMatchObject({ code: 0, stderr: '' });
     expect(result.stdout).toBe(`pmu: using the prebuilt addon prebuilds/linux-${process.arch}/pmu.glibc.node\n`);
@@ -134,11 +175,11 @@ describe('the install script', () => {
 });
 
 describe('prepack guard', () => {
-  test('refuses to pack without both prebuilt addons, says how to make them; an override packs anyway', () => {
+  test('refuses to pack without both prebuilt addons and their floor addons, says how to make them; an override packs anyway', () => {
     const dir = installedLayout();
     const refused = spawnSync(process.execPath, [path.join(dir, 'scripts', 'check-prebuilds.js')], { encoding: 'utf8' });
     expect(refused.status).toBe(1);
-    expect(refused.stderr).toBe('pmu: not packing: prebuilds/linux-x64/pmu.glibc.node is missing; prebuilds/linux-arm64/pmu.glibc.node is missing. Run npm run prebuilds first (PMU_PACK_WITHOUT_PREBUILDS=1 packs without them).\n');
+    expect(refused.stderr).toBe('pmu: not packing: prebuilds/linux-x64/pmu.glibc.node is missing; prebuilds/linux-x64/floor/pmu_floor.glibc.node is missing; prebuilds/linux-arm64/pmu.glibc.node is missing; prebuilds/linux-arm64/floor/pmu_floor.glibc.node is missing. Run npm run prebuilds first (PMU_PACK_WITHOUT_PREBUILDS=1 packs without them).\n');
     // An x64 binary where the arm64 one belongs is caught too.
     for (const arch of ['x64', 'arm64']) {
       fs.mkdirSync(path.join(dir, 'prebuilds', `linux-${arch}`), { recursive: true });

@@ -1,9 +1,10 @@
 'use strict';
 // Physical floors measured in the same run as pmu: memcpy and memcpy + msync timed in C on a
-// file prepared as pmu prepares its own, and a Node request/ack ping-pong over TCP and a Unix
-// socket between two processes.
+// file prepared as pmu prepares its own (the bench's floor addon, lib/floor-addon.js; without
+// it these rows are left out and the run says why), and a Node request/ack ping-pong over TCP
+// and a Unix socket between two processes.
 const path = require('node:path');
-const { addon } = require('../../dist/unit/native');
+const { floorAddon } = require('../lib/floor-addon');
 const { summarize } = require('../lib/stats');
 const { startChild } = require('../lib/child');
 const { PingPong, frameOf } = require('../lib/pingpong');
@@ -49,14 +50,15 @@ module.exports = {
   },
   cases(ctx) {
     const cases = [];
-    for (const size of ctx.sizes) {
+    const floor = floorAddon(ctx);
+    for (const size of floor ? ctx.sizes : []) {
       cases.push({
         label: `floor memcpy ${ctx.sizeName(size)}`,
-        run: () => ({ name: 'memcpy into the mapping (C)', size, ...summarize(addon().measureFloor(path.join(ctx.dir, 'floor'), floorFile(size), size, ctx.iterations(size), false)) }),
+        run: () => ({ name: 'memcpy into the mapping (C)', size, ...summarize(floor.measureFloor(path.join(ctx.dir, 'floor'), floorFile(size), size, ctx.iterations(size), false)) }),
       });
       cases.push({
         label: `floor msync ${ctx.sizeName(size)}`,
-        run: () => ({ name: 'memcpy + msync (C)', size, ...summarize(addon().measureFloor(path.join(ctx.dir, 'floor'), floorFile(size), size, ctx.iterations(size), true)) }),
+        run: () => ({ name: 'memcpy + msync (C)', size, ...summarize(floor.measureFloor(path.join(ctx.dir, 'floor'), floorFile(size), size, ctx.iterations(size), true)) }),
       });
     }
     for (const size of ctx.networkSizes) {

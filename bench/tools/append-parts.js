@@ -9,8 +9,8 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
-const { PersistentMemoryUnit, openPrimary } = require('pmu');
-const { addon } = require('../../dist/unit/native');
+const { PersistentMemoryUnit, crc32c, openPrimary } = require('pmu');
+const { requireFloorAddon } = require('../lib/floor-addon');
 
 const { values: args } = parseArgs({ options: { mib: { type: 'string', default: '16' }, runs: { type: 'string', default: '4' } } });
 const size = Number(args.mib) * (1 << 20);
@@ -33,7 +33,7 @@ async function main() {
       payload.copy(frame, 40);
       parts['copy into a fresh record buffer'].push(ms(t0));
       t0 = process.hrtime.bigint();
-      addon().crc32c(payload, 0);
+      crc32c(payload, 0);
       parts['CRC32C of the payload'].push(ms(t0));
       t0 = process.hrtime.bigint();
       scratch.writeSync(i * size, payload, { durability: 'mapped' });
@@ -49,7 +49,7 @@ async function main() {
   } finally {
     await unit.close();
   }
-  const floor = Array.from(addon().measureFloor(path.join(dir, 'floor'), 2 * Math.ceil(size / 4096) * 4096, size, runs, true), (ns) => ns / 1e6);
+  const floor = Array.from(requireFloorAddon().measureFloor(path.join(dir, 'floor'), 2 * Math.ceil(size / 4096) * 4096, size, runs, true), (ns) => ns / 1e6);
   console.log(`# one ${args.mib} MiB durable append, part by part (${runs} runs each; ${os.cpus().length} CPUs, Node ${process.versions.node}, files in ${dir})`);
   for (const [name, values] of Object.entries(parts)) console.log(`${name.padEnd(40)} ${fmt(values)}`);
   console.log(`${'floor: memcpy + msync in C'.padEnd(40)} ${fmt(floor)}`);

@@ -82,8 +82,6 @@ interface Addon {
   createFileAsync(path: string, size: number, maxRegions: number, progress: (done: number, total: number) => void, done: (status: number, detail: string) => void): void;
   inspect(path: string): NativeInspection;
   crc32c(data: Uint8Array, seed?: number): number;
-  /** Benchmark floor: ns per memcpy (+ msync) into a fresh mapping, timed in C. */
-  measureFloor(path: string, fileSize: number, writeSize: number, iterations: number, msync: boolean): Float64Array;
 }
 
 /** Write flags, as native/binding/unit_wrap.cpp reads them. */

@@ -10,10 +10,9 @@
 #include "../core/unit.h"
 #include "args.h"
 #include "create_worker.h"
-#include "floor.h"
 #include "unit_wrap.h"
 #ifdef PMU_CRASH_RECORD
-#include "crash_binding.h"
+#include "../crash/crash_binding.h"  // native/crash/binding.gyp only: not in the npm package
 #endif
 
 namespace pmu_binding {
@@ -156,7 +155,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createFileAsync", Napi::Function::New(env, CreateFileAsync));
   exports.Set("inspect", Napi::Function::New(env, Inspect));
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
-  exports.Set("measureFloor", Napi::Function::New(env, MeasureFloor));
 #ifdef PMU_CRASH_RECORD
   exports.Set("crashRecorder", CrashRecorderObject(env));  // the recording build only
 #endif

@@ -1,4 +1,4 @@
-// Unit tests for the crash recorder (native/core/crash_recorder.cpp), linked like the recording
+// Unit tests for the crash recorder (native/crash/crash_recorder.cpp), linked like the recording
 // addon: the core's mmap/munmap/msync/fsync/fdatasync/fallocate calls wrapped (--wrap, see
 // CMakeLists.txt). Drives a PmFile directly and checks the images the recorder writes.
 // Prints `N passed, N failed` and exits 1 on any failure.

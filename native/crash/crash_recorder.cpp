@@ -12,7 +12,7 @@
 #include <mutex>
 #include <vector>
 
-#include "pm_file.h"
+#include "../core/pm_file.h"
 
 // The real syscalls, reached through the linker's --wrap.
 extern "C" {

@@ -1,4 +1,4 @@
-// The crash recorder's JS face (recording build only): see native/core/crash_recorder.h.
+// The crash recorder's JS face (recording build only): see crash_recorder.h.
 #pragma once
 #include <napi.h>
 

@@ -2,8 +2,8 @@
 
 #include <string>
 
-#include "../core/crash_recorder.h"
-#include "args.h"
+#include "../binding/args.h"
+#include "crash_recorder.h"
 
 namespace pmu_binding {
 
