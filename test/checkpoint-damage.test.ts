@@ -5,7 +5,7 @@
  * recovers.
  */
 import { CheckpointReader, CheckpointWriter, crc32c, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, EPOCH_OFFSET, HEADER_BYTES, HEARTBEAT_OFFSET, LocalRegion, openPrimary, RECORD_HEADER_BYTES, recordBytes } from '../lib';
-import { encodeWord, tryDecodeWord, WordName } from '../lib/checkpoint/checked-word';
+import { encodeWord, tryDecodeWord, WordName } from '../lib/checkpoint/format/checked-word';
 import { verifyRegion } from '../lib/checkpoint/verify';
 import { removeTempDirs } from './helpers/temp';
 import { Embedded, openEmbedded, payload } from './fixtures/checkpoint-setup';

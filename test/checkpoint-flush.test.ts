@@ -6,8 +6,8 @@
  * the ack could not leave a gap before an acknowledged record.
  */
 import { CheckpointReader, CheckpointWriter, Durability, HEADER_BYTES, LocalRegion, openPrimary, recordBytes, Region, RegionContext, WriteOptions } from '../lib';
-import { encodeWord } from '../lib/checkpoint/checked-word';
-import { CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET } from '../lib/checkpoint/layout';
+import { encodeWord } from '../lib/checkpoint/format/checked-word';
+import { CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET } from '../lib/checkpoint/format/layout';
 import { removeTempDirs } from './helpers/temp';
 import { Embedded, openEmbedded, payload } from './fixtures/checkpoint-setup';
 

@@ -7,7 +7,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { execFile } from 'node:child_process';
-import { describeRegion, progressBar } from '../lib/cli/cluster';
+import { describeRegion, progressBar } from '../lib/cli/commands/cluster';
 import { MirrorDirectory } from '../lib/mirror/directory';
 import { MirroredRegion } from '../lib/mirror/mirrored-region';
 import { PmuPool } from '../lib/mirror/pool';

@@ -12,7 +12,7 @@ import { CheckpointLogFigures } from '../lib/checkpoint/log-figures';
 import { PmuMetrics } from '../lib/obs/metrics';
 import { MetricsEndpoint, serveMetrics } from '../lib/obs/metrics-endpoint';
 import { placementWarnings } from '../lib/cli/placement';
-import { parseExposition } from '../lib/cli/stat';
+import { parseExposition } from '../lib/cli/commands/stat';
 import { PmuError } from '../lib/unit/errors';
 import { Harness, startServer } from './fixtures/net-harness';
 import { removeTempDirs, tempDir } from './helpers/temp';

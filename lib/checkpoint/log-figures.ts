@@ -8,7 +8,7 @@
  */
 import type { LogFigures } from '../obs/metrics';
 import type { PersistentMemoryUnit } from '../unit/unit';
-import { readHeader } from './header';
+import { readHeader } from './format/header';
 import { CheckpointReader } from './reader';
 
 const HEARTBEAT_SAMPLE_MS = 500;

@@ -9,8 +9,8 @@
 import { performance } from 'node:perf_hooks';
 import { PmuError } from '../unit/errors';
 import { Region } from '../unit/region';
-import { decodeWord } from './checked-word';
-import { EPOCH_OFFSET } from './layout';
+import { decodeWord } from './format/checked-word';
+import { EPOCH_OFFSET } from './format/layout';
 
 export interface WatchPrimaryOptions {
   /** Heartbeat silence that counts as a failed primary. Default 1000 ms. */

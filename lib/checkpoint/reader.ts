@@ -10,11 +10,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PmuError } from '../unit/errors';
 import { Region } from '../unit/region';
-import { encodeWord } from './checked-word';
-import { damageError, findVouchingRecord } from './damage';
-import { LogHeader, readCheckedWord, readHeader, wordBytes } from './header';
-import { CheckpointMode, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, HEADER_BYTES } from './layout';
-import { CleanEndMemo, LogPoint, LogRecord, scanLog, ScanLimits, ScanStop, ScannedEntry } from './log-scan';
+import { encodeWord } from './format/checked-word';
+import { damageError, findVouchingRecord } from './format/damage';
+import { LogHeader, readCheckedWord, readHeader, wordBytes } from './format/header';
+import { CheckpointMode, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, HEADER_BYTES } from './format/layout';
+import { CleanEndMemo, LogPoint, LogRecord, scanLog, ScanLimits, ScanStop, ScannedEntry } from './format/log-scan';
 import { watchPrimary, PrimaryFailure, WatchPrimaryOptions } from './primary-watch';
 import { Checkpoint, readLatestCheckpoint } from './slots';
 
@@ -94,7 +94,7 @@ export class CheckpointReader {
   /**
    * Append mode: the records after the read position, as many as the limits allow (default up
    * to 1 MiB). ECORRUPT when the walk stops at a record that a valid later record proves was
-   * persisted (damage.ts): damage is reported, never taken for the end of the log.
+   * persisted (format/damage.ts): damage is reported, never taken for the end of the log.
    */
   async readBatch(limits: ScanLimits = {}): Promise<LogBatch> {
     this.needAppend('readBatch');

@@ -2,7 +2,7 @@
  * Recovery for snapshot-plus-log: the state is the latest snapshot and the updates after it.
  * Everything before that snapshot is history the state no longer needs.
  */
-import { LogRecord } from './log-scan';
+import { LogRecord } from './format/log-scan';
 
 export interface Replay {
   /** The latest snapshot among the records, if any. */

@@ -14,10 +14,10 @@
  */
 import { PmuError } from '../unit/errors';
 import { Durability, Region } from '../unit/region';
-import { CURSOR_POSITION_OFFSET } from './layout';
-import { fenceFor, LogHeader, readCheckedWord } from './header';
-import { encodePad, END_MARK_BYTES, epochTag, RecordFrame, recordBytes, RECORD_HEADER_BYTES, sealFrame } from './record';
-import { LogPoint } from './log-scan';
+import { CURSOR_POSITION_OFFSET } from './format/layout';
+import { fenceFor, LogHeader, readCheckedWord } from './format/header';
+import { encodePad, END_MARK_BYTES, epochTag, RecordFrame, recordBytes, RECORD_HEADER_BYTES, sealFrame } from './format/record';
+import { LogPoint } from './format/log-scan';
 import { WriterHealth } from './writer-health';
 
 export type WhenFull = 'error' | 'wait';

@@ -17,10 +17,10 @@
  */
 import { PmuError } from '../unit/errors';
 import { Durability, Region } from '../unit/region';
-import { encodeWord } from './checked-word';
-import { fenceFor, LogHeader, readCheckedWord, wordBytes } from './header';
-import { CHECKPOINT_MARK_OFFSET } from './layout';
-import { checkHeader, crcMatches, encodeRecord, epochTag, recordBytes, RECORD_HEADER_BYTES, RecordHeader } from './record';
+import { encodeWord } from './format/checked-word';
+import { fenceFor, LogHeader, readCheckedWord, wordBytes } from './format/header';
+import { CHECKPOINT_MARK_OFFSET } from './format/layout';
+import { checkHeader, crcMatches, encodeRecord, epochTag, recordBytes, RECORD_HEADER_BYTES, RecordHeader } from './format/record';
 import { WriterHealth } from './writer-health';
 
 export interface Checkpoint {

@@ -17,12 +17,12 @@
  */
 import { PmuError } from '../unit/errors';
 import { Region } from '../unit/region';
-import { encodeWord } from './checked-word';
-import { formatRegion, readCheckedWord, readHeader } from './header';
-import { EPOCH_OFFSET, HEADER_BYTES } from './layout';
-import { LogRecord, ScanStop } from './log-scan';
+import { encodeWord } from './format/checked-word';
+import { formatRegion, readCheckedWord, readHeader } from './format/header';
+import { EPOCH_OFFSET, HEADER_BYTES } from './format/layout';
+import { LogRecord, ScanStop } from './format/log-scan';
 import { CheckpointReader } from './reader';
-import { recordBytes } from './record';
+import { recordBytes } from './format/record';
 import { Checkpoint, slotOffset } from './slots';
 import { CheckpointWriter, CheckpointWriterOptions } from './writer';
 

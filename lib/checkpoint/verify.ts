@@ -3,14 +3,14 @@
  * is its header intact, do its header words pass their checks, and does every live record
  * validate. Read-only: it only calls region.read, so it works over any Region, including a
  * read-only view of a file a server has open. It applies the same rules recovery applies
- * (log-scan.ts, damage.ts), so what it calls damage is what a takeover would refuse.
+ * (format/log-scan.ts, format/damage.ts), so what it calls damage is what a takeover would refuse.
  */
 import { isPmuError } from '../unit/errors';
 import { Region } from '../unit/region';
-import { checkRecoveredEnd } from './damage';
-import { LogHeader, readHeader } from './header';
-import { HEADER_FIELDS_BYTES, MAGIC } from './layout';
-import { scanLog, ScanStop } from './log-scan';
+import { checkRecoveredEnd } from './format/damage';
+import { LogHeader, readHeader } from './format/header';
+import { HEADER_FIELDS_BYTES, MAGIC } from './format/layout';
+import { scanLog, ScanStop } from './format/log-scan';
 import { readLatestCheckpoint, slotOffset } from './slots';
 
 export interface RegionVerdict {

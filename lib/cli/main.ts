@@ -5,17 +5,17 @@
 import { useAddon } from '../unit/native';
 import { PmuError } from '../unit/errors';
 import { UsageError } from './args';
-import { bench } from './bench';
-import { cluster } from './cluster';
+import { bench } from './commands/bench';
+import { cluster } from './commands/cluster';
 import { Command } from './command';
-import { inspect } from './inspect';
-import { read } from './read';
-import { region } from './region';
-import { serve } from './serve';
-import { stat } from './stat';
-import { tail } from './tail';
-import { user } from './user';
-import { write } from './write';
+import { inspect } from './commands/inspect';
+import { read } from './commands/read';
+import { region } from './commands/region';
+import { serve } from './commands/serve';
+import { stat } from './commands/stat';
+import { tail } from './commands/tail';
+import { user } from './commands/user';
+import { write } from './commands/write';
 
 const COMMANDS: Record<string, Command> = {
   serve,

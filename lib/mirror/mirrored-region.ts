@@ -19,7 +19,7 @@
  *   that adds a replica waits for all of them (resync.ts). A writer whose lease may have run
  *   out acknowledges nothing.
  */
-import { EPOCH_OFFSET } from '../checkpoint/layout';
+import { EPOCH_OFFSET } from '../checkpoint/format/layout';
 import { RemoteRegion } from '../client/remote-region';
 import { PmuError } from '../unit/errors';
 import { Durability, Region, RegionContext, WriteOptions } from '../unit/region';

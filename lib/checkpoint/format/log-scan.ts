@@ -8,8 +8,8 @@
  * the writer fills the end of the ring with a pad record, or, if fewer bytes than a record
  * header remain, both sides skip them implicitly.
  */
-import { PmuError } from '../unit/errors';
-import { Region } from '../unit/region';
+import { PmuError } from '../../unit/errors';
+import { Region } from '../../unit/region';
 import { LogHeader } from './header';
 import { checkHeader, crcMatches, occupiedBytes, RECORD_HEADER_BYTES, RecordHeader } from './record';
 

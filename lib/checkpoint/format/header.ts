@@ -4,9 +4,9 @@
  * same blank region cannot both succeed, and every later header write is fenced on that epoch.
  */
 import { randomInt } from 'node:crypto';
-import { PmuError } from '../unit/errors';
-import { crc32c } from '../unit/native';
-import { Region } from '../unit/region';
+import { PmuError } from '../../unit/errors';
+import { crc32c } from '../../unit/native';
+import { Region } from '../../unit/region';
 import {
   alignDown,
   CAPACITY_OFFSET,

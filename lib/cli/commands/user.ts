@@ -1,9 +1,9 @@
 /** pmu user add | remove: changes the users file and tells a running server to reload it. */
-import { addUser, removeUser, UserDirectory } from '../server/users';
-import { PmuError } from '../unit/errors';
-import { out, parse, UsageError } from './args';
-import { Command } from './command';
-import { dataDir, ensureAdmin, runningServer } from './data-dir';
+import { addUser, removeUser, UserDirectory } from '../../server/users';
+import { PmuError } from '../../unit/errors';
+import { out, parse, UsageError } from '../args';
+import { Command } from '../command';
+import { dataDir, ensureAdmin, runningServer } from '../data-dir';
 
 const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 

@@ -20,7 +20,7 @@
  * reaches sequence n proves record n was persisted before it, so an invalid record n is
  * damage; a crash can only tear records no valid later record vouches for.
  */
-import { crc32c } from '../unit/native';
+import { crc32c } from '../../unit/native';
 import { alignUp } from './layout';
 
 export const RECORD_HEADER_BYTES = 40;

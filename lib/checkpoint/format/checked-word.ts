@@ -8,7 +8,7 @@
  * Every legitimate value of such a word is a codeword, so a damaged epoch equals no writer's
  * fence (every writer is refused) and a damaged cursor is refused, never read as a number.
  */
-import { PmuError } from '../unit/errors';
+import { PmuError } from '../../unit/errors';
 
 export type WordName = 'epoch' | 'cursor position' | 'cursor sequence' | 'checkpoint mark';
 const TAGS: Record<WordName, number> = { epoch: 0x45, 'cursor position': 0x50, 'cursor sequence': 0x53, 'checkpoint mark': 0x43 };

@@ -1,7 +1,7 @@
 /** pmu read: copies bytes of a region to stdout. */
-import { parse, parseInteger, UsageError } from './args';
-import { Command } from './command';
-import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromArgs } from './connect';
+import { parse, parseInteger, UsageError } from '../args';
+import { Command } from '../command';
+import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromArgs } from '../connect';
 
 export const read: Command = {
   summary: 'read bytes of a region to stdout',

@@ -3,10 +3,10 @@
  * shell. lib/mirror is loaded only when a cluster command runs: the etcd client costs ~0.5 s to
  * load, which no other command should pay.
  */
-import type { RegionConfig } from '../mirror/config';
-import type { MirrorDirectory, Progress } from '../mirror/directory';
-import { out, parse, parseInteger, parseSize, UsageError } from './args';
-import { Command } from './command';
+import type { RegionConfig } from '../../mirror/config';
+import type { MirrorDirectory, Progress } from '../../mirror/directory';
+import { out, parse, parseInteger, parseSize, UsageError } from '../args';
+import { Command } from '../command';
 
 export const CLUSTER_OPTIONS = {
   etcd: { type: 'string' },
@@ -16,7 +16,7 @@ export const CLUSTER_OPTIONS = {
 export async function directoryFromArgs(values: Record<string, unknown>): Promise<MirrorDirectory> {
   const etcd = (values.etcd as string | undefined) ?? (process.env.PMU_ETCD || undefined);
   if (!etcd) throw new UsageError('say where etcd is: --etcd http://127.0.0.1:2379 or PMU_ETCD');
-  const { MirrorDirectory } = await import('../mirror/directory');
+  const { MirrorDirectory } = await import('../../mirror/directory');
   return MirrorDirectory.connect(etcd, { set: (values.set as string | undefined) ?? (process.env.PMU_SET || undefined) });
 }
 
@@ -99,8 +99,8 @@ create needs the set's user, an admin on every PMU: --user/--secret or PMU_USER/
         }
         case 'create': {
           const size = parseSize('--size', values.size as string | undefined);
-          const { PmuPool } = await import('../mirror/pool');
-          const { createMirroredRegion } = await import('../mirror/resync');
+          const { PmuPool } = await import('../../mirror/pool');
+          const { createMirroredRegion } = await import('../../mirror/resync');
           const pool = new PmuPool(directory, { user: (values.user as string | undefined) ?? process.env.PMU_USER, secret: (values.secret as string | undefined) ?? process.env.PMU_SECRET, timeoutMs: 10_000 });
           try {
             const config = await createMirroredRegion(directory, pool, name, size, copies);

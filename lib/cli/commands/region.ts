@@ -1,9 +1,9 @@
 /** pmu region create | list | delete | grant: the persistent memory manager from the shell. */
-import { Grant } from '../unit/unit';
-import { PmuError } from '../unit/errors';
-import { out, parse, parseSize, UsageError } from './args';
-import { Command } from './command';
-import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromArgs } from './connect';
+import { Grant } from '../../unit/unit';
+import { PmuError } from '../../unit/errors';
+import { out, parse, parseSize, UsageError } from '../args';
+import { Command } from '../command';
+import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromArgs } from '../connect';
 
 function parseGrant(text: string): Grant {
   const match = /^([^=]+)=(r|rw)$/.exec(text);

@@ -1,9 +1,9 @@
 /** pmu write: copies stdin (or --file) into a region at an offset. */
 import * as fs from 'node:fs';
-import { Durability } from '../unit/region';
-import { parse, parseInteger, UsageError } from './args';
-import { Command } from './command';
-import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromArgs } from './connect';
+import { Durability } from '../../unit/region';
+import { parse, parseInteger, UsageError } from '../args';
+import { Command } from '../command';
+import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromArgs } from '../connect';
 
 async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];

@@ -3,10 +3,10 @@
  * metrics endpoint (the same numbers Prometheus scrapes), so it needs no credentials and adds
  * no protocol: whoever can reach the endpoint (loopback by default) can read them.
  */
-import { PmuError } from '../unit/errors';
-import { out, parse, parseInteger, UsageError } from './args';
-import { Command } from './command';
-import { DEFAULT_METRICS_PORT } from '../obs/metrics-endpoint';
+import { PmuError } from '../../unit/errors';
+import { out, parse, parseInteger, UsageError } from '../args';
+import { Command } from '../command';
+import { DEFAULT_METRICS_PORT } from '../../obs/metrics-endpoint';
 
 export const DEFAULT_STAT_URL = `http://127.0.0.1:${DEFAULT_METRICS_PORT}/metrics`;
 

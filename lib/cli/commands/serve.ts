@@ -1,18 +1,18 @@
 /** pmu serve: creates the data directory on first use, then serves the unit until SIGINT or SIGTERM. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PmuServer, DEFAULT_HOST, DEFAULT_PORT } from '../server/server';
-import { createLog, isLogLevel, LOG_LEVELS } from '../obs/log';
-import { PersistentMemoryUnit } from '../unit/unit';
-import { out, parse, parseInteger, parseMetricsAddress, parseSize, UsageError } from './args';
-import { Command } from './command';
-import { CheckpointLogFigures } from '../checkpoint/log-figures';
-import { MetricsEndpoint, serveMetrics } from '../obs/metrics-endpoint';
-import { PmuMetrics } from '../obs/metrics';
-import { placementWarnings } from './placement';
-import { dataDir, ensureAdmin, makeDataDir, readCredential, writeCredential } from './data-dir';
-import { addUser, UserDirectory } from '../server/users';
-import { isPmuError, PmuError } from '../unit/errors';
+import { PmuServer, DEFAULT_HOST, DEFAULT_PORT } from '../../server/server';
+import { createLog, isLogLevel, LOG_LEVELS } from '../../obs/log';
+import { PersistentMemoryUnit } from '../../unit/unit';
+import { out, parse, parseInteger, parseMetricsAddress, parseSize, UsageError } from '../args';
+import { Command } from '../command';
+import { CheckpointLogFigures } from '../../checkpoint/log-figures';
+import { MetricsEndpoint, serveMetrics } from '../../obs/metrics-endpoint';
+import { PmuMetrics } from '../../obs/metrics';
+import { placementWarnings } from '../placement';
+import { dataDir, ensureAdmin, makeDataDir, readCredential, writeCredential } from '../data-dir';
+import { addUser, UserDirectory } from '../../server/users';
+import { isPmuError, PmuError } from '../../unit/errors';
 
 /** The set's user (PMU_USER / PMU_SECRET) must be an admin here: a resync may create regions. */
 function ensureSetUser(usersFile: string): void {
@@ -181,9 +181,9 @@ Mirrored PMUs (docs/MIRROR.md):
     let directory: { close(): void } | undefined;
     if (join) {
       // Loaded only here: the etcd client is slow to load and only a set member needs it.
-      const { MirrorDirectory } = await import('../mirror/directory');
-      const { PmuPool } = await import('../mirror/pool');
-      const { startReplicaAgent } = await import('../mirror/agent');
+      const { MirrorDirectory } = await import('../../mirror/directory');
+      const { PmuPool } = await import('../../mirror/pool');
+      const { startReplicaAgent } = await import('../../mirror/agent');
       const set = MirrorDirectory.connect(join, { set: (values.set as string | undefined) ?? (process.env.PMU_SET || undefined) });
       directory = set;
       const id = values.id as string;

@@ -3,11 +3,11 @@
  * --verify, a check of everything recovery trusts. Never locks the file and never writes.
  */
 import * as fs from 'node:fs';
-import { verifyRegion, RegionVerdict } from '../checkpoint/verify';
-import { inspectFile } from '../unit/unit';
-import { out, parse, UsageError } from './args';
-import { Command } from './command';
-import { FileRegion } from './file-region';
+import { verifyRegion, RegionVerdict } from '../../checkpoint/verify';
+import { inspectFile } from '../../unit/unit';
+import { out, parse, UsageError } from '../args';
+import { Command } from '../command';
+import { FileRegion } from '../file-region';
 
 type Report = ReturnType<typeof inspectFile>;
 

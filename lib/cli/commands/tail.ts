@@ -3,15 +3,15 @@
  * observer: it opens the region read-only and never clears, so it does not disturb the backup
  * that owns the cursor. It starts at the persisted cursor (the oldest record not yet cleared).
  */
-import { CheckpointReader } from '../checkpoint/reader';
-import { LogRecord } from '../checkpoint/log-scan';
-import { MAGIC } from '../checkpoint/layout';
-import { PmuError } from '../unit/errors';
-import { Region } from '../unit/region';
-import { PersistentMemoryUnit } from '../unit/unit';
-import { parse, parseInteger, UsageError, out } from './args';
-import { Command } from './command';
-import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromArgs } from './connect';
+import { CheckpointReader } from '../../checkpoint/reader';
+import { LogRecord } from '../../checkpoint/format/log-scan';
+import { MAGIC } from '../../checkpoint/format/layout';
+import { PmuError } from '../../unit/errors';
+import { Region } from '../../unit/region';
+import { PersistentMemoryUnit } from '../../unit/unit';
+import { parse, parseInteger, UsageError, out } from '../args';
+import { Command } from '../command';
+import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromArgs } from '../connect';
 
 const FORMATS = ['text', 'json', 'hex'] as const;
 type Format = (typeof FORMATS)[number];

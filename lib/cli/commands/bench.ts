@@ -6,10 +6,10 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PmuError } from '../unit/errors';
-import { Command } from './command';
+import { PmuError } from '../../unit/errors';
+import { Command } from '../command';
 
-const RUNNER = path.join(__dirname, '..', '..', 'bench', 'run.js');
+const RUNNER = path.join(__dirname, '..', '..', '..', 'bench', 'run.js');
 
 export const bench: Command = {
   summary: 'measure pmu against the floors (msync, a Node ping-pong) and peers (Redis, lmdb-js)',

@@ -15,8 +15,8 @@
  * claiming a position behind P whose `durable` reaches s says record s was persisted before
  * it, i.e. behind the cursor, which a consumed-up-to-P cursor denies: the cursor is damaged.
  */
-import { PmuError } from '../unit/errors';
-import { Region } from '../unit/region';
+import { PmuError } from '../../unit/errors';
+import { Region } from '../../unit/region';
 import { LogHeader } from './header';
 import { RECORD_ALIGN } from './layout';
 import { LogPoint, ScanStop } from './log-scan';
