@@ -39,10 +39,16 @@ describe.each(['tcp', 'unix'] as const)('over %s', (transport) => {
     expect(local.readSync(100, data.length).equals(data)).toBe(true);
   });
 
-  test('flush of a range and of the whole region', async () => {
+  test('flush of a range and of the whole region: each runs an msync on the server; a range outside the region is EBOUNDS and runs none', async () => {
     await region.write(0, Buffer.alloc(4096, 1), { durability: 'mapped' });
+    const before = h.unit.stats().flushes;
     await region.flush(0, 4096);
+    expect(h.unit.stats().flushes).toBe(before + 1);
     await region.flush();
+    expect(h.unit.stats().flushes).toBe(before + 2);
+    await expect(region.flush(region.size - 4095, 4096)).rejects.toMatchObject({ code: 'EBOUNDS' });
+    expect(h.unit.stats().flushes).toBe(before + 2);
+    expect(h.unit.openRegion(`data-${transport}`).readSync(0, 4096).equals(Buffer.alloc(4096, 1))).toBe(true);
   });
 
   test('compareAndSwap swaps only when the word holds the expected value, with bigint values', async () => {

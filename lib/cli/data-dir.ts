@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { addUser, UserDirectory } from '../server/users';
 import { PmuError } from '../unit/errors';
 
-export const DEFAULT_DATA_DIR = 'pmu-data';
+const DEFAULT_DATA_DIR = 'pmu-data';
 
 export interface DataDir {
   dir: string;

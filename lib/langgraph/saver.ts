@@ -33,15 +33,14 @@ import {
   getCheckpointId,
   maxChannelVersion,
   PendingWrite,
-  SerializerProtocol,
   TASKS,
   WRITES_IDX_MAP,
   writesSortKey,
 } from '@langchain/langgraph-checkpoint';
 import { isPmuError, PmuError } from '../unit/errors';
-import { Durability, Region } from '../unit/region';
-import { CheckpointReader, CheckpointWriter, LogRecord, openPrimary, recordBytes, replayFrom } from '../checkpoint';
-import { BlobEntry, CheckpointEntry, decodeEntries, encodeEntries, Entry, sizeHint, WriteEntry } from './entries';
+import { Region } from '../unit/region';
+import { CheckpointReader, CheckpointWriter, openPrimary, recordBytes } from '../checkpoint';
+import { BlobEntry, CheckpointEntry, encodeEntries, Entry, sizeHint, WriteEntry } from './entries';
 import { blobKey, Namespace, SaverState, StoredCheckpoint } from './state';
 import { checkNamespace, checkId, checkThreadId, optionalId } from './ids';
 import { PmuSaverOptions, writerOptions } from './options';

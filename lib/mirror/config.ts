@@ -35,8 +35,8 @@ export interface SetInfo {
   created: string;
 }
 
-export const MIN_COPIES = 1;
-export const MAX_COPIES = 3;
+const MIN_COPIES = 1;
+const MAX_COPIES = 3;
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
@@ -51,7 +51,7 @@ export function checkCopies(copies: number): number {
 }
 
 /** Bytes each PMU has promised to regions already. */
-export function usedBytes(configs: RegionConfig[]): Map<string, number> {
+function usedBytes(configs: RegionConfig[]): Map<string, number> {
   const used = new Map<string, number>();
   for (const config of configs) for (const id of config.replicas) used.set(id, (used.get(id) ?? 0) + config.size);
   return used;

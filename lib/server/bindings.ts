@@ -148,7 +148,7 @@ export class BindingTable {
  * whatever they hold (the differences are OR-ed, no early exit), as crypto.timingSafeEqual
  * does, without making a view of the request and calling into C++ on every data request.
  */
-export function keyMatches(prefix: Buffer, words: readonly [number, number, number, number]): boolean {
+function keyMatches(prefix: Buffer, words: readonly [number, number, number, number]): boolean {
   const difference =
     (prefix.readUInt32LE(4) ^ words[0]) | (prefix.readUInt32LE(8) ^ words[1]) | (prefix.readUInt32LE(12) ^ words[2]) | (prefix.readUInt32LE(16) ^ words[3]);
   return difference === 0;

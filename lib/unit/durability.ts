@@ -45,7 +45,7 @@ export const DURABILITY_LEVELS = [
 export type Durability = (typeof DURABILITY_LEVELS)[number]['name'];
 
 /** Writes without a durability option get this one. */
-export const DEFAULT_DURABILITY: Durability = 'flushed';
+const DEFAULT_DURABILITY: Durability = 'flushed';
 
 /** Which levels a Region type gives: true for each supported name, nothing else (no prototype). */
 export type DurabilitySupport = Readonly<Partial<Record<string, true>>>;
@@ -62,10 +62,6 @@ const BY_WIRE_CODE: ReadonlyArray<Durability | undefined> = (() => {
   for (const level of DURABILITY_LEVELS) codes[level.wireCode] = level.name;
   return codes;
 })();
-
-export function durabilityLevel(name: Durability): DurabilityLevel {
-  return BY_NAME.get(name)!;
-}
 
 /** The capabilities of `regionType`, from the table. */
 export function capabilitiesOf(regionType: RegionType): RegionCapabilities {

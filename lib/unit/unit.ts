@@ -61,9 +61,9 @@ export interface UnitInfo extends NativeInfo {
 }
 
 const RIGHTS_BITS: Record<Rights, number> = { r: 1, rw: 3 };
-export const NAME_MAX_BYTES = 63;
+const NAME_MAX_BYTES = 63;
 export const USER_MAX_BYTES = 31;
-export const DEFAULT_MAX_REGIONS = 256;
+const DEFAULT_MAX_REGIONS = 256;
 
 export class PersistentMemoryUnit {
   private readonly access: UnitAccess;

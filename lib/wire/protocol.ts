@@ -16,7 +16,6 @@ export const HEADER_BYTES = 12;
 /** Room for a data op's fixed fields in front of a 64 MiB payload. */
 export const BODY_OVERHEAD_BYTES = 64;
 export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
-export const DEFAULT_MAX_BODY_BYTES = DEFAULT_MAX_PAYLOAD_BYTES + BODY_OVERHEAD_BYTES;
 /** Before authentication a peer may send only small frames: an unauthenticated peer cannot make the server buffer much. */
 export const PRE_AUTH_MAX_BODY_BYTES = 4096;
 

@@ -13,7 +13,7 @@ import { PmuError } from '../../unit/errors';
 export type WordName = 'epoch' | 'cursor position' | 'cursor sequence' | 'checkpoint mark';
 const TAGS: Record<WordName, number> = { epoch: 0x45, 'cursor position': 0x50, 'cursor sequence': 0x53, 'checkpoint mark': 0x43 };
 /** Largest value a checked word holds (56 bits): 64 PiB of log positions. */
-export const MAX_WORD_VALUE = (1n << 56n) - 1n;
+const MAX_WORD_VALUE = (1n << 56n) - 1n;
 
 function crc8(value: bigint, tag: number): number {
   let crc = 0;
@@ -42,7 +42,7 @@ export function decodeWord(name: WordName, word: bigint, regionName: string, off
   return value;
 }
 
-export function damagedWord(name: WordName, word: bigint, regionName: string, offset: number): PmuError {
+function damagedWord(name: WordName, word: bigint, regionName: string, offset: number): PmuError {
   return new PmuError(
     'ECORRUPT',
     `region '${regionName}': the checkpoint ${name} word (header bytes ${offset}-${offset + 7}, 0x${word.toString(16).padStart(16, '0')}) fails its check: it is damaged and recovery cannot trust it; nothing was written. Run 'pmu inspect --verify FILE' and restore the region from a mirror or a backup`,

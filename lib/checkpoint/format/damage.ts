@@ -144,11 +144,3 @@ export function damageError(region: Region, header: LogHeader, stop: ScanStop, v
       `this is damage, not a torn tail, and acknowledged records follow it; nothing was written. Run 'pmu inspect --verify FILE' and restore the region from a mirror or a backup`,
   );
 }
-
-export function damagedCursorError(region: Region, cursor: LogPoint, witness: VouchingRecord): PmuError {
-  return new PmuError(
-    'ECORRUPT',
-    `region '${region.name}': the checkpoint cursor (position ${cursor.position}, sequence ${cursor.sequence}) is damaged: record ${witness.sequence} at position ${witness.position} behind it ` +
-      `was written once record ${witness.durable} was persisted, so records the cursor calls unread sit behind it; nothing was written. Run 'pmu inspect --verify FILE' and restore the region from a mirror or a backup`,
-  );
-}

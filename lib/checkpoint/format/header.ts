@@ -23,6 +23,7 @@ import {
   HEARTBEAT_OFFSET,
   LOG_ID_OFFSET,
   MAGIC,
+  MAGIC_OFFSET,
   MODE_CODES,
   MODE_OFFSET,
   VERSION_OFFSET,
@@ -45,7 +46,7 @@ export interface LogHeader {
 /** Smallest data area worth formatting: room for a couple of small records. */
 const MIN_DATA_BYTES = 4 * RECORD_HEADER_BYTES;
 
-export async function readWord(region: Region, offset: number): Promise<bigint> {
+async function readWord(region: Region, offset: number): Promise<bigint> {
   return (await region.read(offset, 8)).readBigUInt64LE(0);
 }
 
@@ -78,7 +79,7 @@ export async function readHeader(region: Region): Promise<LogHeader | undefined>
   if (fields.every((byte) => byte === 0)) return undefined;
   const problem = (what: string) =>
     new PmuError('ECORRUPT', `region '${region.name}' does not hold a valid checkpoint header (${what}); delete and recreate the region, or use another`);
-  if (!fields.subarray(0, MAGIC.length).equals(MAGIC)) {
+  if (!fields.subarray(MAGIC_OFFSET, MAGIC_OFFSET + MAGIC.length).equals(MAGIC)) {
     // Formatting writes the magic last: a claimed epoch with no magic is a format in progress or interrupted.
     if (fields.subarray(0, EPOCH_OFFSET).every((byte) => byte === 0)) return undefined;
     throw problem('bad magic');
@@ -120,7 +121,7 @@ export async function readHeader(region: Region): Promise<LogHeader | undefined>
 }
 
 /** Data area sizes for a region of `regionSize` bytes in `mode`. */
-export function capacityFor(mode: CheckpointMode, regionSize: number): number {
+function capacityFor(mode: CheckpointMode, regionSize: number): number {
   const dataBytes = regionSize - HEADER_BYTES;
   return mode === 'overwrite' ? alignDown(Math.max(0, dataBytes) / 2) : alignDown(Math.max(0, dataBytes));
 }
@@ -143,7 +144,7 @@ export async function formatRegion(region: Region, mode: CheckpointMode): Promis
   if (previous !== observedWord) throw new PmuError('ETAKEN', `region '${region.name}' is being formatted by another writer`);
   const logId = randomInt(1, 0xffff_ffff);
   const fields = Buffer.alloc(HEADER_FIELDS_BYTES);
-  MAGIC.copy(fields, 0);
+  MAGIC.copy(fields, MAGIC_OFFSET);
   fields.writeUInt32LE(FORMAT_VERSION, VERSION_OFFSET);
   fields.writeUInt32LE(MODE_CODES[mode], MODE_OFFSET);
   fields.writeBigUInt64LE(encodeWord('cursor position', 0), CURSOR_POSITION_OFFSET);

@@ -72,14 +72,14 @@ export interface CleanEndMemo {
   header: Buffer;
 }
 
-export const DEFAULT_SCAN_BYTES = 1 << 20;
+const DEFAULT_SCAN_BYTES = 1 << 20;
 /** A single read asks for at most this much: keeps remote frames and copies moderate. */
 const READ_CHUNK_BYTES = 256 * 1024;
 /** A walk's first read: a caught-up follower polls the end often, and usually finds little or nothing there. */
 const FIRST_READ_BYTES = 16 * 1024;
 
 /** Where the next record after `position` starts, skipping a ring tail too small for a header. */
-export function nextRecordStart(position: number, capacity: number): number {
+function nextRecordStart(position: number, capacity: number): number {
   const remaining = capacity - (position % capacity);
   return remaining < RECORD_HEADER_BYTES ? position + remaining : position;
 }

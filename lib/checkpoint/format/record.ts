@@ -27,7 +27,7 @@ export const RECORD_HEADER_BYTES = 40;
 /** Bytes of the record header covered by the header CRC (everything before the CRC itself). */
 const CRC_OFFSET = 36;
 /** Largest payload a u32 length can describe; the ring or slot size is usually the real limit. */
-export const MAX_PAYLOAD_BYTES = 0xffff_ffff;
+const MAX_PAYLOAD_BYTES = 0xffff_ffff;
 
 export type RecordType = 'update' | 'snapshot' | 'pad' | 'checkpoint';
 const TYPE_CODES: Record<RecordType, number> = { update: 1, snapshot: 2, pad: 3, checkpoint: 4 };

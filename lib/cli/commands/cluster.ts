@@ -8,12 +8,12 @@ import type { MirrorDirectory, Progress } from '../../mirror/directory';
 import { out, parse, parseInteger, parseSize, UsageError } from '../args';
 import { Command } from '../command';
 
-export const CLUSTER_OPTIONS = {
+const CLUSTER_OPTIONS = {
   etcd: { type: 'string' },
   set: { type: 'string' },
 } as const;
 
-export async function directoryFromArgs(values: Record<string, unknown>): Promise<MirrorDirectory> {
+async function directoryFromArgs(values: Record<string, unknown>): Promise<MirrorDirectory> {
   const etcd = (values.etcd as string | undefined) ?? (process.env.PMU_ETCD || undefined);
   if (!etcd) throw new UsageError('say where etcd is: --etcd http://127.0.0.1:2379 or PMU_ETCD');
   const { MirrorDirectory } = await import('../../mirror/directory');

@@ -8,7 +8,7 @@ import { out, parse, parseInteger, UsageError } from '../args';
 import { Command } from '../command';
 import { DEFAULT_METRICS_PORT } from '../../obs/metrics-endpoint';
 
-export const DEFAULT_STAT_URL = `http://127.0.0.1:${DEFAULT_METRICS_PORT}/metrics`;
+const DEFAULT_STAT_URL = `http://127.0.0.1:${DEFAULT_METRICS_PORT}/metrics`;
 
 export const stat: Command = {
   summary: "show a running server's figures (from its --metrics endpoint)",

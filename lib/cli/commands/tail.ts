@@ -33,7 +33,7 @@ ${CONNECTION_HELP}`,
   run: tailCommand,
 };
 
-export async function tailCommand(argv: string[]): Promise<number> {
+async function tailCommand(argv: string[]): Promise<number> {
   const parsed = parse(argv, { ...CONNECTION_OPTIONS, once: { type: 'boolean' }, interval: { type: 'string' }, format: { type: 'string' }, file: { type: 'string' } });
   const [name, ...rest] = parsed.positionals;
   if (!name) throw new UsageError('pmu tail needs a REGION name');
