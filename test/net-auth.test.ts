@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { PmuClient } from '../lib/client/client';
-import { encodeHeader, HELLO_BYTES, Op } from '../lib/wire/protocol';
+import { encodeHeader, HELLO_BYTES, Op, PROTOCOL_VERSION } from '../lib/wire/protocol';
 import { addUser, UserDirectory } from '../lib/server/users';
 import { PmuServer } from '../lib/server/server';
 import { PersistentMemoryUnit } from '../lib/unit/unit';
@@ -89,7 +89,7 @@ describe('authentication', () => {
   test('the client refuses a server that cannot prove the secret (mutual authentication)', async () => {
     const impostor = net.createServer((socket) => {
       const hello = Buffer.alloc(HELLO_BYTES);
-      hello.writeUInt16LE(1, 0);
+      hello.writeUInt16LE(PROTOCOL_VERSION, 0);
       socket.write(Buffer.concat([encodeHeader(Op.HELLO, 0, 0, hello.length), hello]));
       socket.once('data', (chunk) => {
         // Accept anybody, with a made-up proof.
