@@ -16,7 +16,7 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { PmuClient } = require('pmu');
 const { MirrorDirectory, MirroredRegion, PmuPool, createMirroredRegion } = require('pmu/mirror');
-const { startEtcdProcess, child, freePort, waitFor, USER, SECRET } = require('../scripts/nemesis/run.js');
+const { startEtcdProcess, spawnLogged, freePort, waitFor, PMU_REPLICA, USER, SECRET } = require('./lib/cluster');
 const { summarize } = require('./lib/stats');
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '30' }, 'resync-mib': { type: 'string', default: '256' }, quick: { type: 'boolean', default: false } } });
@@ -41,7 +41,7 @@ async function main() {
   const pmus = new Map();
   const agentEvents = [];
   const startPmu = async (id, env) => {
-    const proc = child(id, 'pmu.js', env, (name, line) => {
+    const proc = spawnLogged(id, PMU_REPLICA, env, (name, line) => {
       if (line.endsWith(' READY')) proc.ready = true;
       const [t, kind, what] = line.split(' ');
       if (kind === 'AGENT') agentEvents.push({ id, t: Number(t), what });

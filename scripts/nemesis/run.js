@@ -13,67 +13,29 @@
  * read that was never tried, one value per sequence, no write of a fenced primary read or acked,
  * no read answered by a replica outside the in-sync set, each backup reads the log in order.
  */
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { CheckpointReader } = require('pmu');
 const { MirrorDirectory, MirroredRegion, PmuPool, createMirroredRegion } = require('pmu/mirror');
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const USER = 'nemesis';
-const SECRET = 'nemesis-secret-0123456789abcdef';
-const REGION = 'ckpt';
+const { freePort, PMU_REPLICA, SECRET, spawnLogged, startEtcdProcess, USER, waitFor } = require('../../bench/lib/cluster');
 
-const { freePort } = require('../../bench/lib/free-port');
+const REGION = 'ckpt';
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const rand = (min, max) => min + Math.floor(Math.random() * (max - min + 1));
 
-async function waitFor(what, probe, timeoutMs, intervalMs = 20) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`nemesis: timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
-
-/** Every child still running, so an interrupted run (Ctrl-C, a closed pipe) leaves none behind. */
-const living = new Set();
+/** Every network made, so an interrupted run (Ctrl-C, a closed pipe) leaves none behind. */
 const networks = new Set();
 process.on('exit', () => {
-  for (const proc of living) {
-    proc.kill('SIGCONT');
-    proc.kill('SIGKILL');
-  }
   for (const network of networks) network.cleanup();
 });
 
-/** A child whose stdout lines are history events. */
+/** A child of this folder (node.js: a primary or backup) whose stdout lines are history events. */
 function child(name, script, env, onLine, netns) {
-  const argv = [process.execPath, path.join(__dirname, script)];
-  // `ip netns exec` execs the program after entering the namespace: the pid is node's own.
-  const [command, ...args] = netns ? ['ip', 'netns', 'exec', netns, ...argv] : argv;
-  const proc = spawn(command, args, { env: { ...process.env, ...env, PMU_USER: USER, PMU_SECRET: SECRET, NAME: name }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let buffered = '';
-  proc.stdout.on('data', (chunk) => {
-    buffered += chunk;
-    let at;
-    while ((at = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, at);
-      buffered = buffered.slice(at + 1);
-      onLine(name, line);
-    }
-  });
-  let stderr = '';
-  proc.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
-  proc.stderrTail = () => stderr;
-  proc.done = new Promise((resolve) => proc.on('close', (code, signal) => resolve({ code, signal })));
-  living.add(proc);
-  proc.on('exit', () => living.delete(proc));
-  return proc;
+  return spawnLogged(name, path.join(__dirname, script), env, onLine, netns);
 }
 
 function sh(command) {
@@ -132,26 +94,6 @@ function makeNetwork(ids) {
   return network;
 }
 
-/** etcd with its own data directory, on loopback (and `extraHost`); resolves once it answers. */
-async function startEtcdProcess(dataDir, extraHost) {
-  const [clientPort, peerPort] = [await freePort(), await freePort()];
-  const url = `http://127.0.0.1:${clientPort}`;
-  const listen = extraHost ? `${url},http://${extraHost}:${clientPort}` : url;
-  const proc = spawn('etcd', ['--name', 'nemesis', '--data-dir', dataDir, '--listen-client-urls', listen, '--advertise-client-urls', url, '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-cluster', `nemesis=http://127.0.0.1:${peerPort}`, '--log-level', 'error'], { stdio: 'ignore' });
-  living.add(proc);
-  proc.on('exit', () => living.delete(proc));
-  await waitFor('etcd', async () => {
-    if (proc.exitCode !== null) throw new Error(`etcd exited with ${proc.exitCode}`);
-    const probe = MirrorDirectory.connect(url, { set: 'probe', timeoutMs: 500 });
-    try {
-      return await probe.pmus().then(() => true, () => false);
-    } finally {
-      probe.close();
-    }
-  }, 20_000, 50);
-  return { url, proc, extraUrl: extraHost ? `http://${extraHost}:${clientPort}` : undefined };
-}
-
 async function runNemesis(options = {}) {
   const durationMs = options.durationMs ?? 60_000;
   const log = options.log ?? ((line) => process.stdout.write(line + '\n'));
@@ -196,7 +138,7 @@ async function runNemesis(options = {}) {
       if (network) pmuEnv[id].HOST = network.pmus[id].address;
     }
     const startPmu = async (id) => {
-      const proc = child(id, 'pmu.js', pmuEnv[id], (name, line) => {
+      const proc = spawnLogged(id, PMU_REPLICA, pmuEnv[id], (name, line) => {
         onLine(name, line);
         if (line.includes(' READY')) proc.ready = true;
       }, network?.pmus[id].ns);
@@ -441,7 +383,7 @@ function report(result, log) {
   for (const violation of result.violations.slice(0, 50)) log(`  ${violation}`);
 }
 
-module.exports = { runNemesis, check, report, startEtcdProcess, child, freePort, waitFor, canPartition, USER, SECRET };
+module.exports = { runNemesis, check, report, canPartition };
 
 if (require.main === module) {
   const args = process.argv.slice(2);

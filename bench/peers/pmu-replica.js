@@ -1,5 +1,5 @@
 'use strict';
-// One PMU of the nemesis set: a PmuServer on its own unit file, registered in the set's
+// One PMU of a test or bench set (scripts/nemesis, bench/mirror.js): a PmuServer on its own unit file, registered in the set's
 // directory, with the replica agent that resyncs it whenever it is out of sync.
 // Environment: UNIT, HOST, PORT, ETCD, SET, ID, PMU_USER, PMU_SECRET.
 const { PersistentMemoryUnit, PmuServer, UserDirectory } = require('pmu');
