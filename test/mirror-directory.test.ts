@@ -154,7 +154,7 @@ run('mirror directory in etcd', () => {
 
   test('etcd out of reach: every call fails within its deadline with EETCD, and works again after', async () => {
     await withPmus([MiB]);
-    etcd.pause();
+    await etcd.pause();
     try {
       const started = Date.now();
       const error = await directory.pmus().catch((e) => e);

@@ -130,7 +130,7 @@ run('MirroredRegion', () => {
     const region = await mirrored(2);
     const [, second] = region.configuration.inSync;
     await set.stopPmu(second);
-    set.etcd.pause();
+    await set.etcd.pause();
     let error: unknown;
     try {
       error = await region.write(0, Buffer.from('x')).catch((e) => e);
@@ -152,7 +152,7 @@ run('MirroredRegion', () => {
     const region = await MirroredRegion.open(set.directory, pool, 'leased', { leaseSeconds: 1 });
     opened.push(region);
     await region.write(0, Buffer.from('a'));
-    set.etcd.pause();
+    await set.etcd.pause();
     let refusal: unknown;
     try {
       // No replica fails: only the lease's deadline can stop this writer.

@@ -3,6 +3,7 @@
  * Absent etcd: tests skip with a loud message, except under CI=true where they must run.
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -36,8 +37,12 @@ export interface EtcdHandle {
   process: ChildProcess;
   dataDir: string;
   stop(): Promise<void>;
-  /** SIGSTOP / SIGCONT: etcd unreachable without losing its state. */
-  pause(): void;
+  /**
+   * SIGSTOP / SIGCONT: etcd unreachable without losing its state. pause() resolves once every
+   * thread of etcd is stopped: under load a thread can still answer a request sent just after
+   * the signal.
+   */
+  pause(): Promise<void>;
   resume(): void;
 }
 
@@ -79,7 +84,24 @@ export async function startEtcd(options: { host?: string } = {}): Promise<EtcdHa
       child.kill('SIGKILL');
       await waitForExit(child);
     },
-    pause: () => child.kill('SIGSTOP'),
+    pause: async () => {
+      child.kill('SIGSTOP');
+      await waitFor('every etcd thread stopped', () => allThreadsStopped(child.pid!), 5000, 2);
+    },
     resume: () => child.kill('SIGCONT'),
   };
+}
+
+/** True once every thread of `pid` is in state T (stopped), as /proc shows it. */
+function allThreadsStopped(pid: number): boolean {
+  const tasks = fs.readdirSync(`/proc/${pid}/task`);
+  return tasks.every((task) => {
+    try {
+      // The state follows the parenthesised command name, which may itself hold spaces.
+      const stat = fs.readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+      return /^[tT]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3));
+    } catch {
+      return true; // the thread ended
+    }
+  });
 }
