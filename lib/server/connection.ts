@@ -20,6 +20,7 @@
  *   maxEventBacklogBytes is disconnected.
  */
 import * as net from 'node:net';
+import type * as tls from 'node:tls';
 import { PmuErrorCode } from '../unit/errors';
 import { randomNonce } from '../wire/auth';
 import { encodeError, errorCodeOf } from '../wire/error-frame';
@@ -94,6 +95,8 @@ export class ServerConnection implements Session, Admitted {
   private bodyStallTimer: NodeJS.Timeout | undefined;
   /** Bytes of that body since the stall timer was last re-armed. */
   private bodyProgress = 0;
+  /** A TLS socket still in its TLS handshake: admitted and timed like any, but HELLO waits for 'secure'. */
+  private tlsPending = false;
 
   private readonly socket: net.Socket;
   private whenClosed: Promise<void> | undefined;
@@ -154,6 +157,18 @@ export class ServerConnection implements Session, Admitted {
     } finally {
       this.writer.endBatch();
     }
+  }
+
+  /**
+   * For a TLS socket: it counts as in its handshake from the TCP connect (admission, the
+   * handshake deadline, eviction), and the protocol starts once the TLS handshake is done.
+   */
+  startAfterTls(socket: tls.TLSSocket): void {
+    this.tlsPending = true;
+    socket.once('secure', () => {
+      this.tlsPending = false;
+      if (!this.closed) this.start();
+    });
   }
 
   /** Starts the protocol once the server has admitted the connection. */
@@ -452,6 +467,12 @@ export class ServerConnection implements Session, Admitted {
   private fail(code: PmuErrorCode, message: string, requestId: number): void {
     if (this.closed) return;
     this.reader.stop();
+    if (this.tlsPending) {
+      // Nothing can be said to a peer that has not finished its TLS handshake.
+      this.host.log.info('connection.refused', { connection: this.connectionId, peer: this.peer, code, message });
+      this.socket.destroy();
+      return;
+    }
     this.replyError(requestId, code, message);
     this.socket.end();
     // A peer that never reads must not keep a half-closed socket alive.

@@ -141,9 +141,12 @@ export class PmuServer {
     const tcp = this.options.tcp === undefined ? {} : this.options.tcp;
     if (this.options.socket) await checkSocketPath(this.options.socket, this.unit.info().path);
     if (tcp) {
-      // A TLS handshake happens before admission sees the socket: it gets the same deadline as ours.
-      const server = this.options.tls
-        ? tls.createServer({ ...this.options.tls, handshakeTimeout: this.host.limits.handshakeTimeoutMs }, (socket) => this.accept(socket))
+      // TLS is layered here, not by a tls.Server, so that admission sees every socket from its
+      // TCP connect: one still in its TLS handshake counts against maxPendingHandshakes and the
+      // handshake deadline, and is evicted like a plain one.
+      const secureContext = this.options.tls ? tls.createSecureContext(this.options.tls) : undefined;
+      const server = secureContext
+        ? net.createServer((socket) => this.acceptTls(socket, secureContext))
         : net.createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
       const host = tcp.host ?? DEFAULT_HOST;
       await listenOn(server, { host, port: tcp.port ?? DEFAULT_PORT }, `${host}:${tcp.port ?? DEFAULT_PORT}`);
@@ -232,13 +235,26 @@ export class PmuServer {
     return this.closing;
   }
 
-  private accept(socket: net.Socket): void {
+  private acceptTls(raw: net.Socket, secureContext: tls.SecureContext): void {
+    if (this.closing) {
+      raw.destroy();
+      return;
+    }
+    raw.on('error', () => raw.destroy());
+    const socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
+    this.accept(socket, socket);
+  }
+
+  /** `tlsSocket`: the same socket, still in its TLS handshake; HELLO waits for it to finish. */
+  private accept(socket: net.Socket, tlsSocket?: tls.TLSSocket): void {
     if (this.closing) {
       socket.destroy();
       return;
     }
     this.counters.connectionsAccepted++;
-    const connection = new ServerConnection(this.host, socket, this.sharedReadBuffer, this.spareBody);
+    // A TLS socket reads with 'data' (its reads are decrypted, not the kernel's onread).
+    const connection = new ServerConnection(this.host, socket, tlsSocket ? undefined : this.sharedReadBuffer, this.spareBody);
+    if (tlsSocket) connection.startAfterTls(tlsSocket);
     const refusal = this.admission.admit(connection);
     if (refusal) {
       this.host.limitHit('maxConnections', { connection: connection.connectionId, peer: connection.peer });
@@ -247,7 +263,7 @@ export class PmuServer {
     }
     this.connections.add(connection);
     this.log.debug('connection.opened', { connection: connection.connectionId, peer: connection.peer });
-    connection.start();
+    if (!tlsSocket) connection.start();
   }
 
   private usersChanged(): void {
