@@ -173,17 +173,19 @@ describe('request bodies', () => {
     peer.destroy();
   });
 
-  test('bodies arriving in pieces count against maxBufferedBytesPerUser and maxBufferedBytes: EBUSY past them, released when done', async () => {
+  test('bodies arriving in pieces count the bytes received against maxBufferedBytesPerUser and maxBufferedBytes: EBUSY past them, released when done', async () => {
     const open = async (user: 'primary' | 'backup') => {
       const peer = await RawPeer.connect(h.addresses.tcp);
       await peer.authenticate(user, SECRETS[user]);
       return { peer, region: await rawOpen(peer, 'body', 2, 3) };
     };
     const started: RawPeer[] = [];
-    const body = WRITE_FIXED_BYTES + (4 << 20);
+    // Each sends all of its 4 MiB WRITE but the last byte: what it holds is what it sent.
+    const body = WRITE_FIXED_BYTES + (4 << 20) - 1;
     const start = async (user: 'primary' | 'backup', expected: string | undefined) => {
       const { peer, region } = await open(user);
       peer.socket.write(writeStart(region.handle, region.key, region.base, 4 << 20, 7));
+      peer.socket.write(Buffer.alloc((4 << 20) - 1, 7));
       if (expected) expect(errorCode(await replyTo(peer, 7))).toBe(expected);
       else {
         const admitted = started.length + 1;
@@ -205,11 +207,23 @@ describe('request bodies', () => {
     expect((await region.read(100, 6)).toString()).toBe('served');
     // A body that completes releases its share; so does a connection that drops mid-body.
     const finisher = started[0];
-    finisher.socket.write(Buffer.alloc(4 << 20, 7));
+    finisher.socket.write(Buffer.alloc(1, 7));
     expect((await replyTo(finisher, 7))?.header.op).toBe(Op.OK);
     for (const peer of started) peer.destroy();
     await waitFor('the budget to be released', () => h.server.stats().bufferedBytes === 0);
     expect((await region.read(0, 4)).equals(Buffer.alloc(4, 7))).toBe(true);
+  });
+
+  test('a claim holds nothing: only the bytes received count', async () => {
+    const peer = await RawPeer.connect(h.addresses.tcp);
+    await peer.authenticate('primary', SECRETS.primary);
+    const region = await rawOpen(peer, 'body', 2, 3);
+    peer.socket.write(writeStart(region.handle, region.key, region.base, 4 << 20, 5));
+    await waitFor('the fixed fields to count', () => h.server.stats().bufferedBytes === WRITE_FIXED_BYTES);
+    peer.socket.write(Buffer.alloc(1000));
+    await waitFor('the next piece to count', () => h.server.stats().bufferedBytes === WRITE_FIXED_BYTES + 1000);
+    peer.destroy();
+    await waitFor('the budget to be released', () => h.server.stats().bufferedBytes === 0);
   });
 
   test('requests other than WRITE are small: a larger one is EFRAMETOOBIG from its header', async () => {
@@ -270,5 +284,97 @@ describe('connections', () => {
     await waitFor('a slot to free', () => h.server.stats().connectionsOpen === 11);
     const client = await h.connect('admin');
     await expect(client.listRegions()).resolves.toEqual([]);
+  });
+});
+
+/**
+ * The red team's lockout: WRITE headers claiming the whole budget, each followed by just the
+ * 28 bytes that get it admitted (two users, four connections, 224 bytes in all), held open
+ * with a drip. With the budget counting bytes received, others' large WRITEs go through; a
+ * body that stops moving is dropped after bodyStallTimeoutMs and its budget returns.
+ */
+describe('budget lockout', () => {
+  const claim = 64 * 1024 * 1024 - WRITE_FIXED_BYTES; // a 64 MiB body: four fill the default 256 MiB
+  /** A WRITE header claiming `payload` bytes and the 28 bytes of its data prefix, nothing more. */
+  function claimOnly(handle: number, key: Buffer, vaddr: number, payload: number, id: number): Buffer {
+    return Buffer.concat([encodeHeader(Op.WRITE, 0, id, WRITE_FIXED_BYTES + payload), dataPrefix(handle, key, vaddr)]);
+  }
+  async function attacker(h: Harness, user: 'primary' | 'backup', id: number): Promise<RawPeer> {
+    const peer = await RawPeer.connect(h.addresses.tcp);
+    await peer.authenticate(user, SECRETS[user]);
+    const region = await rawOpen(peer, 'locked', 2, 3);
+    peer.socket.write(claimOnly(region.handle, region.key, region.base, claim, id));
+    return peer;
+  }
+
+  test('with attackers holding claims of the whole budget, another user\'s 16 MiB and 200 KiB WRITEs succeed', async () => {
+    const h = await startServer({ unitBytes: 96 << 20 });
+    try {
+      const admin = await h.connect('admin');
+      await admin.createRegion('locked', 64 << 20, { owner: 'primary', grants: [{ user: 'backup', rights: 'rw' }, { user: 'stranger', rights: 'rw' }] });
+      const attackers = [await attacker(h, 'primary', 7), await attacker(h, 'primary', 7), await attacker(h, 'backup', 7), await attacker(h, 'backup', 7)];
+      await waitFor('the claims to be admitted', () => h.server.stats().bufferedBytes >= 4 * 28);
+      const victim = await (await h.connect('stranger')).openRegion('locked');
+      const big = Buffer.alloc(16 << 20, 0x5a);
+      await victim.write(0, big);
+      await victim.write(32 << 20, Buffer.alloc(200 * 1024, 0x33));
+      expect((await victim.read((16 << 20) - 4, 4)).equals(Buffer.alloc(4, 0x5a))).toBe(true);
+      expect((await victim.read(32 << 20, 4)).equals(Buffer.alloc(4, 0x33))).toBe(true);
+      expect(h.server.stats().limitHits.maxBufferedBytes ?? 0).toBe(0);
+      // 4 × 28 bytes received: that is all they hold.
+      expect(h.server.stats().bufferedBytes).toBe(4 * 28);
+      expect(attackers.every((peer) => !peer.closed)).toBe(true);
+      for (const peer of attackers) peer.destroy();
+      await waitFor('the budget to be released', () => h.server.stats().bufferedBytes === 0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a drip-fed body is dropped after bodyStallTimeoutMs (ETIMEDOUT, connection closed) and its budget returns; a moving body is not', async () => {
+    const h = await startServer({ limits: { bodyStallTimeoutMs: 1000 } });
+    try {
+      const admin = await h.connect('admin');
+      await admin.createRegion('locked', 8 << 20, { owner: 'primary', grants: [{ user: 'backup', rights: 'rw' }] });
+      const dripper = await RawPeer.connect(h.addresses.tcp);
+      await dripper.authenticate('primary', SECRETS.primary);
+      const region = await rawOpen(dripper, 'locked', 2, 3);
+      dripper.socket.write(claimOnly(region.handle, region.key, region.base, 4 << 20, 9));
+      const started = Date.now();
+      let dripped = 0;
+      const drip = setInterval(() => {
+        if (dripper.closed) return;
+        dripper.socket.write(Buffer.alloc(1));
+        dripped++;
+      }, 100);
+      try {
+        await waitFor('a few drips to count', () => dripped >= 3 && h.server.stats().bufferedBytes === 28 + dripped);
+        // A body that keeps moving (256 KiB every 200 ms) outlives the deadline many times over.
+        const mover = await RawPeer.connect(h.addresses.tcp);
+        await mover.authenticate('backup', SECRETS.backup);
+        const moving = await rawOpen(mover, 'locked', 2, 3);
+        const pieces = 10;
+        mover.socket.write(claimOnly(moving.handle, moving.key, moving.base + (4 << 20), pieces * (256 << 10), 11));
+        mover.socket.write(Buffer.alloc(16));
+        for (let i = 0; i < pieces; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          mover.socket.write(Buffer.alloc(256 << 10, 1));
+        }
+        const done = await replyTo(mover, 11);
+        expect(errorCode(done) ?? 'OK').toBe('OK');
+        mover.destroy();
+        const refusal = await replyTo(dripper, 9);
+        expect(errorCode(refusal)).toBe('ETIMEDOUT');
+        expect(refusal!.body.toString()).toContain('bodyStallTimeoutMs');
+        await dripper.waitClosed();
+      } finally {
+        clearInterval(drip);
+      }
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+      await waitFor('the budget to be released', () => h.server.stats().bufferedBytes === 0);
+      expect(h.server.stats().limitHits.bodyStallTimeoutMs).toBe(1);
+    } finally {
+      await h.close();
+    }
   });
 });

@@ -100,12 +100,12 @@ describe('users file changes', () => {
     dir = tempDir('pmu-revoke-');
     file = path.join(dir, 'users.json');
     secrets.admin = addUser(file, 'admin', { admin: true });
-    for (const name of ['gone', 'watched', 'signalled', 'rotated', 'stays']) secrets[name] = addUser(file, name);
+    for (const name of ['gone', 'watched', 'signalled', 'rotated', 'stays', 'retried']) secrets[name] = addUser(file, name);
     const unit = PersistentMemoryUnit.open(path.join(dir, 'unit.pmu'), { size: 4 << 20 });
-    server = new PmuServer({ unit, users: file, tcp: { host: '127.0.0.1', port: 0 }, log });
+    server = new PmuServer({ unit, users: file, tcp: { host: '127.0.0.1', port: 0 }, log, usersPollMs: 200 });
     url = (await server.listen()).tcp!;
     const admin = await connect('admin');
-    for (const name of ['gone', 'watched', 'signalled', 'rotated', 'stays']) await admin.createRegion(`r-${name}`, 4096, { owner: name });
+    for (const name of ['gone', 'watched', 'signalled', 'rotated', 'stays', 'retried']) await admin.createRegion(`r-${name}`, 4096, { owner: name });
   });
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
@@ -150,13 +150,43 @@ describe('users file changes', () => {
     await waitFor('the connection to close', () => !client.connected);
   });
 
-  test('an unreadable users file keeps the users already loaded, and says so in the log', async () => {
+  test('an unreadable users file keeps the users already loaded, and says so in the log and the stats', async () => {
     const before = fs.readFileSync(file, 'utf8');
+    const failures = server.stats().usersReloadFailures;
     fs.writeFileSync(file, '{ half-written', { mode: 0o600 });
     expect(server.reloadUsers()).toBe(false);
-    expect(log.events.some((e) => e.event === 'users.reload_failed')).toBe(true);
+    expect(log.events.some((e) => e.event === 'users.reload-failed' && e.file === file && String(e.error).includes('not valid JSON'))).toBe(true);
+    expect(server.stats().usersReloadFailures).toBeGreaterThan(failures);
     await expect(connect('stays')).resolves.toBeDefined();
     fs.writeFileSync(file, before, { mode: 0o600 });
+  });
+
+  test('a reload that failed is retried: a removal whose reload hit EMFILE still closes the connection, with no new event', async () => {
+    const client = await connect('retried');
+    await (await client.openRegion('r-retried')).write(0, Buffer.from('x'));
+    const failures = server.stats().usersReloadFailures;
+    // `pmu user remove retried`, and the server's reload of it fails once (as with EMFILE):
+    // the file is already as it should be, so no later change will prompt another reload.
+    const directory = UserDirectory.load(file);
+    directory.delete('retried');
+    const realFs = require('node:fs') as typeof fs;
+    const realRead = realFs.readFileSync;
+    let failing = true;
+    const spy = jest.spyOn(realFs, 'readFileSync').mockImplementation(((target: fs.PathOrFileDescriptor, options?: unknown) => {
+      if (failing && target === file) throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+      return realRead(target, options as BufferEncoding);
+    }) as typeof fs.readFileSync);
+    try {
+      directory.save(file);
+      await waitFor('the reload to fail', () => server.stats().usersReloadFailures > failures, 5000);
+    } finally {
+      failing = false;
+      spy.mockRestore();
+    }
+    expect(log.events.some((e) => e.event === 'users.reload-failed' && e.file === file && String(e.error).includes('EMFILE'))).toBe(true);
+    // The next poll tries again (usersPollMs 200 here): the removal takes effect.
+    await waitFor('the connection to close', () => !client.connected, 3000);
+    await expect(connect('retried')).rejects.toMatchObject({ code: 'EAUTH' });
   });
 });
 

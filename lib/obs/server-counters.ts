@@ -21,12 +21,15 @@ export interface ServerStats {
   bufferedBytes: number;
   /** Times the users were reloaded with a change. */
   usersReloads: number;
+  /** Reloads of the users file that failed (unreadable, invalid): the old users stay, and it is retried. */
+  usersReloadFailures: number;
 }
 
 export class ServerCounters {
   connectionsAccepted = 0;
   requests = 0;
   usersReloads = 0;
+  usersReloadFailures = 0;
   private readonly refusals: Record<string, number> = {};
   private readonly limitHits: Record<string, number> = {};
   /** Indexed by opcode (one byte on the wire): a plain increment per request. */
@@ -66,6 +69,7 @@ export class ServerCounters {
       limitHits: { ...this.limitHits },
       bufferedBytes: now.bufferedBytes,
       usersReloads: this.usersReloads,
+      usersReloadFailures: this.usersReloadFailures,
     };
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Admission control: how many connections the server holds (in total, per user, and still in
- * their handshake) and how many bytes of partly received request bodies (in total and per
- * user). Every limit comes from ServerLimits; a refusal names the limit and its value, so the
+ * their handshake, TLS handshake included) and how many bytes of partly received request
+ * bodies (in total and per user), counted as they arrive. Every limit comes from ServerLimits; a refusal names the limit and its value, so the
  * client that hit it knows what happened, and nobody else is affected.
  */
 import type { ServerLimits } from './limits';
@@ -70,16 +70,20 @@ export class Admission {
     else this.perUser.delete(user);
   }
 
-  /** Reserves room for a request body of `bytes` that is arriving in pieces; a refusal message if there is none. */
+  /**
+   * Reserves room for `bytes` more of a request body arriving in pieces, as they arrive: the
+   * budget counts bytes received, never what a header claims, so a claim alone holds nothing.
+   * A refusal message if there is no room.
+   */
   reserveBody(user: string, bytes: number): { limit: string; message: string } | undefined {
     const mine = this.bufferedPerUser.get(user) ?? 0;
     if (mine + bytes > this.limits.maxBufferedBytesPerUser) {
       const limit = 'maxBufferedBytesPerUser';
-      return { limit, message: `user '${user}' already has ${mine} bytes of requests arriving; ${bytes} more would pass the limit of ${this.limits.maxBufferedBytesPerUser} (maxBufferedBytesPerUser); wait for your writes to finish` };
+      return { limit, message: `user '${user}' already has ${mine} bytes of requests arriving; ${bytes} bytes more would pass the limit of ${this.limits.maxBufferedBytesPerUser} (maxBufferedBytesPerUser); wait for your writes to finish` };
     }
     if (this.buffered + bytes > this.limits.maxBufferedBytes) {
       const limit = 'maxBufferedBytes';
-      return { limit, message: `the server is receiving ${this.buffered} bytes of requests; ${bytes} more would pass the limit of ${this.limits.maxBufferedBytes} (maxBufferedBytes); retry shortly` };
+      return { limit, message: `the server holds ${this.buffered} bytes of requests arriving; ${bytes} bytes more would pass the limit of ${this.limits.maxBufferedBytes} (maxBufferedBytes); retry shortly` };
     }
     this.buffered += bytes;
     this.bufferedPerUser.set(user, mine + bytes);

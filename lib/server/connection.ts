@@ -7,9 +7,11 @@
  * What a connection can make the server hold, and the bound of each:
  * - request bodies: a frame that arrives whole is handed on as a view of the socket's chunk;
  *   one arriving in pieces is admitted first (admitBody: a WRITE only if this connection holds
- *   the region read-write under that key and the range fits; every body against the buffered
- *   bytes budget, per user and in total), then kept as the pieces arrive (a large one in the
- *   server's one spare buffer when it is free: spare-body.ts).
+ *   the region read-write under that key and the range fits), then kept as the pieces arrive
+ *   (a large one in the server's one spare buffer when it is free: spare-body.ts). Each piece
+ *   is counted against the buffered-bytes budget, per user and in total, as it arrives: a
+ *   header's claim holds nothing. A body that stops moving (less than BODY_PROGRESS_BYTES in
+ *   bodyStallTimeoutMs) closes its connection, which frees its budget.
  * - replies: reading stops while the socket's outgoing buffer is above its high-water mark (a
  *   client that does not read its replies stops being read) or while too many requests are
  *   in flight; it resumes on 'drain' / completion.
@@ -18,6 +20,7 @@
  *   maxEventBacklogBytes is disconnected.
  */
 import * as net from 'node:net';
+import type * as tls from 'node:tls';
 import { PmuErrorCode } from '../unit/errors';
 import { randomNonce } from '../wire/auth';
 import { encodeError, errorCodeOf } from '../wire/error-frame';
@@ -41,6 +44,7 @@ import { Principal } from './access';
 import { Admitted } from './admission';
 import { BindingTable } from './bindings';
 import { Authenticated, checkAuth, helloBody } from './handshake';
+import { BODY_PROGRESS_BYTES } from './limits';
 import { admitWrite } from './ops/data-ops';
 import { OP_TABLE } from './ops/op-table';
 import type { ConnectionHost, Session } from './session';
@@ -85,8 +89,14 @@ export class ServerConnection implements Session, Admitted {
   private eventBacklog: Map<string, Buffer> | undefined;
   private eventBacklogBytes = 0;
   private refusalsLogged = 0;
-  /** Budget reserved for the body being received (admitBody), returned by releaseBody. */
+  /** Budget reserved for the body being received, piece by piece (bodyPiece), returned by releaseBody. */
   private reservedBody = 0;
+  /** While a body arrives in pieces: fires when it has not moved for bodyStallTimeoutMs. */
+  private bodyStallTimer: NodeJS.Timeout | undefined;
+  /** Bytes of that body since the stall timer was last re-armed. */
+  private bodyProgress = 0;
+  /** A TLS socket still in its TLS handshake: admitted and timed like any, but HELLO waits for 'secure'. */
+  private tlsPending = false;
 
   private readonly socket: net.Socket;
   private whenClosed: Promise<void> | undefined;
@@ -115,6 +125,7 @@ export class ServerConnection implements Session, Admitted {
         onStreamError: (code, message, requestId) => self.fail(code, message, requestId),
         admissionPrefixBytes: (header) => (header.op === Op.WRITE && self.authenticated ? DATA_PREFIX_BYTES : 0),
         admitBody: (header, prefix) => self.admitBody(header, prefix),
+        bodyPiece: (header, bytes) => self.bodyPiece(header, bytes),
         releaseBody: () => self.releaseBody(),
       },
       PRE_AUTH_MAX_BODY_BYTES,
@@ -146,6 +157,18 @@ export class ServerConnection implements Session, Admitted {
     } finally {
       this.writer.endBatch();
     }
+  }
+
+  /**
+   * For a TLS socket: it counts as in its handshake from the TCP connect (admission, the
+   * handshake deadline, eviction), and the protocol starts once the TLS handshake is done.
+   */
+  startAfterTls(socket: tls.TLSSocket): void {
+    this.tlsPending = true;
+    socket.once('secure', () => {
+      this.tlsPending = false;
+      if (!this.closed) this.start();
+    });
   }
 
   /** Starts the protocol once the server has admitted the connection. */
@@ -323,17 +346,47 @@ export class ServerConnection implements Session, Admitted {
       return false;
     }
     if (header.op === Op.WRITE && !admitWrite(this, header.requestId, header.bodyLength, prefix)) return false;
-    const refusal = this.host.admission.reserveBody(principal.user, header.bodyLength);
-    if (refusal) {
-      this.host.limitHit(refusal.limit, { connection: this.connectionId, user: principal.user, peer: this.peer, bytes: header.bodyLength });
-      this.replyError(header.requestId, 'EBUSY', refusal.message);
-      return false;
-    }
-    this.reservedBody = header.bodyLength;
+    this.bodyProgress = 0;
+    const stallMs = limits.bodyStallTimeoutMs;
+    this.bodyStallTimer = setTimeout(() => this.bodyStalled(header, stallMs), stallMs);
+    this.bodyStallTimer.unref();
     return true;
   }
 
+  /** Bytes of an admitted body arrived: reserve them (what is held, not what was claimed). */
+  private bodyPiece(header: FrameHeader, bytes: number): boolean {
+    const principal = this.authenticated;
+    if (!principal) return true;
+    const refusal = this.host.admission.reserveBody(principal.user, bytes);
+    if (refusal) {
+      this.host.limitHit(refusal.limit, { connection: this.connectionId, user: principal.user, peer: this.peer, bytes: this.reservedBody + bytes });
+      this.replyError(header.requestId, 'EBUSY', refusal.message);
+      return false;
+    }
+    this.reservedBody += bytes;
+    this.bodyProgress += bytes;
+    if (this.bodyProgress >= BODY_PROGRESS_BYTES) {
+      this.bodyProgress = 0;
+      this.bodyStallTimer?.refresh();
+    }
+    return true;
+  }
+
+  private bodyStalled(header: FrameHeader, stallMs: number): void {
+    // Not the client's stall while the server itself has stopped reading (flow control).
+    if (this.readingPaused || this.draining) {
+      this.bodyStallTimer?.refresh();
+      return;
+    }
+    this.bodyStallTimer = undefined;
+    const op = OP_NAMES[header.op] ?? `opcode 0x${header.op.toString(16)}`;
+    this.host.limitHit('bodyStallTimeoutMs', { connection: this.connectionId, user: this.user, peer: this.peer, bytes: this.reservedBody });
+    this.fail('ETIMEDOUT', `the ${op} body of ${header.bodyLength} bytes stalled: ${this.reservedBody} bytes arrived, less than ${BODY_PROGRESS_BYTES} in the last ${stallMs} ms (limit bodyStallTimeoutMs); send each request's body without pausing, then reconnect`, header.requestId);
+  }
+
   private releaseBody(): void {
+    clearTimeout(this.bodyStallTimer);
+    this.bodyStallTimer = undefined;
     if (this.reservedBody === 0 || !this.authenticated) return;
     this.host.admission.releaseBody(this.authenticated.user, this.reservedBody);
     this.reservedBody = 0;
@@ -414,6 +467,12 @@ export class ServerConnection implements Session, Admitted {
   private fail(code: PmuErrorCode, message: string, requestId: number): void {
     if (this.closed) return;
     this.reader.stop();
+    if (this.tlsPending) {
+      // Nothing can be said to a peer that has not finished its TLS handshake.
+      this.host.log.info('connection.refused', { connection: this.connectionId, peer: this.peer, code, message });
+      this.socket.destroy();
+      return;
+    }
     this.replyError(requestId, code, message);
     this.socket.end();
     // A peer that never reads must not keep a half-closed socket alive.

@@ -21,6 +21,11 @@ export interface ServerLimits {
   maxBufferedBytes: number;
   /** Of which one user may hold. */
   maxBufferedBytesPerUser: number;
+  /**
+   * A body arriving in pieces must deliver BODY_PROGRESS_BYTES (or its rest) this often;
+   * past it the connection is closed (ETIMEDOUT) and its budget freed. A drip does not count.
+   */
+  bodyStallTimeoutMs: number;
   /** watchWriters subscriptions per connection. */
   maxSubscriptionsPerConnection: number;
   /** watchWriters subscriptions per region, all connections together. */
@@ -43,6 +48,7 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   maxPendingHandshakes: 128,
   maxBufferedBytes: 256 * 1024 * 1024,
   maxBufferedBytesPerUser: 160 * 1024 * 1024,
+  bodyStallTimeoutMs: 30_000,
   maxSubscriptionsPerConnection: 64,
   maxSubscriptionsPerRegion: 1024,
   maxEventBacklogBytes: 64 * 1024,
@@ -50,6 +56,12 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   handshakeTimeoutMs: 5000,
   idleTimeoutMs: 300_000,
 });
+
+/**
+ * What a body arriving in pieces must deliver every bodyStallTimeoutMs to count as moving:
+ * with the default deadline, about 2 KiB/s. A byte now and then keeps nothing alive.
+ */
+export const BODY_PROGRESS_BYTES = 64 * 1024;
 
 /** Fills defaults and checks each given limit; throws EINVAL naming the bad one. */
 export function resolveLimits(given: Partial<ServerLimits> = {}): ServerLimits {

@@ -17,6 +17,7 @@ import { EventLog, rateLimited, silentLog } from '../obs/log';
 import { PmuError } from '../unit/errors';
 import { NativeEntry } from '../unit/native';
 import { PersistentMemoryUnit } from '../unit/unit';
+import { checkInteger } from '../unit/validate';
 import { Admission } from './admission';
 import { newSecret } from '../wire/auth';
 import { maxBodyBytes, resolveLimits, ServerLimits } from './limits';
@@ -53,6 +54,11 @@ export interface ServerOptions {
   log?: EventLog;
   /** Log lines per second per kind of event (per limit for limit hits); the rest are counted as `suppressed`. Default 50. */
   logLinesPerSecond?: number;
+  /**
+   * How often the users file's stamp is checked besides the watch (which can miss a change, or
+   * fire while the file is mid-write); a reload that failed is retried at the next check. Default 1000.
+   */
+  usersPollMs?: number;
   /** close() waits this long for requests in flight; default 5 s. */
   closeTimeoutMs?: number;
   /** close() also closes the unit (flushes and unmaps); default true. */
@@ -99,7 +105,7 @@ export class PmuServer {
       ...options.limits,
     });
     this.admission = new Admission(limits);
-    this.users = new UsersSource(options.users, this.log, () => this.usersChanged());
+    this.users = new UsersSource(options.users, this.log, () => this.usersChanged(), () => this.counters.usersReloadFailures++, checkInteger('usersPollMs', options.usersPollMs ?? 1000, 1, 0x7fff_ffff));
     const self = this;
     const unitPath = this.unit.info().path;
     this.host = {
@@ -135,9 +141,12 @@ export class PmuServer {
     const tcp = this.options.tcp === undefined ? {} : this.options.tcp;
     if (this.options.socket) await checkSocketPath(this.options.socket, this.unit.info().path);
     if (tcp) {
-      // A TLS handshake happens before admission sees the socket: it gets the same deadline as ours.
-      const server = this.options.tls
-        ? tls.createServer({ ...this.options.tls, handshakeTimeout: this.host.limits.handshakeTimeoutMs }, (socket) => this.accept(socket))
+      // TLS is layered here, not by a tls.Server, so that admission sees every socket from its
+      // TCP connect: one still in its TLS handshake counts against maxPendingHandshakes and the
+      // handshake deadline, and is evicted like a plain one.
+      const secureContext = this.options.tls ? tls.createSecureContext(this.options.tls) : undefined;
+      const server = secureContext
+        ? net.createServer((socket) => this.acceptTls(socket, secureContext))
         : net.createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
       const host = tcp.host ?? DEFAULT_HOST;
       await listenOn(server, { host, port: tcp.port ?? DEFAULT_PORT }, `${host}:${tcp.port ?? DEFAULT_PORT}`);
@@ -185,7 +194,9 @@ export class PmuServer {
   /**
    * Reads the users file again (`pmu serve` calls this on SIGHUP). A removed user's
    * connections are closed; a user who lost admin loses it on live connections too. Returns
-   * whether anything changed. A file that cannot be read keeps the users already loaded.
+   * whether anything changed. A file that cannot be read keeps the users already loaded, is
+   * logged (`users.reload-failed`) and counted (stats().usersReloadFailures), and is tried again
+   * at the next poll.
    */
   reloadUsers(): boolean {
     return this.users.reload();
@@ -224,13 +235,26 @@ export class PmuServer {
     return this.closing;
   }
 
-  private accept(socket: net.Socket): void {
+  private acceptTls(raw: net.Socket, secureContext: tls.SecureContext): void {
+    if (this.closing) {
+      raw.destroy();
+      return;
+    }
+    raw.on('error', () => raw.destroy());
+    const socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
+    this.accept(socket, socket);
+  }
+
+  /** `tlsSocket`: the same socket, still in its TLS handshake; HELLO waits for it to finish. */
+  private accept(socket: net.Socket, tlsSocket?: tls.TLSSocket): void {
     if (this.closing) {
       socket.destroy();
       return;
     }
     this.counters.connectionsAccepted++;
-    const connection = new ServerConnection(this.host, socket, this.sharedReadBuffer, this.spareBody);
+    // A TLS socket reads with 'data' (its reads are decrypted, not the kernel's onread).
+    const connection = new ServerConnection(this.host, socket, tlsSocket ? undefined : this.sharedReadBuffer, this.spareBody);
+    if (tlsSocket) connection.startAfterTls(tlsSocket);
     const refusal = this.admission.admit(connection);
     if (refusal) {
       this.host.limitHit('maxConnections', { connection: connection.connectionId, peer: connection.peer });
@@ -239,7 +263,7 @@ export class PmuServer {
     }
     this.connections.add(connection);
     this.log.debug('connection.opened', { connection: connection.connectionId, peer: connection.peer });
-    connection.start();
+    if (!tlsSocket) connection.start();
   }
 
   private usersChanged(): void {
@@ -250,8 +274,10 @@ export class PmuServer {
 
 /**
  * The users: a fixed directory, or a users file reloaded when it changes. Changes are noticed
- * by a watch on the file's directory (the file is replaced by rename), by reload(), and by a
- * cheap stat at each login; `onChange` runs after every reload that changed something.
+ * by a watch on the file's directory (the file is replaced by rename), by reload(), by a cheap
+ * stat at each login and every `pollMs`; `onChange` runs after every reload that changed
+ * something. A reload that fails keeps the stamp of the last good load, so every later check
+ * tries again until one succeeds: a removal is never recorded as loaded when it was not.
  */
 class UsersSource {
   private directory: UserDirectory;
@@ -259,12 +285,15 @@ class UsersSource {
   private loadedStamp = '';
   private loadedText = '';
   private watcher: fs.FSWatcher | undefined;
+  private poller: NodeJS.Timeout | undefined;
   private reloadQueued = false;
 
   constructor(
     source: UserDirectory | string,
     private readonly log: EventLog,
     private readonly onChange: () => void,
+    private readonly onFailure: () => void,
+    private readonly pollMs: number,
   ) {
     if (typeof source === 'string') {
       this.file = path.resolve(source);
@@ -291,9 +320,10 @@ class UsersSource {
     try {
       loaded = UserDirectory.load(this.file);
     } catch (error) {
-      // A half-edited or unreadable file: keep serving with the users we had, and say so.
-      this.log.warn('users.reload_failed', { file: this.file, error: (error as Error).message });
-      this.loadedStamp = stamp;
+      // A half-edited or unreadable file (or EMFILE): keep serving with the users we had, say
+      // so, and leave the stamp as it was, so that the next check tries again.
+      this.log.warn('users.reload-failed', { file: this.file, error: (error as Error).message });
+      this.onFailure();
       return false;
     }
     this.loadedStamp = stamp;
@@ -308,6 +338,12 @@ class UsersSource {
 
   watch(): void {
     if (!this.file || this.watcher) return;
+    if (!this.poller) {
+      this.poller = setInterval(() => {
+        if (this.stamp() !== this.loadedStamp) this.reload();
+      }, this.pollMs);
+      this.poller.unref();
+    }
     try {
       const base = path.basename(this.file);
       this.watcher = fs.watch(path.dirname(this.file), { persistent: false }, (_event, name) => {
@@ -320,13 +356,19 @@ class UsersSource {
           this.reload();
         });
       });
-      this.watcher.on('error', () => this.unwatch());
+      // The poll carries on without the watch.
+      this.watcher.on('error', () => {
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
     } catch (error) {
       this.log.warn('users.watch_failed', { file: this.file, error: (error as Error).message });
     }
   }
 
   unwatch(): void {
+    clearInterval(this.poller);
+    this.poller = undefined;
     this.watcher?.close();
     this.watcher = undefined;
   }

@@ -5,8 +5,8 @@
  * size, each piece copied in as it arrives. Before that buffer is made, the sink may look at the
  * body's first bytes and refuse it (admitBody): the rest of that body is then read and
  * discarded, and the stream stays in step. The buffer is allocated unfilled, so its pages
- * become resident only as bytes arrive: memory grows with the bytes received, and what a header
- * merely claims is bounded by the sink's budget.
+ * become resident only as bytes arrive: memory grows with the bytes received, and the sink is
+ * told of each piece (bodyPiece) so its budget counts those bytes, not what a header claims.
  *
  * The body handed to `onFrame` is valid only during the call when it is a view of a chunk
  * (`owned` false); a consumer that keeps it must copy it. With `transientChunks` the caller
@@ -34,6 +34,12 @@ export interface FrameSink {
    * releaseBody is called exactly once for every admitted body (complete, or abandoned by stop()).
    */
   admitBody?(header: FrameHeader, prefix: Buffer): boolean;
+  /**
+   * `bytes` more of an admitted split body arrived (at admission: all received so far), so a
+   * budget can count what is held rather than what the header claims. False: the sink has
+   * answered the request; the reader discards the rest of the body (releaseBody still follows).
+   */
+  bodyPiece?(header: FrameHeader, bytes: number): boolean;
   releaseBody?(header: FrameHeader): void;
 }
 
@@ -188,6 +194,9 @@ export class FrameReader {
       if (this.bodyFilled < wanted) return at;
       this.decide(this.joined(wanted));
       if (!this.admitted) return at;
+      if (!this.counted(this.bodyFilled)) return at;
+    } else if (!this.counted(take)) {
+      return at;
     }
     if (!this.body) {
       this.body = this.newBody(header.bodyLength);
@@ -211,6 +220,19 @@ export class FrameReader {
       }
     }
     return at;
+  }
+
+  /** Tells the sink of `bytes` more of the admitted body; on refusal drops the body and skips its rest. */
+  private counted(bytes: number): boolean {
+    if (!this.sink.bodyPiece || bytes === 0) return true;
+    const header = this.pendingHeader!;
+    if (this.sink.bodyPiece(header, bytes)) return true;
+    // The sink may have stopped the reader (which abandoned the body and released it already).
+    if (this.stopped) return false;
+    const rest = header.bodyLength - this.bodyFilled;
+    this.abandonBody();
+    this.skipping = rest;
+    return false;
   }
 
   private newBody(length: number): Buffer {

@@ -5,6 +5,10 @@
 //   watch-flood      WATCH until refused, then stop reading while another connection churns events
 //   header-bodies    WRITE headers claiming 64 MiB for regions the connection may not write
 //   slow-bodies      WRITE bodies on its own region trickled slowly on many connections (budget)
+//   budget-lockout   WRITE headers claiming a whole region, 28 bytes sent, then a 1-byte drip, on
+//                    eight connections: while they hold them another user's 512 KiB WRITE must
+//                    not get EBUSY (counted as budget-lockout.LOCKED-OUT); the drips are dropped
+//                    after bodyStallTimeoutMs (budget-lockout.dropped) and come back
 //   silent           connections that never authenticate
 //   conn-flood       logins of one user until refused
 //   garbage          random bytes, before and after login
@@ -146,6 +150,37 @@ const attacks = {
       for (const peer of peers) if (!peer.closed) peer.socket.write(crypto.randomBytes(4096));
       await pause(20);
     });
+  },
+  async 'budget-lockout'() {
+    const claims = new Set();
+    const claim = async () => {
+      const peer = await raw();
+      if (!(await peer.auth('mallory3', secrets.mallory3))) return peer.destroy();
+      const region = await peer.open('m3', 3);
+      if (!region) return peer.destroy();
+      // 28 bytes: enough for the WRITE to be admitted; the rest of its claimed body never comes.
+      peer.socket.write(Buffer.concat([encodeHeader(Op.WRITE, 0, 9, WRITE_FIXED_BYTES + region.size), prefix(region.handle, region.key, region.base)]));
+      claims.add(peer);
+      peer.socket.on('close', () => {
+        claims.delete(peer);
+        count('budget-lockout.dropped');
+      });
+    };
+    const victim = await PmuClient.connect(url, { user: 'mallory2', secret: secrets.mallory2, timeoutMs: 5000 });
+    const region = await victim.openRegion('m2');
+    const payload = crypto.randomBytes(512 << 10);
+    await loop('budget-lockout', async () => {
+      while (claims.size < 8 && !stopping) await claim();
+      for (const peer of claims) peer.socket.write(Buffer.alloc(1));
+      // Arrives in pieces, so it needs the budget the claims would have locked.
+      await region.write(0, payload, { durability: 'mapped' }).catch((error) => {
+        if (error.code === 'EBUSY') count('budget-lockout.LOCKED-OUT');
+        else throw error;
+      });
+      await pause(500);
+    });
+    for (const peer of claims) peer.destroy();
+    await victim.close().catch(() => undefined);
   },
   async silent() {
     await loop('silent', async () => {
