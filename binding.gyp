@@ -11,6 +11,7 @@
         "native/binding/addon.cpp",
         "native/binding/unit_wrap.cpp",
         "native/binding/flush_worker.cpp",
+        "native/binding/checksum_worker.cpp",
         "native/binding/create_worker.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -45,14 +45,38 @@ start=$(date +%s%N)
 PATH="$bin" npm install --no-audit --no-fund "$tarball" 2>&1 | tail -5
 end=$(date +%s%N)
 echo "install without a compiler: $(( (end - start) / 1000000 )) ms"
-test -f node_modules/pmu/prebuilds/linux-x64/pmu.glibc.node
-test -f node_modules/pmu/prebuilds/linux-x64/floor/pmu_floor.glibc.node
+for libc in glibc musl; do
+  test -f "node_modules/pmu/prebuilds/linux-x64/pmu.$libc.node"
+  test -f "node_modules/pmu/prebuilds/linux-x64/floor/pmu_floor.$libc.node"
+done
 test ! -d node_modules/pmu/build
+# What this (glibc) machine loads from the install: the zig-built glibc 2.28 prebuild, no build/.
+loaded="$(node -e "process.stdout.write(require('node-gyp-build').path(require('path').resolve('node_modules/pmu')))")"
+case "$loaded" in */node_modules/pmu/prebuilds/linux-x64/pmu.glibc.node) ;; *) echo "pack-install: loads $loaded" >&2; exit 1 ;; esac
+# The installed files' floors, read by check-prebuilds.js (not in the package) beside a link to them.
+mkdir -p "$work/floors/scripts"
+cp "$repo/scripts/check-prebuilds.js" "$work/floors/scripts/"
+ln -s "$project/node_modules/pmu/prebuilds" "$work/floors/prebuilds"
+node "$work/floors/scripts/check-prebuilds.js" --table
+echo "loads: prebuilds/linux-x64/pmu.glibc.node, within its floor"
 
 # The README's embedded example, verbatim (CommonJS).
 node "$repo/scripts/readme-blocks.js" "$repo/README.md" --id embedded > embedded.js
 PATH="$bin" node embedded.js
 echo "embedded example: ok"
+
+# The ES module entry points from the install: 'pmu' and its subpaths import, and are the one
+# CommonJS core (the default export is its module.exports). pmu/langgraph needs LangChain, which
+# this project lacks: its ES module build is only checked to be there (test/ts-matrix runs it).
+PATH="$bin" node --input-type=module -e "
+  import pmu, { PmuError, PersistentMemoryUnit } from 'pmu';
+  import { FrameReader } from 'pmu/wire';
+  import { MirroredRegion } from 'pmu/mirror';
+  if (pmu.PmuError !== PmuError || typeof PersistentMemoryUnit.open !== 'function' || typeof FrameReader !== 'function' || typeof MirroredRegion !== 'function') process.exit(1);
+"
+test -f node_modules/pmu/dist/langgraph-esm/index.js
+test -f node_modules/pmu/dist/langgraph-esm/package.json
+echo "ES module entry points: ok"
 
 # pmu serve: wait for its listening line (bounded), then stop it with SIGINT.
 # The installed bin itself (not npx, which does not pass SIGINT on), so $! is the server.

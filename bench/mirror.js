@@ -16,7 +16,7 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { PmuClient } = require('pmu');
 const { MirrorDirectory, MirroredRegion, PmuPool, createMirroredRegion } = require('pmu/mirror');
-const { startEtcdProcess, spawnLogged, freePort, waitFor, PMU_REPLICA, USER, SECRET } = require('./lib/cluster');
+const { startEtcdProcess, startPmuReplica, freePort, waitFor, USER, SECRET } = require('./lib/cluster');
 const { summarize } = require('./lib/stats');
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '30' }, 'resync-mib': { type: 'string', default: '256' }, quick: { type: 'boolean', default: false } } });
@@ -41,15 +41,9 @@ async function main() {
   const pmus = new Map();
   const agentEvents = [];
   const startPmu = async (id, env) => {
-    const proc = spawnLogged(id, PMU_REPLICA, env, (name, line) => {
-      if (line.endsWith(' READY')) proc.ready = true;
-      const [t, kind, what] = line.split(' ');
-      if (kind === 'AGENT') agentEvents.push({ id, t: Number(t), what });
-    });
+    const proc = await startPmuReplica(id, env, (event) => agentEvents.push(event));
     procs.push(proc);
     pmus.set(id, { proc, env });
-    await waitFor(`${id} ready`, () => proc.ready || proc.exitCode !== null, 60_000);
-    if (!proc.ready) throw new Error(`${id} did not start: ${proc.stderrTail()}`);
   };
   for (const id of ['pmu1', 'pmu2', 'pmu3']) {
     await startPmu(id, { UNIT: path.join(work, `${id}.pmu`), UNIT_BYTES: String(unitBytes), PORT: String(await freePort()), ETCD: etcd.url, SET: 'bench', ID: id });

@@ -16,7 +16,7 @@ const { markdown, sizeName } = require('./lib/report');
 const { charts } = require('./lib/plots');
 const { canPin, SERVER_CPU } = require('./lib/child');
 
-const SUITES = ['floors', 'embedded', 'remote', 'checkpoint', 'peers', 'clients', 'primaries', 'regions', 'unit-size', 'backup-lag', 'record-size'];
+const { SUITES } = require('./lib/suite-names');
 const USAGE = 'usage: pmu bench [--quick] [--only SUITE,...] [--case TEXT,...] [--docs] [--out DIR]; suites: ' + SUITES.join(', ');
 /** How the user started this run, for the report and messages: `pmu bench` sets it. */
 const COMMAND = process.env.PMU_BENCH_COMMAND || 'npm run bench --';

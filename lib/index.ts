@@ -5,6 +5,7 @@ export { LocalRegion } from './unit/local-region';
 export { PersistentMemoryUnit, inspectFile } from './unit/unit';
 export type { OpenOptions, CreateOptions, RegionInfo, Grant, UnitInfo } from './unit/unit';
 export type { LoneFlush } from './unit/group-commit';
+export type { UnitWarning, UnitWarningCode, OnWarning } from './unit/warnings';
 export { crc32c, useAddon } from './unit/native';
 export { PmuServer, DEFAULT_PORT, DEFAULT_HOST } from './server/server';
 export type { ServerOptions, ServerAddresses } from './server/server';

@@ -92,6 +92,9 @@ function compileTypeScript() {
   if (!fs.existsSync(tsc)) fail('pmu: TypeScript is not installed in this clone: run npm install (it installs the dev dependencies).');
   const result = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
   if (result.status !== 0) fail('pmu: the TypeScript compile failed (errors above).');
+  // The ES module entry points (pmu/langgraph compiled a second time), on top of that build.
+  const esm = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-esm.js')], { cwd: root, stdio: 'inherit' });
+  if (esm.status !== 0) fail('pmu: the ES module build failed (errors above).');
 }
 
 if (isClone) {

@@ -175,3 +175,106 @@ test('a damaged newest checkpoint of an overwrite log: exit 1', async () => {
   expect(result.code).toBe(1);
   expect(result.stdout).toMatch(/region 'state': DAMAGED.*\n.*PROBLEM: .*checkpoint 2 was acknowledged/);
 });
+
+describe('pmu inspect --verify over the copies of a set (--set FILE, or several FILEs)', () => {
+  /** Two replicas' unit files holding the same regions byte for byte. */
+  async function pair(): Promise<[string, string]> {
+    const a = await makeFile();
+    const b = tempFile();
+    fs.copyFileSync(a, b);
+    return [a, b];
+  }
+  const lastRecordByte = (file: string) => regionOffset(file, 'log') + HEADER_BYTES + 19 * RECORD + RECORD_HEADER_BYTES + 5;
+
+  test('equal copies: exit 0, every copy of every region agrees; nothing changed', async () => {
+    const [a, b] = await pair();
+    const before = fs.readFileSync(b);
+    const result = await pmu(['inspect', '--verify', a, '--set', b]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`region {6}'log' \\(checkpoint log\\): ok, source ${a}`));
+    expect(result.stdout).toMatch(new RegExp(`behind {5}${b}: equal to the source`));
+    expect(result.stdout).toMatch(/region {6}'blob' \(raw\): ok\n(.*\n)*.*note: not a checkpoint log: the 2 copies hold the same bytes/);
+    expect(result.stdout).toMatch(/verify {6}OK: 2 files, 3 region\(s\): the copies agree/);
+    expect(fs.readFileSync(b).equals(before)).toBe(true);
+  });
+
+  test('the last acknowledged record damaged on one copy: damaged there (not a torn tail), the other is the source; exit 1 naming the file and the fix', async () => {
+    const [a, b] = await pair();
+    flipFileByte(b, lastRecordByte(b));
+    // Alone, the damaged copy passes: its last record reads as a torn tail.
+    expect((await pmu(['inspect', '--verify', b])).code).toBe(0);
+    const result = await pmu(['inspect', '--verify', b, '--set', a, '--region', 'log']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(new RegExp(`region {6}'log' \\(checkpoint log\\): DAMAGED, source ${a}`));
+    expect(result.stdout).toMatch(new RegExp(`damaged {4}${b}: record 20 is invalid here .* and valid on '${a}': damage on this copy, not a torn tail`));
+    expect(result.stdout).toMatch(new RegExp(`source {5}${a}: append log`));
+    expect(result.stdout).toMatch(new RegExp(`resync the copy in '${b}' from the one in '${a}'.*pmu cluster scrub --region log.*keep '${a}' as it is`));
+    expect(result.stdout).not.toMatch(/every copy ends in a torn tail/);
+    const json = JSON.parse((await pmu(['inspect', '--verify', '--json', a, b, '--region', 'log'])).stdout);
+    expect(json.ok).toBe(false);
+    expect(json.regions).toHaveLength(1);
+    expect(json.regions[0]).toMatchObject({ region: 'log', kind: 'log', ok: false, source: a });
+    expect(json.regions[0].copies.map((c: { file: string; role: string }) => [c.file, c.role])).toEqual([[a, 'source'], [b, 'damaged']]);
+  });
+
+  test('a torn tail on every copy: exit 0, said so', async () => {
+    const [a, b] = await pair();
+    flipFileByte(a, lastRecordByte(a));
+    flipFileByte(b, lastRecordByte(b));
+    const result = await pmuChild(['inspect', '--verify', a, b]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/region {6}'log' \(checkpoint log\): ok/);
+    expect(result.stdout).toMatch(/note: every copy ends in a torn tail at record 20: what a crash during an append leaves/);
+    expect(result.stdout).toMatch(/verify {6}OK/);
+  });
+
+  test('a copy that holds more (a writer died mid-append) is the source; the shorter one is behind, not damaged: exit 0', async () => {
+    const [a, b] = await pair();
+    // b's record 20 was never written there: zero it whole, as an append that never reached it.
+    const fd = fs.openSync(b, 'r+');
+    fs.writeSync(fd, Buffer.alloc(RECORD), 0, RECORD, regionOffset(b, 'log') + HEADER_BYTES + 19 * RECORD);
+    fs.closeSync(fd);
+    const result = await pmu(['inspect', '--verify', b, '--set', a, '--region', 'log']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(new RegExp(`source {5}${a}`));
+    expect(result.stdout).toMatch(new RegExp(`behind {5}${b}: ends at record 19, the source at 20 \\(a writer died mid-append\\)`));
+    expect(result.stdout).toMatch(/note: .*not damage; the next takeover makes every in-sync copy agree/);
+  });
+
+  test('no copy valid: exit 1, and the advice never names a copy to delete', async () => {
+    const [a, b] = await pair();
+    for (const file of [a, b]) flipFileByte(file, regionOffset(file, 'log') + HEADER_BYTES + 9 * RECORD + RECORD_HEADER_BYTES + 5);
+    const result = await pmu(['inspect', '--verify', a, '--set', b, '--region', 'log']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/no copy of its checkpoint log passes its checks/);
+    expect(result.stdout).not.toMatch(/resync the copy/);
+  });
+
+  test('a damaged header word on one copy, a file that is not a unit, a region missing: each a problem, exit 1', async () => {
+    const [a, b] = await pair();
+    flipFileByte(b, regionOffset(b, 'log') + CURSOR_POSITION_OFFSET + 1, 0x04);
+    const damaged = await pmu(['inspect', '--verify', a, '--set', b]);
+    expect(damaged.code).toBe(1);
+    expect(damaged.stdout).toMatch(new RegExp(`damaged {4}${b}: region 'log': the checkpoint cursor position word`));
+    const junk = tempFile();
+    fs.writeFileSync(junk, Buffer.alloc(8192, 7));
+    const unreadable = await pmu(['inspect', '--verify', a, '--set', junk, '--region', 'log']);
+    expect(unreadable.code).toBe(1);
+    expect(unreadable.stdout).toMatch(new RegExp(`unreadable {1}${junk}: the unit cannot be opened`));
+    const absent = await pmu(['inspect', '--verify', a, '--set', `${junk}.absent`]);
+    expect(absent.code).toBe(1);
+    expect(absent.stdout).toMatch(new RegExp(`unreadable {1}${junk}.absent: `));
+    const missing = await pmu(['inspect', '--verify', a, '--set', b, '--region', 'nope']);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toMatch(/holds no region 'nope'/);
+  });
+
+  test('command-line mistakes: several files without --verify, --region without other copies, a file named twice', async () => {
+    const [a, b] = await pair();
+    expect((await pmu(['inspect', a, b])).code).toBe(2);
+    expect((await pmu(['inspect', '--verify', a, '--region', 'log'])).code).toBe(2);
+    expect((await pmu(['inspect', '--verify', a, '--set', a])).code).toBe(2);
+  });
+});

@@ -107,6 +107,28 @@ run('pmu cluster with pmu serve --join', () => {
     expect((await pmu(['cluster', 'remove', 'pmu3'])).stdout).toMatch(/removed PMU 'pmu3'/);
   }, 60_000);
 
+  test('pmu cluster scrub: equal replicas pass; one changed behind the set\'s back is reported, never guessed with 2 copies (exit 1)', async () => {
+    let scrub = await pmu(['cluster', 'scrub', '--region', 'orders']);
+    expect(scrub.stdout).toMatch(/region orders: 1 MiB compared on pmu1, pmu2 \(epoch \d+\): equal/);
+    expect(scrub.code).toBe(0);
+    const directory = MirrorDirectory.connect(etcd.url);
+    const pool = new PmuPool(directory, { user: SET_ENV.PMU_USER, secret: SET_ENV.PMU_SECRET, timeoutMs: 1000 });
+    try {
+      await (await pool.openRegion('pmu2', 'orders')).write(4096, Buffer.from('rot'), { durability: 'mapped' });
+    } finally {
+      await pool.close();
+      directory.close();
+    }
+    scrub = await pmu(['cluster', 'scrub']);
+    expect(scrub.code).toBe(1);
+    expect(scrub.stdout).toMatch(/region orders: .*: 1 range\(s\) differ/);
+    expect(scrub.stdout).toMatch(/bytes 0\.\.1048576: pmu1 [0-9a-f]{8}, pmu2 [0-9a-f]{8}\n/);
+    expect(scrub.stdout).toMatch(/no majority/);
+    const json = JSON.parse((await pmu(['cluster', 'scrub', '--json', '--no-repair', '--rate', '256MiB'])).stdout);
+    expect(json[0]).toMatchObject({ region: 'orders', bytesScrubbed: 1 << 20, repaired: [], mismatches: [{ offset: 0, length: 1 << 20 }] });
+    expect((await pmu(['cluster', 'scrub', 'orders'])).stderr).toMatch(/unexpected argument/);
+  }, 30_000);
+
   test('usage errors say what to do', async () => {
     expect((await pmu(['cluster'])).stderr).toMatch(/say what to do/);
     expect((await pmu(['cluster', 'status'], { PMU_ETCD: '' })).stderr).toMatch(/--etcd/);
@@ -115,5 +137,6 @@ run('pmu cluster with pmu serve --join', () => {
     const noId = spawn(process.execPath, [PMU, 'serve', '--data', 'x', '--join', etcd.url], { cwd: dir, env: { ...process.env, ...SET_ENV } });
     const exit = await waitForExit(noId);
     expect(exit.code).toBe(2);
+    expect((await pmu(['serve', '--data', 'y', '--scrub', '64MiB'])).stderr).toMatch(/--scrub needs --join/);
   }, 30_000);
 });

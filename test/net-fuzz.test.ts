@@ -62,7 +62,7 @@ async function drainReplies(peer: RawPeer, sentIds: Set<number>, pingId: number)
   }
 }
 
-const opcode = fc.oneof(fc.constantFrom(Op.HELLO, Op.AUTH, Op.PING, Op.OPEN, Op.CLOSE, Op.CREATE, Op.DELETE, Op.LIST, Op.SET_GRANTS, Op.WRITE, Op.READ, Op.FLUSH, Op.CAS, Op.WATCH, Op.UNWATCH, Op.OK, Op.ERROR, Op.EVENT), fc.integer({ min: 0, max: 255 }));
+const opcode = fc.oneof(fc.constantFrom(Op.HELLO, Op.AUTH, Op.PING, Op.OPEN, Op.CLOSE, Op.CREATE, Op.DELETE, Op.LIST, Op.SET_GRANTS, Op.WRITE, Op.READ, Op.FLUSH, Op.CAS, Op.CHECKSUM, Op.WATCH, Op.UNWATCH, Op.OK, Op.ERROR, Op.EVENT), fc.integer({ min: 0, max: 255 }));
 
 /** A well-framed request with random contents; data ops often carry the real handle and key and a near-miss address. */
 const frameArbitrary = fc.record({

@@ -170,12 +170,13 @@ describe('users file changes', () => {
     const directory = UserDirectory.load(file);
     directory.delete('retried');
     const realFs = require('node:fs') as typeof fs;
-    const realRead = realFs.readFileSync;
+    // The users file is opened, checked and read through one descriptor: the open is what fails.
+    const realOpen = realFs.openSync;
     let failing = true;
-    const spy = jest.spyOn(realFs, 'readFileSync').mockImplementation(((target: fs.PathOrFileDescriptor, options?: unknown) => {
+    const spy = jest.spyOn(realFs, 'openSync').mockImplementation(((target: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) => {
       if (failing && target === file) throw Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
-      return realRead(target, options as BufferEncoding);
-    }) as typeof fs.readFileSync);
+      return realOpen(target, flags as fs.OpenMode, mode);
+    }) as typeof fs.openSync);
     try {
       directory.save(file);
       await waitFor('the reload to fail', () => server.stats().usersReloadFailures > failures, 5000);

@@ -120,3 +120,24 @@ test('a connection paused mid-chunk keeps its unread frames while others overwri
   peer.destroy();
   await Promise.all(noisy.map((client) => client.close()));
 });
+
+test("on a Node whose socket handle cannot be adopted, connections read with 'data' events and the server says so once", async () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const sharedRead = require('../lib/wire/shared-read');
+  const spy = jest.spyOn(sharedRead, 'readIntoShared').mockReturnValue(undefined);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { memoryLog } = require('./fixtures/net-harness');
+  const log = memoryLog();
+  const other = await startServer({ log });
+  try {
+    const clients = await Promise.all([other.connect('admin'), other.connect('admin')]);
+    const region = await clients[0].createRegion('fallback', 4096);
+    await region.write(0, Buffer.from('still works'));
+    expect((await region.read(0, 11)).toString()).toBe('still works');
+    expect(connectionsOf(other).some((connection) => connection.readsIntoSharedBuffer)).toBe(false);
+    expect(log.events.filter((e: { event: string }) => e.event === 'server.shared-read-off')).toHaveLength(1);
+  } finally {
+    spy.mockRestore();
+    await other.close();
+  }
+});

@@ -28,4 +28,8 @@ test('many hostile clients cannot hurt the well-behaved ones, nor grow the serve
   });
   expect(result.refusals).toMatchObject({ EAUTH: expect.any(Number), EKEY: expect.any(Number), EBOUNDS: expect.any(Number), EPROTO: expect.any(Number), ETOOMANY: expect.any(Number), EBUSY: expect.any(Number) });
   expect(result.attacked.writes).toBeGreaterThan(100);
+  // A relay's injected WRITE closed the sealed session every round; the TLS flood ran (openssl present).
+  expect(result.attacks['relay.closed']).toBeGreaterThan(0);
+  expect(result.attacks['relay.closed']).toBe(result.attacks.relay);
+  if (process.env.CI === 'true') expect(result.attackNames).toContain('tls-flood');
 }, 90_000);

@@ -10,17 +10,9 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { PmuClient } from '../lib/client/client';
 import { SECRETS, startServer } from './fixtures/net-harness';
+import { haveOpenssl } from './helpers/certs';
 import { removeTempDirs, tempDir } from './helpers/temp';
 import { waitFor } from './helpers/wait';
-
-function haveOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const maybe = haveOpenssl() ? test : test.skip;
 if (!haveOpenssl()) console.warn('net-tls-admission: openssl is not on this machine, so the test is skipped (no certificate to test with)');

@@ -4,16 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PmuClient } from '../lib/client/client';
 import { SECRETS, startServer } from './fixtures/net-harness';
+import { haveOpenssl } from './helpers/certs';
 import { removeTempDirs, tempDir } from './helpers/temp';
-
-function haveOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const maybe = haveOpenssl() ? test : test.skip;
 if (!haveOpenssl()) console.warn('net-tls: openssl is not on this machine, so the TLS test is skipped (no certificate to test with)');

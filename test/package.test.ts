@@ -41,6 +41,32 @@ describe('npm pack --dry-run', () => {
     for (const link of links) expect(files).toContain(link);
     // Every dist module the compiled index requires.
     for (const file of files.filter((f) => f.startsWith('dist/') && f.endsWith('.js'))) expect(files).toContain(file.replace(/\.js$/, '.d.ts'));
+    for (const file of files.filter((f) => f.startsWith('dist/') && f.endsWith('.mjs'))) expect(files).toContain(file.replace(/\.mjs$/, '.d.mts'));
+  });
+
+  test('ships every entry point, ES module and CommonJS, with its types (scripts/build-esm.js makes the ES module ones)', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { exports: Record<string, string | Record<string, Record<string, string>>> };
+    const targets: string[] = [];
+    for (const [subpath, target] of Object.entries(pkg.exports)) {
+      if (typeof target === 'string') {
+        targets.push(target);
+        continue;
+      }
+      // Each subpath is conditional: an ES module entry and a CommonJS one, each with its own types.
+      expect({ subpath, conditions: Object.keys(target) }).toEqual({ subpath, conditions: ['import', 'require'] });
+      for (const condition of Object.values(target)) {
+        expect(Object.keys(condition)).toEqual(['types', 'default']);
+        targets.push(...Object.values(condition));
+      }
+    }
+    expect(targets.length).toBe(4 * 4 + 1);
+    for (const target of targets) expect(files).toContain(target.replace(/^\.\//, ''));
+    // pmu/langgraph's ES module build is ES modules by its folder's package.json, .js and .d.ts alike.
+    expect(files).toContain('dist/langgraph-esm/package.json');
+    expect(JSON.parse(fs.readFileSync(path.join(REPO, 'dist', 'langgraph-esm', 'package.json'), 'utf8'))).toEqual({ type: 'module' });
+    expect(files.filter((f) => f.startsWith('dist/langgraph-esm/') && f.endsWith('.js')).map((f) => path.posix.basename(f)).sort()).toEqual(
+      files.filter((f) => f.startsWith('dist/langgraph/') && f.endsWith('.js')).map((f) => path.posix.basename(f)).sort(),
+    );
   });
 
   test('holds only native files that build from it: the sources of the shipped binding.gyp targets and the headers they include', () => {
@@ -78,16 +104,17 @@ describe('npm pack --dry-run', () => {
     const forbidden = [/^build\//, /^build-/, /^lib\//, /^test\//, /^native\/test\//, /^node_modules\//, /^\.ci\//, /\.map$/, /\.tsbuildinfo$/, /\.pmu$/, /^pmu-data\//, /results\//, /^tsconfig/, /^jest\.config/, /\.o$/, /\.tgz$/, /^scripts\/(?!install\.js$)/];
     expect(files.filter((file) => forbidden.some((pattern) => pattern.test(file)))).toEqual([]);
     const prebuilds = files.filter((f) => f.startsWith('prebuilds/'));
-    expect(prebuilds.filter((f) => !/^prebuilds\/linux-(x64|arm64)\/(pmu\.glibc\.node|floor\/pmu_floor\.glibc\.node)$/.test(f))).toEqual([]);
+    expect(prebuilds.filter((f) => !/^prebuilds\/linux-(x64|arm64)\/(pmu|floor\/pmu_floor)\.(glibc|musl)\.node$/.test(f))).toEqual([]);
   });
 
-  test('carries both prebuilt addons, and the bench\'s floor addon for each, once `npm run prebuilds` has made them (always in CI)', () => {
+  test('carries the prebuilt addons for glibc and musl on both platforms, and the bench\'s floor addon for each, once `npm run prebuilds` has made them (always in CI)', () => {
     const made = fs.existsSync(path.join(REPO, 'prebuilds'));
     if (!made && process.env.CI !== 'true') {
-      console.warn('SKIPPED: no prebuilds/ in this checkout: run `npm run prebuilds` (needs apt-get install g++-aarch64-linux-gnu) to check they are packed');
+      console.warn('SKIPPED: no prebuilds/ in this checkout: run `npm run prebuilds` (zig from npm ci) to check they are packed');
       return;
     }
-    expect(files).toEqual(expect.arrayContaining(['prebuilds/linux-x64/pmu.glibc.node', 'prebuilds/linux-arm64/pmu.glibc.node', 'prebuilds/linux-x64/floor/pmu_floor.glibc.node', 'prebuilds/linux-arm64/floor/pmu_floor.glibc.node']));
+    const expected = ['x64', 'arm64'].flatMap((arch) => ['glibc', 'musl'].flatMap((libc) => [`prebuilds/linux-${arch}/pmu.${libc}.node`, `prebuilds/linux-${arch}/floor/pmu_floor.${libc}.node`]));
+    expect(files).toEqual(expect.arrayContaining(expected));
   });
 });
 
@@ -175,11 +202,12 @@ describe('the install script', () => {
 });
 
 describe('prepack guard', () => {
-  test('refuses to pack without both prebuilt addons and their floor addons, says how to make them; an override packs anyway', () => {
+  test('refuses to pack without the prebuilt addons and their floor addons, says how to make them; an override packs anyway', () => {
     const dir = installedLayout();
     const refused = spawnSync(process.execPath, [path.join(dir, 'scripts', 'check-prebuilds.js')], { encoding: 'utf8' });
     expect(refused.status).toBe(1);
-    expect(refused.stderr).toBe('pmu: not packing: prebuilds/linux-x64/pmu.glibc.node is missing; prebuilds/linux-x64/floor/pmu_floor.glibc.node is missing; prebuilds/linux-arm64/pmu.glibc.node is missing; prebuilds/linux-arm64/floor/pmu_floor.glibc.node is missing. Run npm run prebuilds first (PMU_PACK_WITHOUT_PREBUILDS=1 packs without them).\n');
+    const all = ['x64', 'arm64'].flatMap((arch) => ['pmu.glibc.node', 'pmu.musl.node', 'floor/pmu_floor.glibc.node', 'floor/pmu_floor.musl.node'].map((name) => `prebuilds/linux-${arch}/${name} is missing`));
+    expect(refused.stderr).toBe(`pmu: not packing: ${all.join('; ')}. Run npm run prebuilds first (PMU_PACK_WITHOUT_PREBUILDS=1 packs without them).\n`);
     // An x64 binary where the arm64 one belongs is caught too.
     for (const arch of ['x64', 'arm64']) {
       fs.mkdirSync(path.join(dir, 'prebuilds', `linux-${arch}`), { recursive: true });
@@ -191,5 +219,36 @@ describe('prepack guard', () => {
     const forced = spawnSync(process.execPath, [path.join(dir, 'scripts', 'check-prebuilds.js')], { encoding: 'utf8', env: { ...process.env, PMU_PACK_WITHOUT_PREBUILDS: '1' } });
     expect(forced.status).toBe(0);
     expect(forced.stderr).toMatch(/^pmu: packing without prebuilt addons/);
+  });
+
+  test('refuses a prebuild over its floor: the machine\'s own g++ build (libstdc++, glibc > 2.28) as glibc, a glibc build under a musl name', () => {
+    const sourceBuild = path.join(REPO, 'build', 'Release', 'pmu.node');
+    if (!fs.existsSync(sourceBuild)) {
+      if (process.env.CI === 'true') throw new Error('no build/Release/pmu.node: npm ci builds it');
+      console.warn('SKIPPED: no build/Release/pmu.node (npm ci builds it with g++) to play a build over the floor');
+      return;
+    }
+    const dir = installedLayout();
+    fs.mkdirSync(path.join(dir, 'prebuilds', 'linux-x64'), { recursive: true });
+    for (const libc of ['glibc', 'musl']) fs.copyFileSync(sourceBuild, path.join(dir, 'prebuilds', 'linux-x64', `pmu.${libc}.node`));
+    const result = spawnSync(process.execPath, [path.join(dir, 'scripts', 'check-prebuilds.js'), '--table'], { encoding: 'utf8' });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('prebuilds/linux-x64/pmu.glibc.node needs libstdc++.so.6');
+    expect(result.stderr).toMatch(/prebuilds\/linux-x64\/pmu\.glibc\.node needs GLIBCXX_3\.4\.\d+ \(no libstdc\+\+/);
+    expect(result.stderr).toMatch(/prebuilds\/linux-x64\/pmu\.glibc\.node needs GLIBC_2\.(29|3\d) \(floor GLIBC_2\.28/);
+    expect(result.stderr).toContain('prebuilds/linux-x64/pmu.musl.node needs libc.so.6 (a musl build links musl\'s libc only)');
+    expect(result.stdout).toMatch(/^\| prebuilds\/linux-x64\/pmu\.glibc\.node .*\| OVER THE FLOOR +\|$/m);
+  });
+
+  test('the prebuilds in this checkout are within their floors (the table CI prints)', () => {
+    if (!fs.existsSync(path.join(REPO, 'prebuilds')) && process.env.CI !== 'true') {
+      console.warn('SKIPPED: no prebuilds/ in this checkout (npm run prebuilds)');
+      return;
+    }
+    const result = spawnSync(process.execPath, [path.join(REPO, 'scripts', 'check-prebuilds.js'), '--table'], { encoding: 'utf8' });
+    expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
+    const rows = result.stdout.trim().split('\n').slice(2);
+    expect(rows).toHaveLength(8);
+    for (const row of rows) expect(row).toMatch(/\| ok +\|$/);
   });
 });

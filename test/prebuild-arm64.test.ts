@@ -1,8 +1,9 @@
 /**
- * The cross-built linux-arm64 prebuild, loaded and used by an arm64 Node under qemu-user: the
+ * The cross-built linux-arm64 glibc prebuild (zig, aarch64-linux-gnu.2.28: scripts/prebuild.sh),
+ * loaded and used by an arm64 Node (Debian's, glibc 2.36) under qemu-user: the
  * package's own dist/ code finds it through node-gyp-build (PMU_PREBUILD points the loader at a
  * directory holding only prebuilds/, as an installed package has), creates a unit, writes
- * durably, reads back and checks a CRC32C. Needs `npm run prebuilds`, qemu-user-static and
+ * durably, reads back and checks a CRC32C; the floor addon's arm64 glibc build loads too. Needs `npm run prebuilds`, qemu-user-static and
  * scripts/arm64-node-root.sh (all done by .ci/run); skipped loudly elsewhere. ~10 s under qemu.
  */
 import { spawnSync } from 'node:child_process';
@@ -16,7 +17,7 @@ const ROOT = process.env.PMU_ARM64_ROOT ?? '/var/cache/pmu/arm64-node';
 const QEMU = ['/usr/bin/qemu-aarch64-static', '/usr/bin/qemu-aarch64'].find((file) => fs.existsSync(file));
 
 const missing = [
-  !fs.existsSync(PREBUILD) && 'the arm64 prebuild (npm run prebuilds; needs apt-get install -y g++-aarch64-linux-gnu)',
+  !fs.existsSync(PREBUILD) && 'the arm64 prebuild (npm run prebuilds)',
   !QEMU && 'qemu-user (apt-get install -y qemu-user-static)',
   !fs.existsSync(path.join(ROOT, 'usr', 'bin', 'node')) && `an arm64 node in ${ROOT} (bash scripts/arm64-node-root.sh, as root)`,
 ].filter(Boolean);
@@ -33,7 +34,8 @@ const region = unit.ensureRegion('r', 65536);
   const back = (await region.read(100, 16)).toString();
   const crc = pmu.crc32c(Buffer.from('123456789')).toString(16);
   await unit.close();
-  process.stdout.write(JSON.stringify({ arch: process.arch, back, crc }));
+  const floor = typeof require(process.env.FLOOR).measureFloor;
+  process.stdout.write(JSON.stringify({ arch: process.arch, back, crc, floor }));
 })().catch((error) => { console.error(error); process.exitCode = 1; });
 `;
 
@@ -47,10 +49,10 @@ const region = unit.ensureRegion('r', 65536);
   const result = spawnSync(QEMU!, ['-L', ROOT, path.join(ROOT, 'usr', 'bin', 'node'), path.join(work, 'check.js')], {
     encoding: 'utf8',
     timeout: 120_000,
-    env: { ...process.env, PMU_PREBUILD: packageDir, PMU_DIST: path.join(REPO, 'dist'), WORK: work },
+    env: { ...process.env, PMU_PREBUILD: packageDir, PMU_DIST: path.join(REPO, 'dist'), FLOOR: path.join(REPO, 'prebuilds', 'linux-arm64', 'floor', 'pmu_floor.glibc.node'), WORK: work },
   });
   expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
-  expect(JSON.parse(result.stdout)).toEqual({ arch: 'arm64', back: 'written on arm64', crc: 'e3069283' });
+  expect(JSON.parse(result.stdout)).toEqual({ arch: 'arm64', back: 'written on arm64', crc: 'e3069283', floor: 'function' });
 });
 
 if (missing.length > 0 && process.env.CI !== 'true') {

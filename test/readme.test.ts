@@ -182,18 +182,18 @@ test('the kv-service example: primary, backup, a PUT, kill -9, the backup serves
   const lines = block('kv-service').code.trim().split('\n').map(shellLine);
   const ports = new Map<string, number>();
   const jobs: ChildProcess[] = [];
-  const request = async (line: string, retryUntilServed: boolean) => {
+  const request = async (line: string, retryUntilServed: boolean, anyStatus = false) => {
     // curl [-X METHOD] [--data BODY] HOST:PORT/PATH
     const method = /-X (\w+)/.exec(line)?.[1] ?? 'GET';
     const body = /--data (\S+)/.exec(line)?.[1];
-    const target = /(\S+:\d+\/\S*)$/.exec(line)![1].replace(/:(\d+)\//, (_, port: string) => `:${ports.get(port)}/`);
+    const target = /(localhost:\d+\/[^\s;]*)/.exec(line)![1].replace(/:(\d+)\//, (_, port: string) => `:${ports.get(port)}/`);
     const url = `http://${target.replace(/^localhost/, '127.0.0.1')}`;
     return waitFor(
       `an answer from ${url}`,
       async () => {
         try {
           const response = await fetch(url, { method, body });
-          return response.ok ? response.text() : undefined;
+          return response.ok || anyStatus ? response.text().then((text) => text || '(empty)') : undefined;
         } catch (error) {
           if (!retryUntilServed) throw error;
           return undefined;
@@ -215,8 +215,11 @@ test('the kv-service example: primary, backup, a PUT, kill -9, the backup serves
       const job = background(process.execPath, args.slice(1), dir);
       jobs.push(job);
       await waitForLine(job, /serving on|standing by/);
+    } else if (/^until curl -s(f?) \S+( >\/dev\/null)?; do sleep 0\.1; done$/.test(line)) {
+      // The shell's own retry loop: until it answers (-s: any status; -sf: a 2xx).
+      lastAnswer = await request(line, true, !line.startsWith('until curl -sf'));
     } else if (line.startsWith('curl ')) {
-      lastAnswer = await request(line, jobs.length > 0 && jobs[0].signalCode === 'SIGKILL');
+      lastAnswer = await request(line, false);
     } else if (/^kill -9 %(\d+)$/.test(line)) {
       const job = jobs[Number(/%(\d+)/.exec(line)![1]) - 1];
       job.kill('SIGKILL');

@@ -1,5 +1,5 @@
 'use strict';
-// Processes of a PMU set on this machine, for the mirror bench (bench/mirror.js) and the nemesis
+// Processes of a PMU set on this machine, for the mirror benches (bench/mirror.js, bench/scrub.js) and the nemesis
 // (scripts/nemesis): the set's credentials, an etcd of its own, and children whose stdout lines
 // are handed on. Every child is killed when this process exits, so an interrupted run leaves
 // none behind.
@@ -79,4 +79,20 @@ async function startEtcdProcess(dataDir, extraHost) {
   return { url, proc, extraUrl: extraHost ? `http://${extraHost}:${clientPort}` : undefined };
 }
 
-module.exports = { USER, SECRET, PMU_REPLICA, waitFor, spawnLogged, startEtcdProcess, freePort };
+/**
+ * One PMU of the set as a child (bench/peers/pmu-replica.js: server, directory entry, replica
+ * agent); resolves once it printed READY. Its agent's lines go to onAgent({ id, t, what, region }).
+ * env: UNIT, UNIT_BYTES, PORT, ETCD, SET, ID.
+ */
+async function startPmuReplica(id, env, onAgent = () => {}) {
+  const proc = spawnLogged(id, PMU_REPLICA, env, (name, line) => {
+    if (line.endsWith(' READY')) proc.ready = true;
+    const [t, kind, what, region] = line.split(' ');
+    if (kind === 'AGENT') onAgent({ id, t: Number(t), what, region });
+  });
+  await waitFor(`${id} ready`, () => proc.ready || proc.exitCode !== null, 60_000);
+  if (!proc.ready) throw new Error(`${id} did not start: ${proc.stderrTail()}`);
+  return proc;
+}
+
+module.exports = { USER, SECRET, PMU_REPLICA, waitFor, spawnLogged, startEtcdProcess, startPmuReplica, freePort };

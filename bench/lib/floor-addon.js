@@ -7,9 +7,11 @@
  *   scripts/build-crash-addon.js does), through `npm run build:floor` so node-gyp gets npm's
  *   config (nodedir).
  * - In an installed package (no floor sources, maybe no compiler, maybe a read-only
- *   node_modules): the prebuilt prebuilds/linux-ARCH/floor/pmu_floor.glibc.node that
- *   scripts/prebuild.sh put in the package. It sits in a subdirectory so that node-gyp-build,
- *   looking for pmu's own addon in prebuilds/linux-ARCH/, never picks it.
+ *   node_modules): the prebuilt prebuilds/linux-ARCH/floor/pmu_floor.LIBC.node that
+ *   scripts/prebuild.sh put in the package, LIBC chosen as node-gyp-build chooses pmu's own
+ *   (musl where $LIBC says so or /etc/alpine-release exists, else glibc). It sits in a
+ *   subdirectory so that node-gyp-build, looking for pmu's own addon in prebuilds/linux-ARCH/,
+ *   never picks it.
  * When neither works, the suites leave out their floor rows and the run says why in one note;
  * pmu's own rows still run.
  *   node bench/lib/floor-addon.js   builds it if needed and prints its path (npm test's pretest)
@@ -23,7 +25,8 @@ const root = path.join(__dirname, '..', '..');
 const sourceDir = path.join(root, 'native', 'floor');
 const built = path.join(sourceDir, 'build', 'Release', 'pmu_floor.node');
 const stampFile = path.join(sourceDir, 'build', 'sources.sha256');
-const prebuilt = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'floor', 'pmu_floor.glibc.node');
+const libc = process.env.LIBC || (fs.existsSync('/etc/alpine-release') ? 'musl' : 'glibc');
+const prebuilt = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'floor', `pmu_floor.${libc}.node`);
 
 function sourcesHash() {
   const hash = crypto.createHash('sha256');

@@ -8,11 +8,11 @@ const { startChild } = require('./child');
 
 const SERVER = path.join(__dirname, '..', 'peers', 'pmu-server.js');
 
-async function startPmuServer(ctx, name, { unitBytes, cpu } = {}) {
+async function startPmuServer(ctx, name, { unitBytes, cpu, env: extraEnv } = {}) {
   const secret = crypto.randomBytes(32).toString('hex');
   const dataDir = path.join(ctx.dir, name);
   fs.mkdirSync(dataDir, { recursive: true });
-  const env = { PMU_BENCH_SECRET: secret };
+  const env = { ...extraEnv, PMU_BENCH_SECRET: secret };
   if (unitBytes) env.PMU_BENCH_UNIT_BYTES = String(unitBytes);
   const server = await startChild(process.execPath, [SERVER, dataDir], /ready (\S+) (\S+)/, { env, cpu });
   const { child } = server;

@@ -1,30 +1,18 @@
 'use strict';
-// Throughput of a synchronous function: ops/s with the relative margin of error (95%) over
-// timed samples, as Benchmark.js reports it, without a dependency: `pmu bench` runs from an
-// installed package, where only pmu's runtime dependencies exist.
+// Throughput rows. A synchronous operation's ops/s comes from Benchmark.js (a runtime dependency,
+// so an installed `pmu bench` has it), with its relative margin of error. Async operations kept
+// N in flight are timed here: Benchmark.js's deferred mode runs one at a time. Per-operation
+// latencies (p50/p99) stay with stats.js's sampler: Benchmark.js reports means, not percentiles.
+const Benchmark = require('benchmark');
 
-/** Calls `fn` in batches sized so that one sample takes ~10 ms, for about `maxTime` seconds. */
+/** ops/s of `fn` over about `maxTime` seconds, and the relative margin of error (%, 95%). */
 async function measure(fn, { maxTime = 1, minSamples = 5 } = {}) {
-  let batch = 1;
-  for (;;) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < batch; i++) fn();
-    if (Number(process.hrtime.bigint() - t0) >= 10e6 || batch >= 2 ** 30) break;
-    batch *= 2;
-  }
-  const rates = [];
-  const deadline = process.hrtime.bigint() + BigInt(Math.round(maxTime * 1e9));
-  while (rates.length < minSamples || process.hrtime.bigint() < deadline) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < batch; i++) fn();
-    rates.push(batch / (Number(process.hrtime.bigint() - t0) / 1e9));
-    // Let timers and I/O run between samples, as an async benchmark would.
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  const mean = rates.reduce((a, b) => a + b, 0) / rates.length;
-  const variance = rates.reduce((a, b) => a + (b - mean) ** 2, 0) / (rates.length - 1);
-  const rme = ((1.96 * Math.sqrt(variance / rates.length)) / mean) * 100;
-  return { hz: mean, rme };
+  const bench = new Benchmark('throughput', fn, { maxTime, minSamples, async: false });
+  bench.run();
+  if (bench.error) throw bench.error;
+  // Let timers and I/O that waited during the run go before the next row.
+  await new Promise((resolve) => setImmediate(resolve));
+  return { hz: bench.hz, rme: bench.stats.rme };
 }
 
 /** Completions per second of `total` async operations kept `window` at a time in flight. */

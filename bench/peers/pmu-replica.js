@@ -10,7 +10,7 @@ const { MirrorDirectory, PmuPool, startReplicaAgent } = require('pmu/mirror');
   const unitBytes = Number(env.UNIT_BYTES || 64 * 1024 * 1024);
   const unit = PersistentMemoryUnit.open(env.UNIT, { size: unitBytes });
   const users = new UserDirectory({ [env.PMU_USER]: { secret: env.PMU_SECRET, admin: true } });
-  const server = new PmuServer({ unit, users, tcp: { host: env.HOST || '127.0.0.1', port: Number(env.PORT) }, closeTimeoutMs: 100 });
+  const server = new PmuServer({ unit, users, tcp: { host: env.HOST || '127.0.0.1', port: Number(env.PORT) }, identity: env.ID, closeTimeoutMs: 100 });
   await server.listen();
   const directory = MirrorDirectory.connect(env.ETCD, { set: env.SET, timeoutMs: 1000 });
   await directory.addPmu({ id: env.ID, url: `tcp://${env.HOST || '127.0.0.1'}:${env.PORT}`, capacity: unitBytes });

@@ -3,7 +3,8 @@
 // one admin user whose secret comes from PMU_BENCH_SECRET, TCP on a free loopback port and a
 // Unix socket. Prints "ready <tcp-url> <unix-url>". Usage: node pmu-server.js DATA_DIR
 // PMU_BENCH_METRICS=127.0.0.1:9464 also serves its Prometheus metrics there, to watch a server
-// under the bench with `pmu stat` (one server at a time: the port is fixed).
+// under the bench with `pmu stat` (one server at a time: the port is fixed);
+// PMU_BENCH_METRICS_INTERVAL_MS sets how long a scrape's text is reused (0: every scrape is fresh).
 // PMU_BENCH_UNIT_BYTES sizes the unit (default 160 MiB). SIGUSR2 prints one line
 // "stats <json>" with the unit's group-commit counters, for the scale suites.
 const path = require('node:path');
@@ -21,7 +22,8 @@ async function main() {
     const [host, port] = process.env.PMU_BENCH_METRICS.split(':');
     const logFigures = new CheckpointLogFigures(unit);
     const metrics = new PmuMetrics({ serverStats: () => server.stats(), unit, logs: () => logFigures.logs() });
-    await serveMetrics(metrics, { host, port: Number(port) }).catch(() => undefined);
+    const minIntervalMs = process.env.PMU_BENCH_METRICS_INTERVAL_MS === undefined ? undefined : Number(process.env.PMU_BENCH_METRICS_INTERVAL_MS);
+    await serveMetrics(metrics, { host, port: Number(port) }, { minIntervalMs }).catch(() => undefined);
   }
   process.stdout.write(`ready ${addresses.tcp} ${addresses.unix}\n`);
   process.on('SIGUSR2', () => {

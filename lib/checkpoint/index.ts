@@ -17,3 +17,5 @@ export type { RecordFrame } from './format/record';
 export { verifyRegion } from './verify';
 export type { RegionVerdict } from './verify';
 export { CheckpointLogFigures } from './log-figures';
+export { compareCopies } from './copies';
+export type { Copy, CopyVerdict, CopiesDecision } from './copies';

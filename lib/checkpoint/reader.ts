@@ -8,7 +8,7 @@
  * records read but not cleared are read again by the next reader if this one dies.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PmuError } from '../unit/errors';
+import { isPmuError, PmuError } from '../unit/errors';
 import { Region } from '../unit/region';
 import { encodeWord } from './format/checked-word';
 import { damageError, findVouchingRecord } from './format/damage';
@@ -16,6 +16,7 @@ import { LogHeader, readCheckedWord, readHeader, wordBytes } from './format/head
 import { CheckpointMode, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, HEADER_BYTES } from './format/layout';
 import { CleanEndMemo, LogPoint, LogRecord, scanLog, ScanLimits, ScanStop, ScannedEntry } from './format/log-scan';
 import { watchPrimary, PrimaryFailure, WatchPrimaryOptions } from './primary-watch';
+import { withRepair } from './repair';
 import { Checkpoint, readLatestCheckpoint } from './slots';
 
 export interface LogBatch {
@@ -60,7 +61,7 @@ export class CheckpointReader {
   static async open(region: Region, options: ReaderOpenOptions = {}): Promise<CheckpointReader> {
     const deadline = Date.now() + (options.waitForLogMs ?? 0);
     for (;;) {
-      const header = await readHeader(region);
+      const header = await withRepair(region, () => readHeader(region));
       if (header) return new CheckpointReader(region, header);
       if (Date.now() >= deadline) throw new PmuError('ENOENT', `region '${region.name}' holds no checkpoint log yet: start the primary (openPrimary) first`);
       await sleep(5);
@@ -98,6 +99,10 @@ export class CheckpointReader {
    */
   async readBatch(limits: ScanLimits = {}): Promise<LogBatch> {
     this.needAppend('readBatch');
+    return withRepair(this.region, () => this.readBatchOnce(limits));
+  }
+
+  private async readBatchOnce(limits: ScanLimits): Promise<LogBatch> {
     const scanOnce = () =>
       scanLog(this.region, this.header, this.readPoint, { ...limits, trustFirstSequence: this.trustFirstSequence, lastEpoch: this.lastEpochTag, cleanEnd: this.cleanEnd });
     let scan = await scanOnce();
@@ -203,7 +208,7 @@ export class CheckpointReader {
   /** Overwrite mode: the newest valid checkpoint, or undefined if none was written yet. */
   async latest(): Promise<Checkpoint | undefined> {
     if (this.header.mode !== 'overwrite') throw new PmuError('EINVAL', `latest() needs an overwrite-mode log; region '${this.region.name}' holds an append-mode log (use readBatch)`);
-    return (await readLatestCheckpoint(this.region, this.header)).checkpoint;
+    return (await withRepair(this.region, () => readLatestCheckpoint(this.region, this.header))).checkpoint;
   }
 
   /**
@@ -235,14 +240,23 @@ export class CheckpointReader {
   async readRest(): Promise<{ records: LogRecord[]; stop: ScanStop; next: LogPoint; clearedPosition: number; flushEnd: number }> {
     const records: LogRecord[] = [];
     let batch: LogBatch;
-    do {
-      batch = await this.readBatch();
-      records.push(...batch.records);
-    } while (batch.stop.reason === 'limit');
-    this.clearedPosition = Number(await readCheckedWord(this.region, 'cursor position', CURSOR_POSITION_OFFSET));
-    // readBatch looked past a suspect end already; the writer will overwrite what sits there,
-    // so look once more now that no one else can write (the old writer is fenced).
-    if (batch.stop.suspect) await this.refuseIfDamaged(batch);
+    for (let repairs = 0; ; repairs++) {
+      do {
+        batch = await this.readBatch();
+        records.push(...batch.records);
+      } while (batch.stop.reason === 'limit');
+      this.clearedPosition = Number(await withRepair(this.region, () => readCheckedWord(this.region, 'cursor position', CURSOR_POSITION_OFFSET)));
+      // readBatch looked past a suspect end already; the writer will overwrite what sits there,
+      // so look once more now that no one else can write (the old writer is fenced).
+      if (!batch.stop.suspect) break;
+      try {
+        await this.refuseIfDamaged(batch);
+        break;
+      } catch (error) {
+        // Damage on the copy read: if another copy passes, read on from there (it may hold more).
+        if (!isPmuError(error, 'ECORRUPT') || !this.region.repair || repairs >= 3 || !(await this.region.repair(error))) throw error;
+      }
+    }
     return { records, stop: batch.stop, next: this.next, clearedPosition: this.clearedPosition, flushEnd: this.flushEnd(this.clearedPosition, this.readPoint.position) };
   }
 

@@ -22,6 +22,7 @@ import { formatRegion, readCheckedWord, readHeader } from './format/header';
 import { EPOCH_OFFSET, HEADER_BYTES } from './format/layout';
 import { LogRecord, ScanStop } from './format/log-scan';
 import { CheckpointReader } from './reader';
+import { withRepair } from './repair';
 import { recordBytes } from './format/record';
 import { Checkpoint, slotOffset } from './slots';
 import { CheckpointWriter, CheckpointWriterOptions } from './writer';
@@ -58,7 +59,7 @@ export interface Takeover {
 export async function openPrimary(target: Region | CheckpointReader, options: TakeoverOptions = {}): Promise<Takeover> {
   if (target instanceof CheckpointReader) return takeOver(target, options);
   const region = target;
-  const header = await readHeader(region);
+  const header = await withRepair(region, () => readHeader(region));
   if (header) return takeOver(await CheckpointReader.open(region), { ...options, expectedEpoch: header.epoch });
   if (!options.mode) throw new PmuError('EINVAL', `region '${region.name}' holds no checkpoint log yet: pass { mode: 'overwrite' | 'append' } to format it`);
   const formatted = await formatRegion(region, options.mode);
@@ -73,7 +74,7 @@ async function takeOver(reader: CheckpointReader, options: TakeoverOptions): Pro
   const expectedWord = encodeWord('epoch', expected);
   const previous = await region.compareAndSwap(EPOCH_OFFSET, expectedWord, encodeWord('epoch', epoch));
   if (previous !== expectedWord) {
-    await readCheckedWord(region, 'epoch', EPOCH_OFFSET); // a damaged epoch is ECORRUPT, not a lost race
+    await withRepair(region, () => readCheckedWord(region, 'epoch', EPOCH_OFFSET)); // a damaged epoch is ECORRUPT, not a lost race
     throw new PmuError('ETAKEN', `takeover of region '${region.name}' lost: the epoch is no longer the ${expected} this reader followed; another writer took over`);
   }
   reader.adoptEpoch(epoch);

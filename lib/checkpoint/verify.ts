@@ -25,6 +25,15 @@ export interface RegionVerdict {
   notes: string[];
   /** One line: what the log holds. */
   summary: string;
+  /**
+   * A valid log's length, to compare copies (copies.ts): append, the last sequence the walk
+   * accepted (the cursor's sequence - 1 when none); overwrite, the newest valid checkpoint's.
+   */
+  extent?: number;
+  /** Append: the sequence of a record the walk met and refused as a torn tail. */
+  tornAt?: number;
+  /** The epoch word's value (a Number, so the verdict prints as JSON). */
+  epoch?: number;
 }
 
 export async function verifyRegion(region: Region): Promise<RegionVerdict> {
@@ -57,6 +66,7 @@ export async function verifyRegion(region: Region): Promise<RegionVerdict> {
     return verdict;
   }
   verdict.kind = header.mode;
+  verdict.epoch = Number(header.epoch);
   if (header.mode === 'overwrite') await verifySlots(region, header, verdict, problem);
   else await verifyRing(region, header, verdict, problem);
   return verdict;
@@ -82,6 +92,7 @@ async function verifySlots(region: Region, header: LogHeader, verdict: RegionVer
   }
   verdict.notes.push(...latest.notes);
   const newest = latest.checkpoint;
+  verdict.extent = newest?.sequence ?? 0;
   verdict.summary = newest
     ? `overwrite log, epoch ${header.epoch}: checkpoint ${newest.sequence} (${newest.state.length} bytes) in slot ${newest.sequence % 2} at region offset ${slotOffset(header, newest.sequence % 2)}`
     : `overwrite log, epoch ${header.epoch}: no valid checkpoint`;
@@ -98,8 +109,8 @@ async function verifyRing(region: Region, header: LogHeader, verdict: RegionVerd
   let records = 0;
   let firstSequence: number | undefined;
   let lastSequence: number | undefined;
-  let stop: ScanStop;
-  try {
+  let stop!: ScanStop;
+  const walk = async (): Promise<void> => {
     for (;;) {
       const scan = await scanLog(region, header, point, { trustFirstSequence, lastEpoch, maxBytes: 4 << 20 });
       for (const entry of scan.entries) {
@@ -112,7 +123,22 @@ async function verifyRing(region: Region, header: LogHeader, verdict: RegionVerd
       point = scan.next;
       lastEpoch = scan.lastEpoch;
       stop = scan.stop;
-      if (stop.reason !== 'limit') break;
+      if (stop.reason !== 'limit') return;
+    }
+  };
+  let check: Awaited<ReturnType<typeof checkRecoveredEnd>>;
+  try {
+    await walk();
+    check = await checkRecoveredEnd(region, header, cursor, stop, cursor.position + header.capacity);
+    // A live log (a mirrored region's replica checked while its writer appends): the record at
+    // the stop may have been written after the walk read it, and a later one found by the
+    // search then looks like a voucher. Damage stays where it is; a live end moves on: walk on
+    // from the stop and check again (a few times: the writer keeps appending).
+    for (let round = 0; check.voucher && round < 8; round++) {
+      const before = point.position;
+      await walk();
+      if (point.position === before) break; // nothing new at the stop: damage
+      check = await checkRecoveredEnd(region, header, cursor, stop, cursor.position + header.capacity);
     }
   } catch (error) {
     if (!isPmuError(error)) throw error;
@@ -121,9 +147,11 @@ async function verifyRing(region: Region, header: LogHeader, verdict: RegionVerd
     return;
   }
   const live = point.position - cursor.position;
+  verdict.extent = point.sequence - 1;
+  if (stop.reason === 'torn') verdict.tornAt = stop.sequence;
   const range = records > 0 ? `records ${firstSequence}-${lastSequence}` : 'no records';
   verdict.summary = `append log, epoch ${header.epoch}, ring ${header.capacity} bytes: cursor at position ${cursor.position} (sequence ${cursor.sequence}); live: ${range} (${records}, ${live} bytes)`;
-  const { voucher, witness } = await checkRecoveredEnd(region, header, cursor, stop, cursor.position + header.capacity);
+  const { voucher, witness } = check;
   if (voucher) {
     problem(
       `record ${stop.sequence} at log position ${stop.position} (region offset ${header.dataOffset + (stop.position % header.capacity)}) is damaged (${stop.detail}), ` +

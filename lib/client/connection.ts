@@ -10,13 +10,17 @@ import * as tls from 'node:tls';
 // The module's binding, not the global: the global is an accessor that every call looks up.
 import { performance } from 'node:perf_hooks';
 import { PmuError, PmuErrorCode } from '../unit/errors';
-import { proof, proofsMatch, randomNonce } from '../wire/auth';
+import { channelBinding, proof, proofsMatch, randomNonce, sessionKeys, Transcript } from '../wire/auth';
+import { FrameSeal } from '../wire/seal';
 import { FrameReader } from '../wire/frame-reader';
 import { FrameWriter } from '../wire/frame-writer';
 import { PendingTable } from './pending-table';
 import {
+  AUTH_SEAL,
   FrameHeader,
   HELLO_BYTES,
+  HELLO_CAN_SEAL,
+  IDENTITY_MAX_BYTES,
   NO_REQUEST,
   Op,
   OP_NAMES,
@@ -37,6 +41,10 @@ export interface ConnectionSettings {
   maxBodyBytes: number;
   /** Extra options for tls:// URLs (e.g. { ca } for a self-signed server certificate). */
   tls?: tls.ConnectionOptions;
+  /** Tag every frame after the handshake, both ways (wire/seal.ts); not needed (and not done) on TLS. */
+  seal: boolean;
+  /** The identity the server must announce in HELLO (a PMU's id in a set); undefined: any. */
+  identity?: string;
 }
 
 export interface WriterEvent {
@@ -88,6 +96,10 @@ export class ClientConnection {
   private handshake: ((header: FrameHeader, body: Buffer) => void) | undefined;
   private failHandshake: ((error: PmuError) => void) | undefined;
   admin = false;
+  /** Whether this session's frames carry seal tags (wire/seal.ts). */
+  sealed = false;
+  /** While AUTH is in flight: checks the OK's proof and turns sealing on, synchronously. */
+  private authReply: ((reply: Buffer) => boolean) | undefined;
 
   private constructor(
     private readonly socket: net.Socket,
@@ -200,20 +212,45 @@ export class ClientConnection {
         };
         this.failHandshake = fail;
         this.handshake = (header, body) => {
-          if (header.op !== Op.HELLO || body.length !== HELLO_BYTES) return fail(new PmuError('EPROTO', `${this.endpoint.url} did not greet with a pmu HELLO`));
+          if (header.op !== Op.HELLO || body.length < HELLO_BYTES || body.length > HELLO_BYTES + IDENTITY_MAX_BYTES) return fail(new PmuError('EPROTO', `${this.endpoint.url} did not greet with a pmu HELLO`));
           const version = body.readUInt16LE(0);
           if (version !== PROTOCOL_VERSION) return fail(new PmuError('EPROTO', `${this.endpoint.url} speaks protocol version ${version}; this client speaks ${PROTOCOL_VERSION}`));
+          const helloFlags = body.readUInt16LE(2);
           const idleTimeoutMs = body.readUInt32LE(4);
-          const serverNonce = Buffer.from(body.subarray(8));
+          const serverNonce = Buffer.from(body.subarray(8, HELLO_BYTES));
+          const identity = body.subarray(HELLO_BYTES).toString('latin1');
           this.handshake = undefined;
-          const clientProof = proof('client', secret, PROTOCOL_VERSION, serverNonce, clientNonce, user);
-          this.request(Op.AUTH, 0, [clientNonce, clientProof, Buffer.from(user, 'utf8')], timeoutMs).then((reply) => {
-            const expected = proof('server', secret, PROTOCOL_VERSION, serverNonce, clientNonce, user);
-            if (reply.length !== PROOF_BYTES + 1 || !proofsMatch(expected, reply.subarray(0, PROOF_BYTES))) {
+          // Checked before anything is sent: a server that is not the one we meant gets no proof.
+          if (this.settings.identity !== undefined && identity !== this.settings.identity) {
+            const hint = identity === '' ? ` (a PMU started without --id announces none: run it with pmu serve --id ${this.settings.identity})` : '';
+            return fail(new PmuError('EAUTH', `${this.endpoint.url} says it is ${JSON.stringify(identity)}, not the PMU ${JSON.stringify(this.settings.identity)} this client was sent to${hint}: the set's directory may name the wrong address (pmu cluster status shows it), or something relays this address`));
+          }
+          const tlsSocket = this.socket instanceof tls.TLSSocket ? this.socket : undefined;
+          const seal = this.settings.seal && !tlsSocket;
+          if (seal && !(helloFlags & HELLO_CAN_SEAL)) return fail(new PmuError('EPROTO', `${this.endpoint.url} cannot seal sessions, and this client requires it`));
+          const transcript: Transcript = { version: PROTOCOL_VERSION, authFlags: seal ? AUTH_SEAL : 0, serverNonce, clientNonce, user, identity, channelBinding: channelBinding(tlsSocket) };
+          const clientProof = proof('client', secret, transcript);
+          let verified = false;
+          this.authReply = (reply) => {
+            // Runs as the OK is read, before the frames behind it in the same chunk: those are sealed.
+            const expected = proof('server', secret, transcript);
+            if (reply.length !== PROOF_BYTES + 1 || !proofsMatch(expected, reply.subarray(0, PROOF_BYTES))) return false;
+            verified = true;
+            if (seal) {
+              const keys = sessionKeys(secret, transcript);
+              this.writer.seal = new FrameSeal(keys.clientToServer);
+              this.reader.setSeal(new FrameSeal(keys.serverToClient));
+            }
+            return true;
+          };
+          this.request(Op.AUTH, transcript.authFlags, [clientNonce, clientProof, Buffer.from(user, 'utf8')], timeoutMs).then((reply) => {
+            this.authReply = undefined;
+            if (!verified) {
               return fail(new PmuError('EAUTH', `${this.endpoint.url} could not prove it knows user '${user}''s secret: not the server you meant to reach`));
             }
             clearTimeout(timer);
             this.admin = reply[PROOF_BYTES] === 1;
+            this.sealed = seal;
             this.reader.setMaxBodyBytes(this.settings.maxBodyBytes);
             this.startKeepAlive(idleTimeoutMs);
             resolve(this);
@@ -250,6 +287,10 @@ export class ClientConnection {
     if (header.requestId === NO_REQUEST && header.op === Op.ERROR) {
       // The server refuses the whole connection (timeout, protocol error) and is closing it.
       this.shutDown(decodeError(body, this.endpoint.url));
+      return;
+    }
+    if (this.authReply && header.op === Op.OK && !this.authReply(body)) {
+      this.abort('EAUTH', `${this.endpoint.url} could not prove it knows user '${this.settings.user}''s secret: not the server you meant to reach`);
       return;
     }
     const pending = this.inFlight.take(header.requestId);

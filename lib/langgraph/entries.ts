@@ -8,8 +8,8 @@
  * UTF-8; byte strings a u32 length and the bytes. A channel version is a tag byte (0 number as
  * f64, 1 string) and the value. Values stay as the serializer produced them.
  */
-import { PmuError } from '../unit/errors';
-import { frameBytes, RECORD_HEADER_BYTES, RecordFrame } from '../checkpoint';
+import { PmuError } from '../unit/errors.js';
+import { frameBytes, RECORD_HEADER_BYTES, RecordFrame } from '../checkpoint/index.js';
 
 export type ChannelVersion = number | string;
 

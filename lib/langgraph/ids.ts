@@ -4,8 +4,8 @@
  * separator is reserved); a string with a lone UTF-16 surrogate cannot round-trip through UTF-8
  * (two different ids would become the same one), so it is refused, as are non-strings.
  */
-import { PmuError } from '../unit/errors';
-import { isWellFormed } from '../unit/validate';
+import { PmuError } from '../unit/errors.js';
+import { isWellFormed } from '../unit/validate.js';
 
 /** Longest id, in UTF-8 bytes: ids are index keys, not payloads. */
 export const MAX_ID_BYTES = 4096;

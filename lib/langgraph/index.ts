@@ -3,7 +3,7 @@
  * that users who never use LangGraph need neither @langchain/langgraph-checkpoint nor
  * @langchain/core (optional peer dependencies).
  */
-export { PmuSaver } from './saver';
-export type { PmuSaverOptions } from './options';
-export type { StandbyOptions } from './standby';
-export { MAX_ID_BYTES } from './ids';
+export { PmuSaver } from './saver.js';
+export type { PmuSaverOptions } from './options.js';
+export type { StandbyOptions } from './standby.js';
+export { MAX_ID_BYTES } from './ids.js';

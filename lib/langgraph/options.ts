@@ -1,6 +1,6 @@
 /** What a PmuSaver is opened with, and the checkpoint writer options every saver derives from it. */
 import type { SerializerProtocol } from '@langchain/langgraph-checkpoint';
-import type { Durability } from '../unit/region';
+import type { Durability } from '../unit/region.js';
 
 export interface PmuSaverOptions {
   /** What a resolved put/putWrites guarantees: 'flushed' (default: survives power loss) or 'mapped' (survives any process crash). */

@@ -2,9 +2,9 @@
  * How records become a saver's state: the latest snapshot, then the updates after it. Both the
  * opening saver (replay) and a following standby (applyRecord, record by record) use it.
  */
-import { CheckpointReader, CheckpointWriter, LogRecord, recordBytes, replayFrom } from '../checkpoint';
-import { decodeEntries } from './entries';
-import { SaverState } from './state';
+import { CheckpointReader, CheckpointWriter, LogRecord, recordBytes, replayFrom } from '../checkpoint/index.js';
+import { decodeEntries } from './entries.js';
+import { SaverState } from './state.js';
 
 /** @internal What a saver is built from: a log taken over (or formatted) and its replayed state. */
 export interface SaverStart {

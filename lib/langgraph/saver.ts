@@ -37,15 +37,15 @@ import {
   WRITES_IDX_MAP,
   writesSortKey,
 } from '@langchain/langgraph-checkpoint';
-import { isPmuError, PmuError } from '../unit/errors';
-import { Region } from '../unit/region';
-import { CheckpointReader, CheckpointWriter, openPrimary, recordBytes } from '../checkpoint';
-import { BlobEntry, CheckpointEntry, encodeEntries, Entry, sizeHint, WriteEntry } from './entries';
-import { blobKey, Namespace, SaverState, StoredCheckpoint } from './state';
-import { checkNamespace, checkId, checkThreadId, optionalId } from './ids';
-import { PmuSaverOptions, writerOptions } from './options';
-import { replay, SaverStart } from './replay';
-import { standby, StandbyOptions } from './standby';
+import { isPmuError, PmuError } from '../unit/errors.js';
+import { Region } from '../unit/region.js';
+import { CheckpointReader, CheckpointWriter, openPrimary, recordBytes } from '../checkpoint/index.js';
+import { BlobEntry, CheckpointEntry, encodeEntries, Entry, sizeHint, WriteEntry } from './entries.js';
+import { blobKey, Namespace, SaverState, StoredCheckpoint } from './state.js';
+import { checkNamespace, checkId, checkThreadId, optionalId } from './ids.js';
+import { PmuSaverOptions, writerOptions } from './options.js';
+import { replay, SaverStart } from './replay.js';
+import { standby, StandbyOptions } from './standby.js';
 
 /** A record may use at most this share of the ring, so a compaction always has room. */
 const MAX_RECORD_SHARE = 4;
@@ -98,8 +98,11 @@ export class PmuSaver extends BaseCheckpointSaver {
     return start ? new PmuSaver(region, start, options) : PmuSaver.open(region, options);
   }
 
-  /** @internal Use PmuSaver.open() or PmuSaver.standby(). */
-  constructor(
+  /**
+   * Private: a saver is made only by PmuSaver.open() or PmuSaver.standby(), which format or
+   * replay the log first. (`new PmuSaver(region)` would have no writer, reader or index.)
+   */
+  private constructor(
     readonly region: Region,
     start: SaverStart,
     options: PmuSaverOptions = {},

@@ -16,12 +16,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isPmuError, PmuError } from '../unit/errors';
-import { Region } from '../unit/region';
-import { CheckpointReader, LogRecord, openPrimary, PrimaryFailure, recordBytes } from '../checkpoint';
-import { PmuSaverOptions, writerOptions } from './options';
-import { applyRecord, SaverStart } from './replay';
-import { SaverState } from './state';
+import { isPmuError, PmuError } from '../unit/errors.js';
+import { Region } from '../unit/region.js';
+import { CheckpointReader, LogRecord, openPrimary, PrimaryFailure, recordBytes } from '../checkpoint/index.js';
+import { PmuSaverOptions, writerOptions } from './options.js';
+import { applyRecord, SaverStart } from './replay.js';
+import { SaverState } from './state.js';
 
 /** How often a caught-up standby checks that the cursor has not passed it. */
 const LAP_CHECK_MS = 50;

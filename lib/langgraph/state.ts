@@ -7,7 +7,7 @@
  * ordered by time), one blob per (channel, version) as the SQL savers store them, and the
  * pending writes of each checkpoint by (task id, idx).
  */
-import { ChannelVersion, Entry } from './entries';
+import { ChannelVersion, Entry } from './entries.js';
 
 export interface StoredCheckpoint {
   id: string;

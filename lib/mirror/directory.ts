@@ -7,22 +7,38 @@
  * <prefix>/regions/<name>           {"name","size","replicas","inSync","syncing","epoch"}
  * <prefix>/clients/<name>/<client>  {"epoch":N}  (leased)  the config epoch a writer uses
  * <prefix>/progress/<name>/<pmu>    {"copied","total","at"} resync progress, for status
+ * <prefix>/agents/<pmu>             {"joined","join","regions"}            what that PMU's agent says (agent-state.ts)
  * ```
  *
  * Every change of a region's configuration is a transaction that compares the stored value
  * (which holds the epoch) and writes the next one; a lost race returns undefined and the
- * caller re-reads. Every call has a deadline: etcd out of reach is EETCD, never a hang.
+ * caller re-reads. Every call has a deadline (timeoutMs), watch creation and lease grant
+ * included: etcd out of reach is EETCD within the deadline, never a hang. etcd3's own retry
+ * (3 attempts) and per-host circuit breaker are off: with one host they stretched a 1 s deadline
+ * to ~3 s, and an open breaker kept failing for 5 s after etcd came back. Callers that want to
+ * try again (the agent, serve --join) back off themselves (backoff.ts).
+ *
+ * An etcd with authentication or TLS is reached with `etcdAuth` and `etcdTls` (etcd-login.ts);
+ * a refused login is EAUTH and a denied key EACCESS (etcd-errors.ts), which no retry fixes.
  */
+import { noop } from 'cockatiel';
 import { Etcd3, IKeyValue, Lease, Watcher } from 'etcd3';
 import { randomBytes } from 'node:crypto';
 import { PmuError } from '../unit/errors';
+import { AgentState, parseAgentState } from './agent-state';
 import { checkCopies, checkId, parseConfig, place, PmuEntry, RegionConfig, SetInfo } from './config';
+import { etcdError } from './etcd-errors';
+import { checkEtcdLogin, EtcdAuth, etcdClientLogin, EtcdTls } from './etcd-login';
 
 export interface DirectoryOptions {
   /** Set name: several sets may share one etcd. Default 'default'. */
   set?: string;
   /** Deadline of each etcd call; default 2000 ms. */
   timeoutMs?: number;
+  /** etcd's user and password, for an etcd with authentication on. */
+  etcdAuth?: EtcdAuth;
+  /** TLS to an https:// etcd: the CA that signed its certificate (default: the system's), and a client certificate and key. */
+  etcdTls?: EtcdTls;
 }
 
 export interface Progress {
@@ -44,33 +60,64 @@ export class MirrorDirectory {
   readonly prefix: string;
   readonly timeoutMs: number;
   private readonly client: Etcd3;
+  /** Watches have a client of their own: one whose stream holds a dead auth token is replaced (watchClient). */
+  private watchEtcd: { client: Etcd3; generation: number } | undefined;
+  private readonly makeClient: () => Etcd3;
+  private readonly user: string | undefined;
+  private readonly tls: boolean;
   private closed = false;
 
-  private constructor(readonly etcdUrl: string, options: DirectoryOptions) {
+  private constructor(readonly etcdUrl: string, hosts: string[], options: DirectoryOptions) {
     const set = checkId('set name', options.set ?? 'default');
     this.prefix = `/pmu/sets/${set}`;
     this.timeoutMs = options.timeoutMs ?? 2000;
-    this.client = new Etcd3({
-      hosts: etcdUrl.split(','),
-      dialTimeout: this.timeoutMs,
-      defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + this.timeoutMs }),
-    });
+    this.user = options.etcdAuth?.username;
+    this.tls = hosts[0].startsWith('https:');
+    const login = { auth: options.etcdAuth, tls: options.etcdTls };
+    this.makeClient = () =>
+      new Etcd3({
+        hosts,
+        ...etcdClientLogin(login),
+        dialTimeout: this.timeoutMs,
+        defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + this.timeoutMs }),
+        faultHandling: { host: () => noop, global: noop },
+      });
+    this.client = this.makeClient();
   }
 
+  /** Makes no call yet: a URL or login that cannot work is EINVAL here, etcd's refusal comes with the first call. */
   static connect(etcdUrl: string, options: DirectoryOptions = {}): MirrorDirectory {
-    if (typeof etcdUrl !== 'string' || !/^https?:\/\//.test(etcdUrl)) throw new PmuError('EINVAL', `etcd URL must look like http://127.0.0.1:2379, got ${JSON.stringify(etcdUrl)}`);
-    return new MirrorDirectory(etcdUrl, options);
+    const hosts = checkEtcdLogin(etcdUrl, { auth: options.etcdAuth, tls: options.etcdTls });
+    return new MirrorDirectory(etcdUrl, hosts, options);
   }
 
-  /** Runs one etcd call; any failure of etcd itself becomes EETCD with what to do. */
+  /**
+   * Runs one etcd call under the deadline; a failure of etcd becomes EETCD, EAUTH or EACCESS with
+   * what to do (etcd-errors.ts). The gRPC deadline covers unary calls; the timer here covers what has none (a stream
+   * opening, a lease grant, the authenticator).
+   */
   async call<T>(what: string, run: () => PromiseLike<T>): Promise<T> {
     if (this.closed) throw new PmuError('ECLOSED', 'the mirror directory was closed');
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    const running = Promise.resolve().then(run);
+    running.catch(() => undefined); // a failure after the deadline is nobody's business
     try {
-      return await run();
+      return await Promise.race([running, deadline]);
     } catch (error) {
-      if (error instanceof PmuError) throw error;
-      throw new PmuError('EETCD', `etcd at ${this.etcdUrl} did not answer (${what}: ${(error as Error).message}); nothing was acknowledged: check that etcd runs and is reachable, then retry`, { cause: error });
+      throw etcdError(error, { url: this.etcdUrl, what, prefix: this.prefix, user: this.user, tls: this.tls });
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  /** Waits for a clean-up call (a watch cancel, a lease revoke) at most timeoutMs: etcd away must not hang a close. */
+  private async bounded(cleanup: Promise<unknown>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([cleanup.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, this.timeoutMs)))]);
+    clearTimeout(timer);
   }
 
   /** Creates the set; fails with EEXIST if it exists. */
@@ -128,6 +175,7 @@ export class MirrorDirectory {
       }
     }
     await this.call('remove PMU', () => this.client.delete().key(`${this.prefix}/pmus/${id}`));
+    await this.call('remove agent state', () => this.client.delete().key(`${this.prefix}/agents/${id}`));
     return replacements;
   }
 
@@ -193,21 +241,85 @@ export class MirrorDirectory {
     return result.succeeded ? to : undefined;
   }
 
-  /** Calls `listener` with every new value of the region's configuration. */
+  /**
+   * Calls `listener` with every new value of the region's configuration. The first watch must
+   * connect within the deadline (else EETCD). After that the watch keeps itself alive: when etcd
+   * forgets the watch stream's auth token (a restart with auth on), etcd3 would retry the same
+   * stream for ever, so the watch client is replaced, the watch made again (with backoff), and the
+   * configuration read once so that a change made meanwhile is not missed.
+   */
   async watch(name: string, listener: (config: RegionConfig) => void): Promise<() => Promise<void>> {
     const key = this.regionKey(name);
-    const watcher: Watcher = await this.call('watch configuration', () => this.client.watch().key(key).create());
-    watcher.on('put', (kv: IKeyValue) => {
+    let stopped = false;
+    let reopening = false;
+    let watcher: Watcher | undefined;
+    const open = async (): Promise<Watcher> => {
+      const { client, generation } = this.watchClient();
+      // The watcher is made first (what create() does inside) so that one which does not connect
+      // within the deadline can be cancelled: etcd3 would otherwise keep retrying it for ever.
+      const made: Watcher = client.watch().key(key).watcher();
       try {
-        listener(parseConfig(kv.value.toString(), key));
-      } catch {
-        // A damaged value is reported by the next linearizable read; a watch cannot refuse it.
+        await this.call('watch configuration', () => new Promise<void>((resolve, reject) => {
+          made.once('connected', () => resolve());
+          made.once('error', reject);
+        }));
+      } catch (error) {
+        await this.bounded(made.cancel());
+        throw error;
       }
-    });
-    watcher.on('error', () => undefined);
-    return async () => {
-      await watcher.cancel().catch(() => undefined);
+      made.on('put', (kv: IKeyValue) => {
+        try {
+          listener(parseConfig(kv.value.toString(), key));
+        } catch {
+          // A damaged value is reported by the next linearizable read; a watch cannot refuse it.
+        }
+      });
+      made.on('error', (error: Error) => {
+        // Other errors: etcd3 reconnects by itself. One reopening at a time, for the current watcher only.
+        if (stopped || reopening || made !== watcher || !isDeadToken(error)) return;
+        reopening = true;
+        this.renewWatchClient(generation);
+        void this.bounded(made.cancel())
+          .then(() => reopen())
+          .finally(() => (reopening = false));
+      });
+      return made;
     };
+    const reopen = async (): Promise<void> => {
+      for (let delayMs = 100; !stopped && !this.closed; delayMs = Math.min(delayMs * 2, 2000)) {
+        try {
+          const again = await open();
+          if (stopped) {
+            await this.bounded(again.cancel());
+            return;
+          }
+          watcher = again;
+          const config = await this.config(name).catch(() => undefined);
+          if (config && !stopped) listener(config);
+          return;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+        }
+      }
+    };
+    watcher = await open();
+    return async () => {
+      stopped = true;
+      if (watcher) await this.bounded(watcher.cancel());
+    };
+  }
+
+  /** The client watches use, and its generation (so that many broken watches replace it once). */
+  private watchClient(): { client: Etcd3; generation: number } {
+    return (this.watchEtcd ??= { client: this.makeClient(), generation: 1 });
+  }
+
+  private renewWatchClient(generation: number): void {
+    const current = this.watchEtcd;
+    if (!current || current.generation !== generation || this.closed) return;
+    this.watchEtcd = { client: this.makeClient(), generation: generation + 1 };
+    // Its other watchers see the close as an error of their own and reopen on the new client.
+    setTimeout(() => current.client.close(), this.timeoutMs).unref();
   }
 
   /**
@@ -234,21 +346,30 @@ export class MirrorDirectory {
       validUntil = 0;
     });
     const grantStarted = Date.now();
-    await this.call('grant lease', () => lease.grant());
+    try {
+      await this.call('grant lease', () => lease.grant());
+    } catch (error) {
+      // A grant that lands after the deadline is revoked; keepalives stop either way.
+      lease.revoke().catch(() => undefined);
+      throw error;
+    }
     validUntil = grantStarted + ttlSeconds * 1000 - marginMs;
     const publish = async (epoch: number) => {
       await this.call('publish client epoch', () => lease.put(key).value(JSON.stringify({ epoch })));
     };
     // Registered (epoch 0) before the caller reads the configuration: a change made after this
     // put waits for us; one made before it is in the configuration we read next.
-    await publish(0);
+    await publish(0).catch((error: unknown) => {
+      lease.revoke().catch(() => undefined);
+      throw error;
+    });
     return {
       id,
       validUntil: () => validUntil,
       publish,
       close: async () => {
         validUntil = 0;
-        await lease.revoke().catch(() => undefined);
+        await this.bounded(lease.revoke());
       },
     };
   }
@@ -272,9 +393,32 @@ export class MirrorDirectory {
     return new Map(Object.entries(all).map(([key, text]) => [key.slice(prefix.length), JSON.parse(text) as Progress]));
   }
 
+  /** Writes what PMU `pmu`'s agent says about itself (only that PMU writes it). */
+  async setAgentState(pmu: string, state: AgentState): Promise<void> {
+    await this.call('write agent state', () => this.client.put(`${this.prefix}/agents/${pmu}`).value(JSON.stringify(state)));
+  }
+
+  /** What every agent said last, by PMU id; damaged records are left out. */
+  async agentStates(): Promise<Map<string, AgentState>> {
+    const prefix = `${this.prefix}/agents/`;
+    const all = await this.call('read agent states', () => this.client.getAll().prefix(prefix).strings());
+    const states = new Map<string, AgentState>();
+    for (const [key, text] of Object.entries(all)) {
+      const state = parseAgentState(text);
+      if (state) states.set(key.slice(prefix.length), state);
+    }
+    return states;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.client.close();
+    this.watchEtcd?.client.close();
   }
+}
+
+/** etcd forgot the token the watch stream was opened with (etcd3's EtcdInvalidAuthTokenError), or the stream's client was replaced. */
+function isDeadToken(error: Error): boolean {
+  return error?.name === 'EtcdInvalidAuthTokenError' || /invalid auth token|ClientClosedError|client.*closed/i.test(`${error?.name} ${error?.message}`);
 }

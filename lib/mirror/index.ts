@@ -1,12 +1,15 @@
 export { MirrorDirectory } from './directory';
 export type { DirectoryOptions, Progress, ClientRegistration } from './directory';
+export type { EtcdAuth, EtcdTls } from './etcd-login';
 export { MirroredRegion } from './mirrored-region';
 export type { MirroredRegionOptions, ReadWitness } from './mirrored-region';
 export { PmuPool } from './pool';
 export type { PoolOptions } from './pool';
 export { createMirroredRegion, resync, waitForWriters } from './resync';
-export type { ResyncOptions } from './resync';
+export type { ResyncOptions, ResyncTally } from './resync';
 export { place, writeSet } from './config';
 export type { PmuEntry, RegionConfig, SetInfo } from './config';
 export { startReplicaAgent } from './agent';
 export type { AgentEvent, AgentOptions } from './agent';
+export { newScrubCounters, replicaChecksums, scrubRegion, scrubSet, startScrubber, validateCopies } from './scrub';
+export type { Mismatch, ScrubCounters, ScrubOptions, ScrubReport, ScrubberOptions, ValidateVerdict } from './scrub';

@@ -19,14 +19,17 @@
  *   that adds a replica waits for all of them (resync.ts). A writer whose lease may have run
  *   out acknowledges nothing.
  */
+import { compareCopies, CopiesDecision, noValidCopy } from '../checkpoint/copies';
+import { tryDecodeWord } from '../checkpoint/format/checked-word';
 import { EPOCH_OFFSET } from '../checkpoint/format/layout';
-import { RemoteRegion } from '../client/remote-region';
+import { RemoteRegion, WriterEvent, WriterListener } from '../client/remote-region';
 import { PmuError } from '../unit/errors';
 import { Durability, Region, RegionContext, WriteOptions } from '../unit/region';
 import { capabilitiesOf, checkDurability } from '../unit/durability';
 import { checkBytes, checkInteger, checkRange, checkU64 } from '../unit/validate';
 import { RegionConfig, withoutReplica, writeSet } from './config';
 import { ClientRegistration, MirrorDirectory } from './directory';
+import { checkAgainstReplicas, directoryBehind, stampAll } from './membership';
 import { PmuPool } from './pool';
 
 export interface MirroredRegionOptions {
@@ -67,11 +70,20 @@ export class MirroredRegion implements Region {
   private renewing: Promise<void> | undefined;
   private readonly leaseSeconds: number;
   private closed = false;
+  /** Set when the directory was seen going backwards: every operation fails with it (fail-stop). */
+  private rolledBack: PmuError | undefined;
   private confirmBatch: { started: boolean; promise: Promise<RegionConfig> } | undefined;
+  /**
+   * In-sync replicas checked against every replica's membership record (membership.ts), kept
+   * to those still in sync as configurations are adopted: a replica that (re)enters the
+   * in-sync set is checked before anything is read from it or acked on it.
+   */
+  private vouched: Set<string> | undefined;
+  private vouching: Promise<void> | undefined;
   private readonly fenceOffset: number;
   private readonly chunkBytes: number;
   /** Counters for tests, the nemesis and status. */
-  readonly stats = { writes: 0, removals: 0, reconciledBytes: 0, lastRead: undefined as ReadWitness | undefined };
+  readonly stats = { writes: 0, removals: 0, reconciledBytes: 0, repairs: 0, lastRead: undefined as ReadWitness | undefined, lastDecision: undefined as CopiesDecision | undefined };
 
   private constructor(
     private readonly directory: MirrorDirectory,
@@ -93,18 +105,22 @@ export class MirroredRegion implements Region {
    */
   static async open(directory: MirrorDirectory, pool: PmuPool, name: string, options: MirroredRegionOptions = {}): Promise<MirroredRegion> {
     const registration = await directory.registerClient(name, options.leaseSeconds ?? 3);
+    let region: MirroredRegion | undefined;
     try {
       const config = await directory.config(name);
-      const region = new MirroredRegion(directory, pool, config, options);
+      region = new MirroredRegion(directory, pool, config, options);
       region.registration = registration;
-      region.unwatch = await directory.watch(name, (next) => region.adopt(next));
+      region.unwatch = await directory.watch(name, (next) => region!.adopt(next));
       // The watch started after the read: a change in between is caught by reading again.
-      region.adopt(await directory.config(name));
+      await region.readConfig();
+      // The directory is believed only as far as the replicas' own records agree (membership.ts).
+      await region.checkReplicas();
       await registration.publish(region.config.epoch);
       region.publishedEpoch = region.config.epoch;
       return region;
     } catch (error) {
       await registration.close();
+      await region?.close();
       throw error;
     }
   }
@@ -125,7 +141,7 @@ export class MirroredRegion implements Region {
     const durability = checkDurability(options?.durability, CAPABILITIES);
     const fence = options?.fence;
     this.stats.writes++;
-    await this.everywhere('write', (region) => region.write(offset, data, { durability, fence }));
+    await this.everywhere('write', (region) => region.write(offset, data, { durability, fence }), fence);
   }
 
   async flush(offset = 0, length?: number): Promise<void> {
@@ -142,6 +158,7 @@ export class MirroredRegion implements Region {
     checkRange(this.name, this.size, offset, length, 'read');
     for (let attempt = 0; ; attempt++) {
       this.checkOpen();
+      if (!this.isVouched()) await this.checkReplicas();
       const config = this.config;
       const pmu = config.inSync[0];
       let data: Buffer;
@@ -168,8 +185,16 @@ export class MirroredRegion implements Region {
     checkU64('value', value);
     checkRange(this.name, this.size, offset, 8, 'compareAndSwap');
     const durability = checkDurability(options?.durability, CAPABILITIES);
-    for (;;) {
+    const isTakeover = offset === this.fenceOffset && value !== expected;
+    for (let settled = false; ; ) {
       this.checkOpen();
+      if (!this.isVouched()) await this.checkReplicas();
+      if (isTakeover && !settled) {
+        // The read replica decides the swap and is the source of the reconcile after it: it
+        // must be a copy that passes its own checks, chosen from all in-sync replicas.
+        await this.trustReplicas(this.config);
+        settled = true;
+      }
       const config = this.config;
       const leader = config.inSync[0];
       this.begin(config.epoch);
@@ -214,6 +239,27 @@ export class MirroredRegion implements Region {
     }
   }
 
+  /**
+   * Reports a writer of this region leaving any in-sync replica (its connection dropped or it
+   * closed the region), as one PMU does: a backup's watchPrimary then learns of a dead primary
+   * from the replicas' connection-drop notices, not from the heartbeat lease. The first notice
+   * from any replica counts (a writer that lost only one link is fenced by the takeover that
+   * follows, so acting early is safe). Resolves, once subscribed on every in-sync replica
+   * that answers, with the function that unsubscribes.
+   */
+  async watchWriters(listener: WriterListener): Promise<() => Promise<void>> {
+    if (typeof listener !== 'function') throw new PmuError('EINVAL', 'watchWriters needs a listener function');
+    this.checkOpen();
+    const pmus = this.config.inSync;
+    const forward = (pmu: string) => (event: WriterEvent) => listener({ ...event, pmu } as WriterEvent);
+    const subscribed = await Promise.allSettled(pmus.map(async (pmu) => (await this.replica(pmu)).watchWriters(forward(pmu))));
+    const stops = subscribed.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    if (stops.length === 0) throw (subscribed[0] as PromiseRejectedResult).reason;
+    return async () => {
+      await Promise.all(stops.map((stop) => stop().catch(() => undefined)));
+    };
+  }
+
   /** Stops watching, leaves the writer registry (changes stop waiting for us) and closes connections. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -231,15 +277,19 @@ export class MirroredRegion implements Region {
    * syncing ones (after, so a resync that copies from the read replica never misses it), then
    * removals, then the ack.
    */
-  private async everywhere(what: string, op: (region: RemoteRegion) => Promise<void>): Promise<void> {
+  private async everywhere(what: string, op: (region: RemoteRegion) => Promise<void>, fence?: { offset: number; epoch: bigint }): Promise<void> {
     for (;;) {
       this.checkOpen();
+      if (!this.isVouched()) await this.checkReplicas();
       const config = this.config;
       this.begin(config.epoch);
       try {
         const run = (pmu: string) => this.replica(pmu).then(op);
         const inSync = await Promise.allSettled(config.inSync.map(run));
-        const refused = inSync.find((result) => result.status === 'rejected' && !isReplicaFailure(result.reason)) as PromiseRejectedResult | undefined;
+        // A replica whose fence word fails its check refuses every writer: that is its damage, not a takeover.
+        // Looked at only when a replica refused: no extra promise on a write every replica took.
+        const damagedFence = inSync.some((result) => result.status === 'rejected') ? await Promise.all(config.inSync.map((pmu, i) => this.fenceWordDamaged(pmu, inSync[i], fence))) : [];
+        const refused = inSync.find((result, i) => result.status === 'rejected' && !isReplicaFailure(result.reason) && !damagedFence[i]) as PromiseRejectedResult | undefined;
         if (refused) throw refused.reason;
         const failed = config.inSync.filter((_, i) => inSync[i].status === 'rejected');
         if (failed.length === config.inSync.length) throw (inSync[0] as PromiseRejectedResult).reason;
@@ -266,10 +316,18 @@ export class MirroredRegion implements Region {
    * (with the replica's own error) to remove the last in-sync replica.
    */
   private async exclude(seen: RegionConfig, failed: string[], cause: unknown): Promise<RegionConfig> {
+    // The replicas left in sync record the new configuration (membership.ts) before it is
+    // returned: an ack on it then survives etcd being restored to one that still lists `failed`.
     let current = seen;
     for (let attempt = 0; attempt < 100; attempt++) {
       const stillThere = failed.filter((pmu) => current.inSync.includes(pmu) || current.syncing.includes(pmu));
       if (stillThere.length === 0) {
+        // Whoever removed them may have died before stamping: stamp before anything is acked on it.
+        const unstamped = await stampAll(this.pool, current);
+        if (unstamped.length > 0) {
+          failed = unstamped;
+          continue;
+        }
         this.adopt(current);
         return current;
       }
@@ -285,11 +343,120 @@ export class MirroredRegion implements Region {
       if (done) {
         this.stats.removals += stillThere.length;
         this.adopt(done);
-        return done;
+        current = done; // the next round stamps it (or removes the replicas that cannot record it)
+        continue;
       }
-      current = await this.directory.config(this.name);
+      current = await this.readConfig();
     }
     throw new PmuError('ECONFIG', `region '${this.name}': could not remove failed replicas ${failed.join(', ')} (configuration kept changing); nothing was acknowledged`);
+  }
+
+  /**
+   * Repair after the caller's checks failed on bytes this region returned (reads that repair,
+   * lib/checkpoint/repair.ts): every in-sync replica's copy is checked on its own; the ones
+   * that fail leave the in-sync set (their agents resync them from one that passes) and the
+   * copy that passes with the longest log becomes the read replica. True if the read replica
+   * changed or a replica left, so the caller should read again.
+   */
+  async repair(): Promise<boolean> {
+    this.checkOpen();
+    const before = this.config;
+    const after = await this.trustReplicas(before);
+    return after.inSync[0] !== before.inSync[0] || after.inSync.length !== before.inSync.length;
+  }
+
+  /**
+   * Checks the copy of every in-sync replica (lib/checkpoint/copies.ts). Damaged and unreadable
+   * copies leave the in-sync set; the source (the longest valid log) is made the read replica.
+   * No copy passes: ECORRUPT naming each. A region that holds no checkpoint log is unchanged.
+   */
+  private async trustReplicas(seen: RegionConfig): Promise<RegionConfig> {
+    let config = seen;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const decision = await compareCopies(config.inSync.map((pmu) => ({ name: pmu, region: this.replicaView(pmu) })));
+      this.stats.lastDecision = decision;
+      if (decision.kind === 'raw') return config;
+      if (decision.source === undefined) throw noValidCopy(this.name, decision);
+      const source = config.inSync[decision.source];
+      const failed = decision.copies.filter((copy) => copy.role === 'damaged' || copy.role === 'unreadable');
+      if (failed.length > 0) {
+        this.stats.repairs += failed.length;
+        const cause = new PmuError('ECORRUPT', `region '${this.name}': ${failed.map((copy) => `replica '${copy.name}' ${copy.detail}`).join('; ')}`);
+        config = await this.exclude(config, failed.map((copy) => copy.name), cause);
+      }
+      if (!config.inSync.includes(source)) continue; // it left meanwhile: check again
+      if (config.inSync[0] === source) return config;
+      const reordered = { ...config, inSync: [source, ...config.inSync.filter((pmu) => pmu !== source)], epoch: config.epoch + 1 };
+      const done = await this.directory.transition(config, reordered);
+      if (done) {
+        this.adopt(done);
+        await stampAll(this.pool, done); // best effort: the order changed, not who is in sync
+        return done;
+      }
+      config = await this.readConfig();
+    }
+    throw new PmuError('ECONFIG', `region '${this.name}': the set's configuration kept changing while its replicas were checked; retry`);
+  }
+
+  /** One replica as a read-only Region, for the checks of copies.ts (connects on first read). */
+  private replicaView(pmu: string): Region {
+    const refuse = () => Promise.reject(new PmuError('EACCESS', `replica '${pmu}' is being checked read-only`));
+    return {
+      name: this.name,
+      size: this.size,
+      context: this.context,
+      capabilities: CAPABILITIES,
+      read: async (offset, length) => (await this.replica(pmu)).read(offset, length),
+      write: refuse,
+      flush: refuse,
+      compareAndSwap: refuse,
+    };
+  }
+
+  private isVouched(): boolean {
+    return this.vouched !== undefined && this.config.inSync.every((pmu) => this.vouched!.has(pmu));
+  }
+
+  /**
+   * Checks the in-sync replicas against every replica's membership record (membership.ts):
+   * a replica remembering a newer configuration than the directory's means the directory went
+   * backwards (fail-stop, EROLLBACK); an in-sync replica that no record vouches for is stale
+   * whatever etcd says: it leaves the in-sync set (its agent resyncs it), or, if no in-sync
+   * replica is vouched for, the region fails-stop. One check at a time, shared.
+   */
+  private checkReplicas(): Promise<void> {
+    this.vouching ??= (async () => {
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const { config, vouching } = await checkAgainstReplicas(this.pool, this.config, () => this.readConfig());
+        const untrusted = vouching.untrusted.map((entry) => entry.pmu);
+        if (vouching.rolledBack || (untrusted.length > 0 && untrusted.length === config.inSync.length)) {
+          this.rolledBack ??= directoryBehind(config, vouching, this.directory.etcdUrl);
+          this.closeQuietly();
+          throw this.rolledBack;
+        }
+        const trusted = config.inSync.filter((pmu) => !untrusted.includes(pmu));
+        const next = untrusted.length > 0 ? await this.exclude(config, untrusted, directoryBehind(config, vouching, this.directory.etcdUrl)) : config;
+        if (untrusted.length > 0) this.stats.repairs += untrusted.length;
+        if (next.epoch !== this.config.epoch) continue; // changed meanwhile: check what it is now
+        this.vouched = new Set(next.inSync.filter((pmu) => trusted.includes(pmu)));
+        if (this.isVouched()) return;
+      }
+      throw new PmuError('ECONFIG', `region '${this.name}': the set's configuration kept changing while its replicas' records were checked; retry`);
+    })().finally(() => {
+      this.vouching = undefined;
+    });
+    return this.vouching;
+  }
+
+  /** True when `pmu` refused a fenced write because its own fence word fails its check (damage there). */
+  private async fenceWordDamaged(pmu: string, result: PromiseSettledResult<void>, fence: { offset: number; epoch: bigint } | undefined): Promise<boolean> {
+    if (result.status !== 'rejected' || !fence || fence.offset !== this.fenceOffset || !(result.reason instanceof PmuError) || result.reason.code !== 'EFENCED') return false;
+    try {
+      const word = (await (await this.replica(pmu)).read(fence.offset, 8)).readBigUInt64LE(0);
+      return tryDecodeWord('epoch', word) === undefined;
+    } catch {
+      return false;
+    }
   }
 
   /** Makes every other in-sync replica byte-equal to the read replica (after a takeover's fence). */
@@ -325,9 +492,7 @@ export class MirroredRegion implements Region {
     const batch = { started: false, promise: undefined as unknown as Promise<RegionConfig> };
     batch.promise = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
       batch.started = true;
-      const config = await this.directory.config(this.name);
-      this.adopt(config);
-      return config;
+      return await this.readConfig();
     });
     this.confirmBatch = batch;
     return batch.promise;
@@ -345,10 +510,49 @@ export class MirroredRegion implements Region {
     return region;
   }
 
+  /**
+   * A configuration read linearizably from etcd. It can never be older than one this writer
+   * used before the read was sent, nor the same epoch with other contents (every change is a compare-and-write that moves
+   * the epoch by one): if it is, the directory went backwards (etcd restored from an older
+   * copy) or was rewritten, and this region fails-stop: it acknowledges nothing more.
+   */
+  private async readConfig(): Promise<RegionConfig> {
+    // What we held when the read was sent: the answer may predate a change adopted since.
+    const held = this.config;
+    return this.observe(await this.directory.config(this.name), held);
+  }
+
+  private observe(config: RegionConfig, held: RegionConfig): RegionConfig {
+    if (config.epoch < held.epoch || (config.epoch === held.epoch && JSON.stringify(config) !== JSON.stringify(held))) {
+      this.rolledBack ??= new PmuError(
+        'EROLLBACK',
+        `region '${this.name}': the directory in etcd (${this.directory.etcdUrl}) holds configuration epoch ${config.epoch} (in sync: ${config.inSync.join(', ')}), ` +
+          `but this writer already used epoch ${held.epoch} (in sync: ${held.inSync.join(', ')}): etcd was restored from an older copy, or the key was rewritten. ` +
+          `This region acknowledges nothing more. Restore etcd's newest data, then open the region again; do not copy replicas by hand (docs/MIRROR.md, "When the directory goes backwards")`,
+      );
+      this.closeQuietly();
+    }
+    this.checkOpen();
+    this.adopt(config);
+    return config;
+  }
+
+  /** Fail-stop: stop watching and writing; the error stays (checkOpen). */
+  private closeQuietly(): void {
+    void this.unwatch?.().catch(() => undefined);
+    void this.registration?.close().catch(() => undefined);
+  }
+
   /** Takes a newer configuration (from the watch, a read or our own change). */
   private adopt(config: RegionConfig): void {
-    if (config.epoch <= this.config.epoch) return;
+    if (config.epoch < this.config.epoch || (config.epoch === this.config.epoch && config !== this.config && JSON.stringify(config) !== JSON.stringify(this.config))) {
+      // From the watch, which may lag behind a read: only a linearizable read decides.
+      if (!this.rolledBack && !this.closed) void this.confirm().catch(() => undefined);
+      return;
+    }
+    if (config.epoch === this.config.epoch) return;
     this.config = config;
+    if (this.vouched) this.vouched = new Set(config.inSync.filter((pmu) => this.vouched!.has(pmu)));
     this.maybePublish();
   }
 
@@ -376,6 +580,7 @@ export class MirroredRegion implements Region {
   }
 
   private checkLease(): void {
+    if (this.rolledBack) throw this.rolledBack;
     const registration = this.registration;
     if (registration && Date.now() < registration.validUntil()) return;
     this.renew();
@@ -395,8 +600,7 @@ export class MirroredRegion implements Region {
       for (let delay = 50; !this.closed; delay = Math.min(delay * 2, 1000)) {
         try {
           const registration = await this.directory.registerClient(this.name, this.leaseSeconds);
-          const config = await this.directory.config(this.name);
-          if (config.epoch >= this.config.epoch) this.config = config;
+          await this.readConfig();
           await registration.publish(this.config.epoch);
           this.publishedEpoch = this.config.epoch;
           if (this.closed) await registration.close();
@@ -412,6 +616,7 @@ export class MirroredRegion implements Region {
   }
 
   private checkOpen(): void {
+    if (this.rolledBack) throw this.rolledBack;
     if (this.closed) throw new PmuError('ECLOSED', `mirrored region '${this.name}' was closed; open it again`);
   }
 }

@@ -3,6 +3,7 @@
  * set is reached with the same user and secret (the set's user, an admin on each PMU: a
  * returning PMU may need its region made again).
  */
+import type * as tls from 'node:tls';
 import { PmuClient } from '../client/client';
 import { RemoteRegion } from '../client/remote-region';
 import { PmuError } from '../unit/errors';
@@ -14,6 +15,8 @@ export interface PoolOptions {
   secret?: string;
   /** Deadline of every request to a PMU: the failure deadline of a replica. Default 1000 ms. */
   timeoutMs?: number;
+  /** For PMUs at tls:// URLs: e.g. { ca } pinning the set's CA (the sessions are channel-bound either way). */
+  tls?: tls.ConnectionOptions;
 }
 
 export class PmuPool {
@@ -21,6 +24,7 @@ export class PmuPool {
   readonly timeoutMs: number;
   private readonly user: string;
   private readonly secret: string;
+  private readonly tls: tls.ConnectionOptions | undefined;
 
   constructor(
     private readonly directory: MirrorDirectory,
@@ -31,6 +35,7 @@ export class PmuPool {
     if (!user || !secret) throw new PmuError('EAUTH', "no credentials for the PMU set: pass { user, secret }, the set's user (an admin on every PMU; the CLI reads them from PMU_USER and PMU_SECRET)");
     this.user = user;
     this.secret = secret;
+    this.tls = options.tls;
   }
 
   /** The client of PMU `id`, connecting if needed (a failed connect is forgotten, so the next call retries). */
@@ -39,7 +44,9 @@ export class PmuPool {
     if (!client) {
       client = (async () => {
         const entry = await this.directory.pmu(id);
-        return PmuClient.connect(entry.url, { user: this.user, secret: this.secret, timeoutMs: this.timeoutMs, maxQueued: 1024 });
+        // Sealed and named: a directory entry pointed at a relay or at another PMU gets no session
+        // it can alter, and the PMU must prove it is the `id` this entry is for.
+        return PmuClient.connect(entry.url, { user: this.user, secret: this.secret, timeoutMs: this.timeoutMs, maxQueued: 1024, seal: true, identity: id, tls: this.tls });
       })();
       this.clients.set(id, client);
       client.catch(() => {

@@ -60,3 +60,23 @@ export interface UnitStats {
   writesPerFlush: BucketSnapshot;
   regions: RegionCounters[];
 }
+
+/** A scrubber's counters (lib/mirror/scrub.ts), kept as it goes; the exporter reads them. */
+export interface ScrubCounters {
+  /** Bytes compared, per replica (each in-sync replica checksummed them). */
+  bytesScrubbed: number;
+  /** Chunks whose replicas differed (confirmed: the same checksums twice in a row). */
+  mismatches: number;
+  /** Mismatching chunks repaired from the majority. */
+  repairs: number;
+}
+
+/** A set member's counters (pmu serve --join: lib/mirror/join.ts and agent.ts), kept as it goes. */
+export interface MirrorCounters {
+  /** Failed attempts to register in the set's directory. */
+  joinFailures: number;
+  /** 1 once registered, else 0. */
+  joined: number;
+  /** Resyncs of a region that failed (each is retried with backoff). */
+  resyncFailures: number;
+}

@@ -2,6 +2,8 @@
  * Structured logs: JSON lines through pino. The server and the CLI hand events to an EventLog
  * (one call per event, off the hot path: logins, refusals, limit hits, connections); they never
  * format log lines themselves. `silentLog` is the default so an embedded server says nothing.
+ * Every line has pino's `msg` (what log tools show as the message): the sentence a caller gives,
+ * else the event name; `event` stays the stable key to filter on.
  */
 import pino from 'pino';
 
@@ -9,10 +11,13 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface EventLog {
-  /** `event` names what happened (a stable string: 'auth.failed', 'limit.hit', ...); fields say the rest. */
-  warn(event: string, fields: Record<string, unknown>): void;
-  info(event: string, fields: Record<string, unknown>): void;
-  debug(event: string, fields: Record<string, unknown>): void;
+  /**
+   * `event` names what happened (a stable string: 'auth.failed', 'limit.hit', ...); fields say
+   * the rest; `msg`, when given, is the sentence for a human (default: the event name).
+   */
+  warn(event: string, fields: Record<string, unknown>, msg?: string): void;
+  info(event: string, fields: Record<string, unknown>, msg?: string): void;
+  debug(event: string, fields: Record<string, unknown>, msg?: string): void;
   /** False when `level` would be dropped: lets a caller skip building fields nobody reads. */
   enabled(level: 'warn' | 'info' | 'debug'): boolean;
 }
@@ -37,9 +42,9 @@ export function createLog(options: { level?: LogLevel; fd?: number; name?: strin
 /** Wraps an existing pino logger (e.g. an application's own) as an EventLog. */
 export function fromPino(logger: pino.Logger): EventLog {
   return {
-    warn: (event, fields) => logger.warn({ event, ...fields }),
-    info: (event, fields) => logger.info({ event, ...fields }),
-    debug: (event, fields) => logger.debug({ event, ...fields }),
+    warn: (event, fields, msg) => logger.warn({ event, ...fields }, msg ?? event),
+    info: (event, fields, msg) => logger.info({ event, ...fields }, msg ?? event),
+    debug: (event, fields, msg) => logger.debug({ event, ...fields }, msg ?? event),
     enabled: (level) => logger.isLevelEnabled(level),
   };
 }
@@ -73,17 +78,17 @@ export function rateLimited(log: EventLog, perSecond = 50): EventLog {
     return out;
   };
   return {
-    warn: (event, fields) => {
+    warn: (event, fields, msg) => {
       const out = log.enabled('warn') ? pass(event, fields) : undefined;
-      if (out) log.warn(event, out);
+      if (out) log.warn(event, out, msg);
     },
-    info: (event, fields) => {
+    info: (event, fields, msg) => {
       const out = log.enabled('info') ? pass(event, fields) : undefined;
-      if (out) log.info(event, out);
+      if (out) log.info(event, out, msg);
     },
-    debug: (event, fields) => {
+    debug: (event, fields, msg) => {
       const out = log.enabled('debug') ? pass(event, fields) : undefined;
-      if (out) log.debug(event, out);
+      if (out) log.debug(event, out, msg);
     },
     enabled: (level) => log.enabled(level),
   };

@@ -20,9 +20,9 @@
  *   maxEventBacklogBytes is disconnected.
  */
 import * as net from 'node:net';
-import type * as tls from 'node:tls';
+import * as tls from 'node:tls';
 import { PmuErrorCode } from '../unit/errors';
-import { randomNonce } from '../wire/auth';
+import { channelBinding, randomNonce } from '../wire/auth';
 import { encodeError, errorCodeOf } from '../wire/error-frame';
 import { FrameReader } from '../wire/frame-reader';
 import { FrameWriter } from '../wire/frame-writer';
@@ -38,6 +38,7 @@ import {
   PRE_AUTH_MAX_BODY_BYTES,
   RIGHTS_READ_WRITE,
 } from '../wire/protocol';
+import { FrameSeal } from '../wire/seal';
 import { readIntoShared } from '../wire/shared-read';
 import type { SpareBody } from '../wire/spare-body';
 import { Principal } from './access';
@@ -173,7 +174,7 @@ export class ServerConnection implements Session, Admitted {
 
   /** Starts the protocol once the server has admitted the connection. */
   start(): void {
-    this.send(Op.HELLO, 0, NO_REQUEST, helloBody(this.host.limits.idleTimeoutMs, this.serverNonce));
+    this.send(Op.HELLO, 0, NO_REQUEST, helloBody(this.host.limits.idleTimeoutMs, this.serverNonce, this.host.identity));
   }
 
   get principal(): Principal {
@@ -400,7 +401,8 @@ export class ServerConnection implements Session, Admitted {
       this.fail('EAUTH', `${op} before authentication; send AUTH first`, header.requestId);
       return;
     }
-    const outcome = checkAuth(body, this.serverNonce, this.host.lookupUser, this.host.dummySecret);
+    const side = { serverNonce: this.serverNonce, identity: this.host.identity, channelBinding: channelBinding(this.socket instanceof tls.TLSSocket ? this.socket : undefined) };
+    const outcome = checkAuth(body, header.flags, side, this.host.lookupUser, this.host.dummySecret);
     if (!outcome.ok) {
       if (outcome.badProof !== undefined) this.host.log.warn('auth.failed', { connection: this.connectionId, user: outcome.badProof, peer: this.peer });
       this.fail(outcome.code, outcome.message, header.requestId);
@@ -417,8 +419,13 @@ export class ServerConnection implements Session, Admitted {
     this.handshakeTimer = undefined;
     this.authenticated = outcome.principal;
     this.reader.setMaxBodyBytes(this.host.maxBodyBytes);
-    this.host.log.debug('auth.ok', { connection: this.connectionId, user, peer: this.peer });
+    this.host.log.debug('auth.ok', { connection: this.connectionId, user, peer: this.peer, sealed: outcome.seal !== undefined });
     this.reply(header.requestId, outcome.reply);
+    // The OK goes out bare (the client checks its proof); every frame after it, both ways, is sealed.
+    if (outcome.seal) {
+      this.writer.seal = new FrameSeal(outcome.seal.serverToClient);
+      this.reader.setSeal(new FrameSeal(outcome.seal.clientToServer));
+    }
   }
 
   // ---- frames out and flow control ---------------------------------------------------------

@@ -21,7 +21,7 @@ import { checkInteger } from '../unit/validate';
 import { Admission } from './admission';
 import { newSecret } from '../wire/auth';
 import { maxBodyBytes, resolveLimits, ServerLimits } from './limits';
-import { OP_NAMES } from '../wire/protocol';
+import { IDENTITY_MAX_BYTES, OP_NAMES } from '../wire/protocol';
 import { ServerCounters, ServerStats } from '../obs/server-counters';
 import { ServerConnection } from './connection';
 import { SHARED_READ_BYTES } from '../wire/shared-read';
@@ -59,6 +59,12 @@ export interface ServerOptions {
    * fire while the file is mid-write); a reload that failed is retried at the next check. Default 1000.
    */
   usersPollMs?: number;
+  /**
+   * The name this server announces in HELLO, covered by both proofs: its id in a PMU set, so
+   * a client that dialled PMU 'p1' can tell it reached p1 (and not another PMU a forged
+   * directory entry pointed it at). Printable ASCII, at most 64 bytes; default ''.
+   */
+  identity?: string;
   /** close() waits this long for requests in flight; default 5 s. */
   closeTimeoutMs?: number;
   /** close() also closes the unit (flushes and unmaps); default true. */
@@ -88,6 +94,7 @@ export class PmuServer {
   private readonly counters = new ServerCounters();
   private closing: Promise<void> | undefined;
   private addresses: ServerAddresses | undefined;
+  private sharedReadFallbackLogged = false;
 
   constructor(options: ServerOptions) {
     if (!(options?.unit instanceof PersistentMemoryUnit)) throw new PmuError('EINVAL', 'options.unit must be an open PersistentMemoryUnit');
@@ -116,6 +123,7 @@ export class PmuServer {
       admission: this.admission,
       subscriptions: new Subscriptions(limits),
       dummySecret: newSecret(),
+      identity: checkIdentity(options.identity ?? ''),
       lookupUser: (name) => self.users.get(name),
       forClient: (message) => (message.includes(unitPath) ? message.split(unitPath).join("the server's PMU file") : message),
       countRequest: (op, bodyBytes) => self.counters.request(op, bodyBytes),
@@ -255,6 +263,12 @@ export class PmuServer {
     // A TLS socket reads with 'data' (its reads are decrypted, not the kernel's onread).
     const connection = new ServerConnection(this.host, socket, tlsSocket ? undefined : this.sharedReadBuffer, this.spareBody);
     if (tlsSocket) connection.startAfterTls(tlsSocket);
+    else if (!connection.readsIntoSharedBuffer && !this.sharedReadFallbackLogged) {
+      // net.Socket's private _handle is not what lib/wire/shared-read.ts expects on this Node:
+      // every plain connection reads with 'data' instead (correct, a few µs slower). Said once.
+      this.sharedReadFallbackLogged = true;
+      this.log.warn('server.shared-read-off', { node: process.version, reason: "net.Socket's handle is not adoptable here; plain connections read with 'data' events" });
+    }
     const refusal = this.admission.admit(connection);
     if (refusal) {
       this.host.limitHit('maxConnections', { connection: connection.connectionId, peer: connection.peer });
@@ -429,4 +443,11 @@ function describeKind(stat: fs.Stats): string {
 
 function opName(op: number): string {
   return OP_NAMES[op] ?? `0x${op.toString(16)}`;
+}
+
+function checkIdentity(identity: unknown): string {
+  if (typeof identity !== 'string' || identity.length > IDENTITY_MAX_BYTES || !/^[\x21-\x7e]*$/.test(identity)) {
+    throw new PmuError('EINVAL', `identity must be printable ASCII without spaces, at most ${IDENTITY_MAX_BYTES} characters (a PMU id such as 'pmu1'), got ${JSON.stringify(String(identity)).slice(0, 80)}`);
+  }
+  return identity;
 }

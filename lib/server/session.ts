@@ -24,6 +24,8 @@ export interface ConnectionHost {
   readonly subscriptions: Subscriptions;
   /** A secret for unknown users, made once: a failed login costs the same whoever it names. */
   readonly dummySecret: string;
+  /** The name HELLO announces and the proofs cover: the PMU's id in a set, or ''. */
+  readonly identity: string;
   lookupUser(name: string): UserRecord | undefined;
   /** A refusal's message as a client may read it: the server's own file path is not the client's business. */
   forClient(message: string): string;

@@ -6,9 +6,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PmuError } from '../unit/errors';
+import { checkPrivateDirectory, readPrivateFile } from './private-files';
 import { USER_MAX_BYTES } from '../unit/unit';
 import { checkName } from '../unit/validate';
 import { newSecret } from '../wire/auth';
+
+/** The users file's directory may also be root's (/etc/pmu); the data directory is checked as well where it holds it. */
+const USERS_DIRECTORY = { what: "the users file's directory", alsoOwnedBy: [0] };
 
 export interface UserRecord {
   secret: string;
@@ -27,18 +31,19 @@ export class UserDirectory {
     }
   }
 
-  /** Reads a users file; refuses one that others may read, since it holds secrets. */
+  /**
+   * Reads a users file. Refuses (EACCESS) one that is a symbolic link, that another user owns
+   * or that others may read or write, since it holds the secrets that let users in, and one in
+   * a directory another user owns or may write (lib/server/private-files.ts).
+   */
   static load(file: string): UserDirectory {
     let text: string;
-    let mode: number;
     try {
-      mode = fs.statSync(file).mode;
-      text = fs.readFileSync(file, 'utf8');
+      checkPrivateDirectory(path.dirname(path.resolve(file)), USERS_DIRECTORY);
+      text = readPrivateFile(file, 'users file');
     } catch (error) {
+      if (error instanceof PmuError) throw error;
       throw new PmuError('ENOENT', `cannot read users file ${file}: ${(error as Error).message}`);
-    }
-    if ((mode & 0o077) !== 0) {
-      throw new PmuError('EACCESS', `users file ${file} is readable by other users (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${file}`);
     }
     let parsed: unknown;
     try {
@@ -90,8 +95,15 @@ export class UserDirectory {
   /** Writes the file atomically (temp file + rename) with mode 0600. */
   save(file: string): void {
     const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-    fs.writeFileSync(temp, JSON.stringify(this.toJSON(), null, 2) + '\n', { mode: 0o600 });
-    fs.renameSync(temp, file);
+    try {
+      // 'wx' (O_EXCL): a link left at the temporary name is never followed.
+      fs.rmSync(temp, { force: true });
+      fs.writeFileSync(temp, JSON.stringify(this.toJSON(), null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+      fs.renameSync(temp, file);
+    } catch (error) {
+      fs.rmSync(temp, { force: true }); // a full disk leaves no half-written temp file behind
+      throw error;
+    }
   }
 }
 
@@ -105,6 +117,8 @@ export function addUser(file: string, name: string, options: { admin?: boolean; 
   const secret = options.secret ?? newSecret();
   directory.set(name, secret, options.admin === true);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  // A new file is put only where no other user may swap it.
+  checkPrivateDirectory(path.dirname(path.resolve(file)), USERS_DIRECTORY);
   directory.save(file);
   return secret;
 }

@@ -33,7 +33,8 @@ export type PmuErrorCode =
   | 'ETAKEN'
   // mirrored regions (lib/mirror): never sent on the wire
   | 'EETCD'
-  | 'ECONFIG';
+  | 'ECONFIG'
+  | 'EROLLBACK';
 
 export class PmuError extends Error {
   readonly code: PmuErrorCode;

@@ -5,9 +5,10 @@
  * `...Sync` twins msync inline and say so in their name: for the embedded fast path.
  */
 import { PmuError } from './errors';
-import { NativeEntry, NativeUnit, STATUS_OK, WRITE_FENCE, WRITE_JOIN_GROUP, WRITE_SYNC, statusError } from './native';
+import { MAX_CHECKSUM_BYTES, NativeEntry, NativeUnit, STATUS_OK, WRITE_FENCE, WRITE_JOIN_GROUP, WRITE_SYNC, statusError } from './native';
 import { RegionCounters } from '../obs/counters';
 import { GroupCommit } from './group-commit';
+import { InFlight } from './in-flight';
 import { Durability, Region, RegionContext, WriteOptions } from './region';
 import { capabilitiesOf, checkDurability } from './durability';
 import { checkBytes, checkInteger, checkRange, checkU64 } from './validate';
@@ -16,6 +17,8 @@ import { checkBytes, checkInteger, checkRange, checkU64 } from './validate';
 export interface UnitAccess {
   readonly native: NativeUnit;
   readonly groupCommit: GroupCommit;
+  /** Checksums on the pool: close() waits for them. */
+  readonly inFlight: InFlight;
   /** The PMU file's path, for error messages. */
   readonly file: string;
   assertOpen(): void;
@@ -78,6 +81,30 @@ export class LocalRegion implements Region {
     if (status !== STATUS_OK) throw this.error(status, 'read', offset, target.length);
     this.counters.reads++;
     this.counters.bytesRead += target.length;
+  }
+
+  /**
+   * CRC32C (Castagnoli, the one of lib/checkpoint's records) of [offset, offset + length), at
+   * most MAX_CHECKSUM_BYTES (16 MiB), computed on the libuv pool so the event loop is free
+   * meanwhile. A write that lands while it runs may be seen in part: the value is exact only
+   * for bytes nobody changes meanwhile.
+   */
+  checksum(offset: number, length: number): Promise<number> {
+    try {
+      checkInteger('offset', offset);
+      checkInteger('length', length);
+      this.unit.assertOpen();
+      checkRange(this.name, this.size, offset, length, 'checksum');
+      if (length > MAX_CHECKSUM_BYTES) throw new PmuError('EINVAL', `checksum of ${length} bytes in region '${this.name}' exceeds the ${MAX_CHECKSUM_BYTES}-byte limit of one request: checksum it in pieces of at most ${MAX_CHECKSUM_BYTES} bytes`);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    let status = STATUS_OK;
+    const work = new Promise<number>((resolve, reject) => {
+      status = this.unit.native.checksum(this.handle, this.base + offset, length, (done, crc) => (done === STATUS_OK ? resolve(crc) : reject(this.error(done, 'checksum', offset, length))));
+    });
+    if (status !== STATUS_OK) return Promise.reject(this.error(status, 'checksum', offset, length));
+    return this.unit.inFlight.track(work);
   }
 
   async flush(offset = 0, length = this.size - offset): Promise<void> {

@@ -70,6 +70,11 @@ export interface NativeUnit {
   /** The same msync on the calling thread: status. */
   flushGroupSync(): number;
   compareAndSwap(handle: number, vaddr: number, expected: bigint, desired: bigint, sync: boolean): bigint;
+  /**
+   * CRC32C of [vaddr, vaddr + length) (length <= MAX_CHECKSUM_BYTES), computed on the libuv
+   * pool: a refusal is returned now as a status (then `done` never runs); OK means `done(OK, crc)` follows.
+   */
+  checksum(handle: number, vaddr: number, length: number, done: (status: number, crc: number) => void): number;
   failed(): boolean;
 }
 
@@ -83,6 +88,9 @@ interface Addon {
   inspect(path: string): NativeInspection;
   crc32c(data: Uint8Array, seed?: number): number;
 }
+
+/** The most one checksum covers (kMaxChecksumBytes in native/core/unit.h; the wire's MAX_CHECKSUM_BYTES). */
+export const MAX_CHECKSUM_BYTES = 16 * 1024 * 1024;
 
 /** Write flags, as native/binding/unit_wrap.cpp reads them. */
 export const WRITE_SYNC = 1;

@@ -49,4 +49,17 @@ export interface Region {
    * `expected`.
    */
   compareAndSwap(offset: number, expected: bigint, value: bigint, options?: { durability?: Durability }): Promise<bigint>;
+  /**
+   * Optional (LocalRegion, RemoteRegion): the CRC32C of [offset, offset + length), computed
+   * where the bytes are, so comparing copies moves no data. One call covers at most 16 MiB
+   * (EINVAL beyond: split it). Needs read rights. Bytes written meanwhile may be seen in part.
+   */
+  checksum?(offset: number, length: number): Promise<number>;
+  /**
+   * Optional, for a Region that keeps several copies (MirroredRegion): bytes it returned failed
+   * the caller's checks (`cause`, an ECORRUPT). It checks each copy, stops reading from the ones
+   * that fail, and resolves true if the caller should read again (a copy that passes now
+   * answers), false if no copy does better.
+   */
+  repair?(cause: Error): Promise<boolean>;
 }

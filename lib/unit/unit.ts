@@ -8,11 +8,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { RegionCounters, UnitStats } from '../obs/counters';
 import { PmuError } from './errors';
+import { InFlight } from './in-flight';
 import { GroupCommit, LoneFlush } from './group-commit';
 import { LocalRegion, UnitAccess } from './local-region';
 import { addon, NativeEntry, NativeInfo, NativeUnit, STATUS_OK, statusErrorWithDetail } from './native';
 import { Rights } from './region';
-import { checkInteger, checkName } from './validate';
+import { checkInteger, checkName, checkNewName } from './validate';
+import { removeStaleCreatingFiles } from './creating-files';
+import { placementWarnings } from './placement';
+import { emitWarningOnce, OnWarning } from './warnings';
 
 export interface OpenOptions {
   /** Bytes; creates the file at this size if it does not exist. Ignored for an existing file. */
@@ -25,6 +29,8 @@ export interface OpenOptions {
    * waits for the msync) or 'pool'. A PmuServer switches its unit to 'pool'.
    */
   loneFlush?: LoneFlush;
+  /** Told what open has to say that is not an error (lib/unit/warnings.ts); default process.emitWarning once per kind. */
+  onWarning?: OnWarning;
 }
 
 export interface CreateOptions {
@@ -34,6 +40,8 @@ export interface CreateOptions {
   maxRegions?: number;
   /** Called as the file is written with zeros (every 64 MiB): bytes done, bytes in all. */
   onProgress?: (done: number, total: number) => void;
+  /** Told of a dead creator's temporary file removed (lib/unit/warnings.ts); default process.emitWarning once. */
+  onWarning?: OnWarning;
 }
 
 export interface Grant {
@@ -82,14 +90,15 @@ export class PersistentMemoryUnit {
   private constructor(private readonly native: NativeUnit, recoveryNote: string) {
     const groupCommit = new GroupCommit(native);
     this.recoveryNote = recoveryNote;
-    this.access = { native, groupCommit, file: native.info().path, assertOpen: () => this.assertOpen(), countersFor: (entry) => this.countersFor(entry) };
+    this.access = { native, groupCommit, inFlight: new InFlight(), file: native.info().path, assertOpen: () => this.assertOpen(), countersFor: (entry) => this.countersFor(entry) };
   }
 
   /**
    * Creates a PMU file of `size` bytes on the libuv pool (EEXIST if it exists), without opening
    * it. Every block is allocated (ENOSPC at once on a full file system) and written with zeros,
    * at disk speed: about a second per 0.5-1 GiB, hence `onProgress`. A crash or an error leaves
-   * no file at `file`.
+   * no file at `file`; a process killed meanwhile leaves its `<file>.creating.<pid>`, which the
+   * next create or open of `file` removes (lib/unit/creating-files.ts).
    */
   static create(file: string, options: CreateOptions): Promise<void> {
     if (typeof file !== 'string' || file.length === 0) throw new PmuError('EINVAL', 'file must be a non-empty path');
@@ -97,6 +106,7 @@ export class PersistentMemoryUnit {
     const maxRegions = checkInteger('maxRegions', options.maxRegions ?? DEFAULT_MAX_REGIONS, 1, 4096);
     const onProgress = options.onProgress;
     if (onProgress !== undefined && typeof onProgress !== 'function') throw new PmuError('EINVAL', 'onProgress must be a function');
+    removeStale(file, options.onWarning ?? emitWarningOnce);
     return new Promise((resolve, reject) => {
       addon().createFileAsync(
         path.resolve(file),
@@ -118,6 +128,8 @@ export class PersistentMemoryUnit {
     if (typeof file !== 'string' || file.length === 0) throw new PmuError('EINVAL', 'file must be a non-empty path');
     const loneFlush = checkLoneFlush(options.loneFlush ?? 'inline');
     const resolved = path.resolve(file);
+    const onWarning = options.onWarning ?? emitWarningOnce;
+    removeStale(resolved, onWarning);
     if (options.size !== undefined && !fs.existsSync(resolved)) {
       checkInteger('size', options.size, 1);
       const maxRegions = checkInteger('maxRegions', options.maxRegions ?? DEFAULT_MAX_REGIONS, 1, 4096);
@@ -132,6 +144,7 @@ export class PersistentMemoryUnit {
     }
     const native = new (addon().NativeUnit)();
     const opened = native.open(resolved);
+    for (const warning of placementWarnings(resolved)) onWarning(warning);
     const unit = new PersistentMemoryUnit(native, opened.recoveryNote);
     unit.loneFlush = loneFlush;
     return unit;
@@ -173,7 +186,7 @@ export class PersistentMemoryUnit {
   }
 
   createRegion(name: string, size: number, options: { owner?: string } = {}): LocalRegion {
-    checkName('region name', name, NAME_MAX_BYTES);
+    checkNewName('region name', name, NAME_MAX_BYTES);
     checkInteger('size', size, 1);
     const owner = options.owner === undefined ? '' : checkName('owner', options.owner, USER_MAX_BYTES);
     this.assertOpen();
@@ -277,6 +290,7 @@ export class PersistentMemoryUnit {
     if (this.closing) return this.closing;
     this.closing = (async () => {
       await this.access.groupCommit.idle();
+      await this.access.inFlight.idle();
       this.closed = true;
       this.native.close();
     })();
@@ -287,6 +301,7 @@ export class PersistentMemoryUnit {
   closeSync(): void {
     if (this.closed) return;
     if (this.access.groupCommit.busy) throw new PmuError('EBUSY', 'durable writes are still waiting for their flush: await close() instead of closeSync()');
+    if (this.access.inFlight.busy) throw new PmuError('EBUSY', 'a checksum is still running on the libuv pool: await close() instead of closeSync()');
     this.native.close();
     this.closed = true;
   }
@@ -317,6 +332,17 @@ export function toRegionInfo(entry: NativeEntry): RegionInfo {
 /** Reads a PMU file's metadata without opening it for writing (works while a server has it). */
 export function inspectFile(file: string) {
   return addon().inspect(path.resolve(file));
+}
+
+/** Removes the temporary files of creators that died before finishing, and says so. */
+function removeStale(file: string, onWarning: OnWarning): void {
+  for (const stale of removeStaleCreatingFiles(file)) {
+    onWarning({
+      code: 'PMU_STALE_TEMP_FILE',
+      file: stale.file,
+      message: `removed ${stale.file}: an unfinished unit (${stale.bytes} bytes) left by process ${stale.pid}, which stopped before it finished creating ${path.resolve(file)}`,
+    });
+  }
 }
 
 function checkLoneFlush(mode: unknown): LoneFlush {

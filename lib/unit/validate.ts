@@ -51,6 +51,21 @@ export function checkName(name: string, value: unknown, maxBytes: number): strin
   return value;
 }
 
+/** C0 and C1 control characters and DEL: a name holding one can rewrite a terminal (escape sequences) or forge lines of output. */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** checkName for a name being made: control characters are refused too (names made before stay openable). */
+export function checkNewName(name: string, value: unknown, maxBytes: number): string {
+  checkName(name, value, maxBytes);
+  if (CONTROL.test(value as string)) throw new PmuError('EINVAL', `${name} must not hold control characters (newlines, escapes), got ${JSON.stringify(value)}`);
+  return value as string;
+}
+
+/** `text` with control characters escaped (\n, \u001b): for printing names someone else chose. */
+export function printable(text: string): string {
+  return text.replace(new RegExp(CONTROL.source, 'g'), (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}
+
 /** EBOUNDS unless [offset, offset + length) lies inside a region of `size` bytes. */
 export function checkRange(regionName: string, size: number, offset: number, length: number, what: string): void {
   if (offset > size || length > size - offset) {

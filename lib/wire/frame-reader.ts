@@ -13,9 +13,16 @@
  * reuses each chunk's memory once push returns (a socket's onread buffer): whatever the reader
  * keeps across pushes (the rest of a chunk while paused, pieces of a body before admission) it
  * copies first.
+ *
+ * A sealed reader (setSeal, once a sealed handshake is done) checks every frame's tag
+ * (seal.ts) before the sink sees the frame: a frame whose tag fails stops the reader with
+ * EAUTH, so nothing altered or injected is ever acted on. The sink sees the body without its
+ * tag, and a header whose bodyLength excludes it. A refused body that is skipped is still
+ * checked: a relay cannot hide a frame behind a refusal.
  */
 import { PmuErrorCode } from '../unit/errors';
 import { decodeHeader, FrameHeader, HEADER_BYTES, OP_NAMES, PROTOCOL_VERSION } from './protocol';
+import { FrameSeal, TagStream, TAG_BYTES, tagsMatch } from './seal';
 import type { SpareBody } from './spare-body';
 
 export interface FrameSink {
@@ -61,6 +68,14 @@ export class FrameReader {
   private pushing = false;
   /** The unparsed rest of a chunk, kept while paused. */
   private held: Buffer | undefined;
+  private seal: FrameSeal | undefined;
+  /** A sealed frame arriving in pieces: its tag so far, computed as its bytes arrive. */
+  private tagStream: TagStream | undefined;
+  /** Its body once complete, held until its tag has arrived and matched (undefined: skipped). */
+  private sealed: { header: FrameHeader; body: Buffer | undefined; admitted: boolean; owned: boolean } | undefined;
+  private readonly tagScratch = Buffer.alloc(TAG_BYTES);
+  /** Bytes of the tag still to come (0: not waiting for one). */
+  private tagWanted = 0;
 
   /**
    * `maxBodyBytes` may be raised later (after authentication) with setMaxBodyBytes. `spare`:
@@ -78,9 +93,15 @@ export class FrameReader {
     this.maxBodyBytes = bytes;
   }
 
+  /** Every frame from the next one on must carry a tag that `seal` accepts. */
+  setSeal(seal: FrameSeal): void {
+    this.seal = seal;
+  }
+
   stop(): void {
     this.stopped = true;
     this.abandonBody();
+    this.dropSealed();
     this.held = undefined;
   }
 
@@ -105,7 +126,7 @@ export class FrameReader {
 
   /** True while part of a frame is buffered (for telling a truncated stream from a clean end). */
   get midFrame(): boolean {
-    return this.headerFilled > 0 || this.pendingHeader !== undefined || this.skipping > 0;
+    return this.headerFilled > 0 || this.pendingHeader !== undefined || this.skipping > 0 || this.tagWanted > 0;
   }
 
   push(chunk: Buffer): void {
@@ -130,10 +151,16 @@ export class FrameReader {
         this.held = this.keep(chunk.subarray(at));
         return;
       }
+      if (this.tagWanted > 0) {
+        at = this.fillTag(chunk, at);
+        continue;
+      }
       if (this.skipping > 0) {
         const take = Math.min(chunk.length - at, this.skipping);
+        this.tagStream?.update(chunk.subarray(at, at + take));
         this.skipping -= take;
         at += take;
+        if (this.skipping === 0 && this.tagStream) this.awaitTag(undefined, undefined, false, false);
         continue;
       }
       if (this.pendingHeader) {
@@ -142,6 +169,9 @@ export class FrameReader {
       }
 
       let header: FrameHeader;
+      // Where the header's bytes are (-1: headerScratch), for a sealed frame's tag: a view per
+      // frame would be an allocation on every unsealed request too.
+      let headerAt: number;
       if (this.headerFilled > 0 || chunk.length - at < HEADER_BYTES) {
         const take = Math.min(chunk.length - at, HEADER_BYTES - this.headerFilled);
         chunk.copy(this.headerScratch, this.headerFilled, at, at + take);
@@ -150,8 +180,10 @@ export class FrameReader {
         if (this.headerFilled < HEADER_BYTES) return;
         this.headerFilled = 0;
         header = decodeHeader(this.headerScratch, 0);
+        headerAt = -1;
       } else {
         header = decodeHeader(chunk, at);
+        headerAt = at;
         at += HEADER_BYTES;
       }
 
@@ -160,31 +192,117 @@ export class FrameReader {
         this.sink.onStreamError('EPROTO', `frame with protocol version ${header.version}; this peer speaks version ${PROTOCOL_VERSION}`, header.requestId);
         return;
       }
+      const seal = this.seal;
+      if (seal) {
+        if (header.bodyLength < TAG_BYTES) {
+          this.stop();
+          this.sink.onStreamError('EAUTH', `a frame of ${header.bodyLength} bytes in a sealed session, too short for its tag: the stream was altered on its way; reconnect`, header.requestId);
+          return;
+        }
+        header.bodyLength -= TAG_BYTES;
+      }
       if (header.bodyLength > this.maxBodyBytes) {
         this.stop();
         const op = OP_NAMES[header.op] ?? `opcode 0x${header.op.toString(16)}`;
         this.sink.onStreamError('EFRAMETOOBIG', `${op} frame of ${header.bodyLength} bytes exceeds the limit of ${this.maxBodyBytes} bytes`, header.requestId);
         return;
       }
-      if (chunk.length - at >= header.bodyLength) {
+      const tagBytes = seal ? TAG_BYTES : 0;
+      if (chunk.length - at >= header.bodyLength + tagBytes) {
         const body = chunk.subarray(at, at + header.bodyLength);
         at += header.bodyLength;
+        if (seal) {
+          const tag = chunk.subarray(at, at + TAG_BYTES);
+          at += TAG_BYTES;
+          const expected = headerAt < 0 ? seal.next([this.headerScratch, body]) : seal.next([chunk.subarray(headerAt, at - TAG_BYTES)]);
+          if (!tagsMatch(expected, tag)) return this.badTag(header);
+        }
         this.sink.onFrame(header, body, false);
+      } else if (seal && chunk.length - at >= header.bodyLength) {
+        // The body is here, its tag is not: keep a copy of the body (at most one chunk) until it is.
+        const body = Buffer.from(chunk.subarray(at, at + header.bodyLength));
+        at += header.bodyLength;
+        this.tagStream = seal.stream();
+        this.tagStream.update(headerAt < 0 ? this.headerScratch : chunk.subarray(headerAt, headerAt + HEADER_BYTES));
+        this.tagStream.update(body);
+        this.awaitTag(header, body, false, true);
       } else {
+        if (seal) {
+          this.tagStream = seal.stream();
+          this.tagStream.update(headerAt < 0 ? this.headerScratch : chunk.subarray(headerAt, headerAt + HEADER_BYTES));
+        }
         this.pendingHeader = header;
         this.parts = [];
         this.bodyFilled = 0;
         this.admitted = this.sink.admitBody ? undefined : true;
         if (this.admitted === undefined && (this.sink.admissionPrefixBytes?.(header) ?? 0) === 0) this.decide(EMPTY);
         if (this.admitted) this.body = this.newBody(header.bodyLength);
+        // A refused empty body: nothing to skip, only its tag.
+        if ((this.admitted as boolean | undefined) === false && this.skipping === 0 && this.tagStream) this.awaitTag(undefined, undefined, false, false);
       }
     }
+  }
+
+  /** A sealed frame's body is complete (or skipped): wait for its tag before handing it on. */
+  private awaitTag(header: FrameHeader | undefined, body: Buffer | undefined, admitted: boolean, owned: boolean): void {
+    this.sealed = header ? { header, body, admitted, owned } : undefined;
+    this.tagWanted = TAG_BYTES;
+  }
+
+  private fillTag(chunk: Buffer, at: number): number {
+    const take = Math.min(chunk.length - at, this.tagWanted);
+    chunk.copy(this.tagScratch, TAG_BYTES - this.tagWanted, at, at + take);
+    this.tagWanted -= take;
+    at += take;
+    if (this.tagWanted > 0) return at;
+    const expected = this.tagStream!.finish();
+    this.tagStream = undefined;
+    const sealed = this.sealed;
+    this.sealed = undefined;
+    if (!tagsMatch(expected, this.tagScratch)) {
+      if (sealed) this.sealed = sealed; // released by stop()
+      this.badTag(sealed?.header);
+      return at;
+    }
+    if (sealed?.body) this.deliver(sealed.header, sealed.body, sealed.admitted, sealed.owned);
+    return at;
+  }
+
+  private badTag(header: FrameHeader | undefined): void {
+    this.stop();
+    const op = header ? (OP_NAMES[header.op] ?? `opcode 0x${header.op.toString(16)}`) : 'a';
+    this.sink.onStreamError('EAUTH', `${op} frame failed its seal check: something between the two ends altered, injected or replayed it; the connection is closed, reconnect (and find what relays this traffic)`, header?.requestId ?? 0);
+  }
+
+  /** Hands a completed split body on (and returns a spare buffer after the call). */
+  private deliver(header: FrameHeader, body: Buffer, admitted: boolean, owned: boolean): void {
+    if (admitted) this.sink.releaseBody?.(header);
+    if (this.spare?.owns(body)) {
+      try {
+        this.sink.onFrame(header, body, false);
+      } finally {
+        this.spare.give(body);
+      }
+    } else {
+      this.sink.onFrame(header, body, owned);
+    }
+  }
+
+  private dropSealed(): void {
+    const sealed = this.sealed;
+    this.sealed = undefined;
+    this.tagStream = undefined;
+    this.tagWanted = 0;
+    if (!sealed) return;
+    if (sealed.body) this.spare?.give(sealed.body);
+    if (sealed.admitted) this.sink.releaseBody?.(sealed.header);
   }
 
   /** Takes the pending body's bytes from `chunk` at `at`; returns the new position. */
   private fillBody(chunk: Buffer, at: number): number {
     const header = this.pendingHeader!;
     const take = Math.min(chunk.length - at, header.bodyLength - this.bodyFilled);
+    this.tagStream?.update(chunk.subarray(at, at + take));
     if (this.body) chunk.copy(this.body, this.bodyFilled, at, at + take);
     else this.parts.push(this.keep(chunk.subarray(at, at + take)));
     this.bodyFilled += take;
@@ -193,10 +311,10 @@ export class FrameReader {
       const wanted = Math.min(header.bodyLength, this.sink.admissionPrefixBytes!(header));
       if (this.bodyFilled < wanted) return at;
       this.decide(this.joined(wanted));
-      if (!this.admitted) return at;
-      if (!this.counted(this.bodyFilled)) return at;
+      if (!this.admitted) return this.skippedWhole(at);
+      if (!this.counted(this.bodyFilled)) return this.skippedWhole(at);
     } else if (!this.counted(take)) {
-      return at;
+      return this.skippedWhole(at);
     }
     if (!this.body) {
       this.body = this.newBody(header.bodyLength);
@@ -208,17 +326,15 @@ export class FrameReader {
       const body = this.body;
       this.body = undefined;
       this.pendingHeader = undefined;
-      this.sink.releaseBody?.(header);
-      if (this.spare?.owns(body)) {
-        try {
-          this.sink.onFrame(header, body, false);
-        } finally {
-          this.spare.give(body);
-        }
-      } else {
-        this.sink.onFrame(header, body, true);
-      }
+      if (this.tagStream) this.awaitTag(header, body, true, !this.spare?.owns(body));
+      else this.deliver(header, body, true, true);
     }
+    return at;
+  }
+
+  /** A refused sealed body whose last byte has already arrived: its tag is next. */
+  private skippedWhole(at: number): number {
+    if (this.tagStream && this.skipping === 0 && !this.stopped) this.awaitTag(undefined, undefined, false, false);
     return at;
   }
 

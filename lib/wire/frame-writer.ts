@@ -11,6 +11,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { HEADER_BYTES, SMALL_FRAME_BYTES, writeHeader } from './protocol';
+import { FrameSeal, TAG_BYTES } from './seal';
 
 export class FrameWriter {
   private busyThisTurn = false;
@@ -27,6 +28,8 @@ export class FrameWriter {
   private scratch: Buffer | undefined;
   private scratchView: Buffer | undefined;
   private readonly reuse: boolean;
+  /** Set once a sealed handshake is done: every frame after it ends with its tag (seal.ts). */
+  seal: FrameSeal | undefined;
   /** Made once: a closure per frame for the end-of-turn tick was garbage on every request. */
   private readonly endTurnNow = (): void => {
     this.tickPending = false;
@@ -53,7 +56,8 @@ export class FrameWriter {
 
   /** Writes header + parts. The parts must not change until the socket has sent them. */
   write(op: number, flags: number, requestId: number, parts: readonly Uint8Array[]): void {
-    let bodyLength = 0;
+    const seal = this.seal;
+    let bodyLength = seal ? TAG_BYTES : 0;
     for (const part of parts) bodyLength += part.length;
     this.startFrame();
     if (HEADER_BYTES + bodyLength <= SMALL_FRAME_BYTES) {
@@ -65,6 +69,7 @@ export class FrameWriter {
         frame.set(part, at);
         at += part.length;
       }
+      if (seal) frame.set(seal.next([frame.subarray(0, at)]), at);
       this.socket.write(frame);
       return;
     }
@@ -75,6 +80,7 @@ export class FrameWriter {
     if (corkedHere) this.socket.cork();
     this.socket.write(header);
     for (const part of parts) if (part.length > 0) this.socket.write(part);
+    if (seal) this.socket.write(seal.next([header, ...parts]));
     if (corkedHere) this.socket.uncork();
   }
 
@@ -84,15 +90,17 @@ export class FrameWriter {
    * was written.
    */
   writeFilled(op: number, flags: number, requestId: number, bodyLength: number, fill: (body: Buffer) => void): void {
-    if (HEADER_BYTES + bodyLength > SMALL_FRAME_BYTES) {
+    const tagBytes = this.seal ? TAG_BYTES : 0;
+    if (HEADER_BYTES + bodyLength + tagBytes > SMALL_FRAME_BYTES) {
       const body = Buffer.allocUnsafe(bodyLength);
       fill(body);
       this.write(op, flags, requestId, [body]);
       return;
     }
-    const frame = Buffer.allocUnsafe(HEADER_BYTES + bodyLength);
-    fill(frame.subarray(HEADER_BYTES));
-    writeHeader(frame, op, flags, requestId, bodyLength);
+    const frame = Buffer.allocUnsafe(HEADER_BYTES + bodyLength + tagBytes);
+    fill(frame.subarray(HEADER_BYTES, HEADER_BYTES + bodyLength));
+    writeHeader(frame, op, flags, requestId, bodyLength + tagBytes);
+    if (this.seal) frame.set(this.seal.next([frame.subarray(0, HEADER_BYTES + bodyLength)]), HEADER_BYTES + bodyLength);
     this.startFrame();
     this.socket.write(frame);
   }

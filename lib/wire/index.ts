@@ -5,8 +5,9 @@
  */
 export * from './protocol';
 export { encodeError, decodeError } from './error-frame';
-export { proof, proofsMatch, randomNonce } from './auth';
-export type { ProofSide } from './auth';
+export { channelBinding, proof, proofsMatch, randomNonce, sessionKeys } from './auth';
+export type { ProofSide, Transcript } from './auth';
+export { FrameSeal, TAG_BYTES } from './seal';
 export { FrameReader } from './frame-reader';
 export type { FrameSink } from './frame-reader';
 export { FrameWriter } from './frame-writer';

@@ -9,8 +9,12 @@
  */
 import type { Rights } from '../unit/region';
 
-/** 2: WRITE and CAS carry a durability code (bits 0-3 of flags) and the fence in bit 4. */
-export const PROTOCOL_VERSION = 2;
+/**
+ * 2: WRITE and CAS carry a durability code (bits 0-3 of flags) and the fence in bit 4.
+ * 3: HELLO names the server; the proofs cover that name, the AUTH flags and, on TLS, the TLS
+ * session (channel binding); a sealed session tags every frame after the handshake (seal.ts).
+ */
+export const PROTOCOL_VERSION = 3;
 export const HEADER_BYTES = 12;
 
 /** Room for a data op's fixed fields in front of a 64 MiB payload. */
@@ -40,6 +44,8 @@ export enum Op {
   READ = 0x31,
   FLUSH = 0x32,
   CAS = 0x33,
+  /** CRC32C of a range, computed on the PMU (scrub, resync): u64 length -> u32 crc. */
+  CHECKSUM = 0x34,
   // failure detection
   WATCH = 0x40,
   UNWATCH = 0x41,
@@ -63,6 +69,7 @@ export const OP_NAMES: Readonly<Record<number, string>> = {
   [Op.READ]: 'READ',
   [Op.FLUSH]: 'FLUSH',
   [Op.CAS]: 'CAS',
+  [Op.CHECKSUM]: 'CHECKSUM',
   [Op.WATCH]: 'WATCH',
   [Op.UNWATCH]: 'UNWATCH',
   [Op.OK]: 'OK',
@@ -99,8 +106,17 @@ export const WRITE_FIXED_BYTES = DATA_PREFIX_BYTES + 16;
 export const READ_FIXED_BYTES = DATA_PREFIX_BYTES + 4;
 export const FLUSH_FIXED_BYTES = DATA_PREFIX_BYTES + 8;
 export const CAS_FIXED_BYTES = DATA_PREFIX_BYTES + 16;
+export const CHECKSUM_FIXED_BYTES = DATA_PREFIX_BYTES + 8;
+/** The most one CHECKSUM covers (the unit's own cap, kMaxChecksumBytes): a client splits longer ranges. */
+export { MAX_CHECKSUM_BYTES } from '../unit/native';
 export const OPEN_REPLY_BYTES = 4 + 1 + 3 + 8 + 8 + KEY_BYTES;
+/** HELLO's fixed fields; the server's identity (UTF-8, at most IDENTITY_MAX_BYTES) follows. */
 export const HELLO_BYTES = 2 + 2 + 4 + NONCE_BYTES;
+export const IDENTITY_MAX_BYTES = 64;
+/** HELLO flags: the server can seal sessions. */
+export const HELLO_CAN_SEAL = 0x1;
+/** AUTH flags: seal this session (every frame after the handshake carries a tag, both ways). */
+export const AUTH_SEAL = 0x1;
 
 /** Request ids are u32; 0 is reserved for frames that answer no request (HELLO, EVENT). */
 export const NO_REQUEST = 0;

@@ -8,7 +8,7 @@ namespace pmu_binding {
 
 CreateWorker::CreateWorker(Napi::Function done, Napi::Function progress, std::string path, uint64_t size,
                            uint32_t max_regions)
-    : Napi::AsyncProgressWorker<CreateProgress>(done, "pmu:create"),
+    : Napi::AsyncProgressQueueWorker<CreateProgress>(done, "pmu:create"),
       progress_(Napi::Persistent(progress)), path_(std::move(path)), size_(size), max_regions_(max_regions) {}
 
 void CreateWorker::Execute(const ExecutionProgress& progress) {
@@ -23,9 +23,11 @@ void CreateWorker::OnProgress(const CreateProgress* data, size_t count) {
   if (count == 0 || data == nullptr) return;
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
-  const CreateProgress& last = data[count - 1];
-  progress_.Call({Napi::Number::New(env, static_cast<double>(last.done)),
-                  Napi::Number::New(env, static_cast<double>(last.total))});
+  for (size_t i = 0; i < count; i++) {
+    progress_.Call({Napi::Number::New(env, static_cast<double>(data[i].done)),
+                    Napi::Number::New(env, static_cast<double>(data[i].total))});
+    if (env.IsExceptionPending()) return;  // a throwing callback: the rest would throw too
+  }
 }
 
 void CreateWorker::OnOK() {

@@ -1,9 +1,9 @@
 // Creating a unit file off the main thread. Life cycle: constructed on the main thread with the
 // arguments copied in; Execute() runs Unit::create (which writes the whole file with zeros, at
 // disk speed: seconds for gigabytes) on a libuv pool thread and touches no N-API, sending its
-// progress; OnProgress() runs on the main thread and calls the progress callback (the kernel
-// of a long create may coalesce several reports into the latest); OnOK() calls back with the
-// status and its sentence. The worker deletes itself afterwards.
+// progress; OnProgress() runs on the main thread and calls the progress callback once per report
+// (a queue worker: a busy event loop gets every 64 MiB step, not only the latest); OnOK() calls
+// back with the status and its sentence, after the last report. The worker deletes itself afterwards.
 #pragma once
 #include <napi.h>
 
@@ -18,7 +18,7 @@ struct CreateProgress {
   uint64_t total;
 };
 
-class CreateWorker : public Napi::AsyncProgressWorker<CreateProgress> {
+class CreateWorker : public Napi::AsyncProgressQueueWorker<CreateProgress> {
  public:
   CreateWorker(Napi::Function done, Napi::Function progress, std::string path, uint64_t size,
                uint32_t max_regions);

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "args.h"
+#include "checksum_worker.h"
 #include "flush_worker.h"
 
 namespace pmu_binding {
@@ -85,6 +86,7 @@ Napi::Function NativeUnit::Define(Napi::Env env) {
                          InstanceMethod<&NativeUnit::FlushGroup>("flushGroup"),
                          InstanceMethod<&NativeUnit::FlushGroupSync>("flushGroupSync"),
                          InstanceMethod<&NativeUnit::CompareAndSwap>("compareAndSwap"),
+                         InstanceMethod<&NativeUnit::Checksum>("checksum"),
                          InstanceMethod<&NativeUnit::Failed>("failed"),
                      });
 }
@@ -259,6 +261,23 @@ Napi::Value NativeUnit::CompareAndSwap(const Napi::CallbackInfo& info) {
   pmu::Status s = unit_.compare_and_swap(handle, vaddr, expected, desired, &previous, info[4].ToBoolean());
   if (s != pmu::Status::kOk) return ThrowStatus(env, s, "");
   return Napi::BigInt::New(env, previous);
+}
+
+// checksum(handle, vaddr, length, callback(status, crc)) -> status. A refusal (EINVAL, EBOUNDS,
+// ENOENT, ECLOSED) is returned now and the callback never runs; on OK the CRC32C is computed on
+// the libuv pool (ChecksumWorker) and the callback gets (OK, crc).
+Napi::Value NativeUnit::Checksum(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint32_t handle;
+  uint64_t vaddr, length;
+  if (!ToU32(info[0], &handle) || !ToU64(info[1], &vaddr) || !ToU64(info[2], &length) || !info[3].IsFunction())
+    return Status(env, pmu::Status::kInvalid);
+  pmu::ChecksumSpan span;
+  pmu::Status s = unit_.prepare_checksum(handle, vaddr, length, &span);
+  if (s != pmu::Status::kOk) return Status(env, s);
+  auto* worker = new ChecksumWorker(info[3].As<Napi::Function>(), this, Value(), span);
+  worker->Queue();  // the worker deletes itself after OnOK
+  return Status(env, pmu::Status::kOk);
 }
 
 Napi::Value NativeUnit::Failed(const Napi::CallbackInfo& info) {

@@ -18,7 +18,7 @@ class NativeUnit : public Napi::ObjectWrap<NativeUnit> {
   ~NativeUnit() override;
 
   pmu::Unit& unit() { return unit_; }
-  // Flush workers in flight; close() refuses while any is, so the mapping outlives them.
+  // Flush and checksum workers in flight; close() refuses while any is, so the mapping outlives them.
   int inflight = 0;
 
  private:
@@ -36,6 +36,7 @@ class NativeUnit : public Napi::ObjectWrap<NativeUnit> {
   Napi::Value FlushGroup(const Napi::CallbackInfo& info);
   Napi::Value FlushGroupSync(const Napi::CallbackInfo& info);
   Napi::Value CompareAndSwap(const Napi::CallbackInfo& info);
+  Napi::Value Checksum(const Napi::CallbackInfo& info);
   Napi::Value Failed(const Napi::CallbackInfo& info);
 
   pmu::Unit unit_;

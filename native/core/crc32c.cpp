@@ -3,6 +3,7 @@
 #include <cstring>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <nmmintrin.h>
 #endif
 
@@ -30,7 +31,10 @@ uint32_t crc32c_table(const uint8_t* p, size_t n, uint32_t crc) {
 }
 
 #if defined(__x86_64__)
-__attribute__((target("sse4.2"))) uint32_t crc32c_hw(const uint8_t* p, size_t n, uint32_t crc) {
+// "crc32" as well as "sse4.2": clang 16+ (the zig toolchain of the prebuilds) asks for the crc32
+// feature by name for _mm_crc32_*; GCC accepts both. Only this function gets the instructions:
+// the rest of the addon stays baseline x86-64, so the table path runs on a CPU without SSE4.2.
+__attribute__((target("sse4.2,crc32"))) uint32_t crc32c_hw(const uint8_t* p, size_t n, uint32_t crc) {
   uint64_t c = crc;
   while (n >= 8) {
     uint64_t word;
@@ -47,8 +51,14 @@ __attribute__((target("sse4.2"))) uint32_t crc32c_hw(const uint8_t* p, size_t n,
   return c32;
 }
 
+// CPUID leaf 1, ECX bit 20, read directly: __builtin_cpu_supports needs libgcc's (or
+// compiler-rt's) __cpu_model, which a toolchain that links no libgcc (zig, for the prebuilds)
+// does not provide.
 bool cpu_has_sse42() {
-  static const bool has = __builtin_cpu_supports("sse4.2");
+  static const bool has = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_SSE4_2) != 0;
+  }();
   return has;
 }
 #endif

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "crc32c.h"
+
 namespace pmu {
 
 namespace {
@@ -503,6 +505,22 @@ Status Unit::compare_and_swap(uint32_t handle, uint64_t vaddr, uint64_t expected
   }
   *previous = seen;
   return Status::kOk;
+}
+
+Status Unit::prepare_checksum(uint32_t handle, uint64_t vaddr, uint64_t length, ChecksumSpan* span) const {
+  if (!file_.is_open()) return Status::kClosed;
+  if (length > kMaxChecksumBytes) return Status::kInvalid;
+  uint64_t offset;
+  Status s = translate(handle, vaddr, length, &offset);
+  if (s != Status::kOk) return s;
+  span->offset = offset;
+  span->length = length;
+  return Status::kOk;
+}
+
+uint32_t Unit::checksum_span(const ChecksumSpan& span) const {
+  // translate() put [offset, offset + length) inside a region, and every region inside the file.
+  return span.length == 0 ? crc32c(nullptr, 0) : crc32c(file_.data() + span.offset, span.length);
 }
 
 FlushSpan Unit::take_pending_span() {

@@ -47,6 +47,18 @@ struct FlushSpan {
   bool empty() const { return end <= start; }
 };
 
+// The most one checksum request covers: 16 MiB is ~2-4 ms of one pool thread at SSE4.2 speed
+// (longer when the pages must be read in), short enough that a group flush queued behind it on
+// the libuv pool is not held up for long. A caller with more splits it (and may combine the
+// pieces' CRCs, or compare them piece by piece).
+constexpr uint64_t kMaxChecksumBytes = 16ull << 20;
+
+// A translated file range whose CRC32C a worker thread may compute.
+struct ChecksumSpan {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+};
+
 class Unit {
  public:
   // Creates and formats a new file (EEXIST if present). size is rounded up to a page. The
@@ -108,6 +120,16 @@ class Unit {
   // Group commit: take the pending span (owning thread), then flush it (any thread).
   FlushSpan take_pending_span();
   Status flush_span(const FlushSpan& span) { return file_.flush(span.start, span.end - span.start); }
+
+  // Scrub: (owning thread) checks and translates a range of at most kMaxChecksumBytes (EINVAL
+  // beyond, EBOUNDS outside the region); then (any thread) its CRC32C. The second step reads
+  // the mapping, whose address and size never change while the unit is open; the caller keeps
+  // the unit open until it returns (the binding's ChecksumWorker counts itself in flight). A
+  // write on the owning thread meanwhile may or may not be seen, in part: the value then
+  // describes no single moment, and callers (resync, scrub) treat a match as a match only when
+  // their own argument rules such races out.
+  Status prepare_checksum(uint32_t handle, uint64_t vaddr, uint64_t length, ChecksumSpan* span) const;
+  uint32_t checksum_span(const ChecksumSpan& span) const;
 
  private:
   Status load(std::string* detail, CopyReport* reports, CommitReport* commit);

@@ -34,7 +34,9 @@ async function runWorkload({ pmu, recorder, file, seed, steps }) {
   const tally = (name) => (model.ops[name] = (model.ops[name] ?? 0) + 1);
   let nextId = 1;
 
-  let unit = pmu.PersistentMemoryUnit.open(file, { size: UNIT_BYTES, maxRegions: 16 });
+  // The recorder's unit lives on tmpfs on purpose: the crash states model the device themselves.
+  const onWarning = (warning) => warning.code === 'PMU_VOLATILE_FILE' || process.emitWarning(warning.message, warning.code);
+  let unit = pmu.PersistentMemoryUnit.open(file, { size: UNIT_BYTES, maxRegions: 16, onWarning });
   const SECRET = 'crash-states-secret-0123456789abcdef';
   let server;
   let client;
@@ -241,7 +243,7 @@ async function runWorkload({ pmu, recorder, file, seed, steps }) {
       await ckpt.writer.close();
       await stopServer();
       await unit.close();
-      unit = pmu.PersistentMemoryUnit.open(file);
+      unit = pmu.PersistentMemoryUnit.open(file, { onWarning });
       data = unit.openRegion('data');
       logRegion = unit.openRegion('log');
       ckptRegion = unit.openRegion('ckpt');

@@ -28,7 +28,7 @@ async function primary(region, writer) {
     } catch (error) {
       say(`FAIL ${value} ${error.code || 'ERR'}`);
       process.stderr.write(`${process.env.NAME}: append failed: ${error.code} ${error.message}\n`);
-      process.exit(error.code === 'EFENCED' ? 3 : 4);
+      process.exit(error.code === 'EFENCED' ? 3 : error.code === 'EROLLBACK' ? 5 : 4);
     }
   }
 }
@@ -72,5 +72,5 @@ function witness(region) {
 })().catch((error) => {
   say(`ERROR ${error.code || 'ERR'}`);
   process.stderr.write(`${process.env.NAME}: ${error.code || ''} ${error.stack}\n`);
-  process.exit(error.code === 'ETAKEN' || error.code === 'EFENCED' ? 3 : 1);
+  process.exit(error.code === 'ETAKEN' || error.code === 'EFENCED' ? 3 : error.code === 'EROLLBACK' ? 5 : 1);
 });

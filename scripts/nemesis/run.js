@@ -9,7 +9,9 @@
  * Faults: SIGKILL of a PMU (restarted, then resynced by its agent), SIGSTOP/SIGCONT of a PMU, a
  * network partition of a PMU (as root: each PMU in its own network namespace, its link cut),
  * SIGKILL of the primary, SIGSTOP of the primary past the backup's lease (a zombie once it
- * resumes). The checker proves: no acknowledged write lost (on every in-sync replica), nothing
+ * resumes), one flipped byte on an in-sync replica, etcd's region key restored from an older
+ * value (then the operator's restore of the newest one), and a forged key marking a stale
+ * replica in sync. The checker proves: no acknowledged write lost (on every in-sync replica), nothing
  * read that was never tried, one value per sequence, no write of a fenced primary read or acked,
  * no read answered by a replica outside the in-sync set, each backup reads the log in order.
  */
@@ -19,6 +21,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { CheckpointReader } = require('pmu');
 const { MirrorDirectory, MirroredRegion, PmuPool, createMirroredRegion } = require('pmu/mirror');
+const { Etcd3 } = require('etcd3');
 
 const { freePort, PMU_REPLICA, SECRET, spawnLogged, startEtcdProcess, USER, waitFor } = require('../../bench/lib/cluster');
 
@@ -102,7 +105,9 @@ async function runNemesis(options = {}) {
   const events = [];
   const faults = {};
   const notes = [];
+  /** Every value the region's key held, by epoch (a rollback makes one epoch hold several). */
   const configs = new Map();
+  const sawConfig = (config) => configs.set(config.epoch, [...(configs.get(config.epoch) ?? []), config]);
   const procs = { pmus: new Map(), nodes: new Map() };
   let etcdProc;
   let network;
@@ -151,9 +156,12 @@ async function runNemesis(options = {}) {
     const pool = new PmuPool(directory, { user: USER, secret: SECRET, timeoutMs: 2000 });
     cleanups.push(() => pool.close());
     await createMirroredRegion(directory, pool, REGION, 1024 * 1024 + 4096, 3);
-    stopConfigWatch = await directory.watch(REGION, (config) => configs.set(config.epoch, config));
-    const first = await directory.config(REGION);
-    configs.set(first.epoch, first);
+    stopConfigWatch = await directory.watch(REGION, sawConfig);
+    sawConfig(await directory.config(REGION));
+    // What a restore from an older copy, or anyone who can write etcd, does: a bare client.
+    const rawEtcd = new Etcd3({ hosts: etcdUrl });
+    cleanups.push(() => rawEtcd.close());
+    const putConfig = (config) => rawEtcd.put(directory.regionKey(REGION)).value(JSON.stringify(config));
 
     // Two service nodes; a node that exits is replaced (it comes back as a backup).
     let nodeCount = 0;
@@ -165,7 +173,8 @@ async function runNemesis(options = {}) {
       procs.nodes.set(name, proc);
       proc.done.then(({ code, signal }) => {
         procs.nodes.delete(name);
-        if (code !== 0 && signal === null && code !== 3 && code !== 4) notes.push(`${name} exited ${code}: ${proc.stderrTail().split('\n').filter(Boolean).slice(0, 2).join(' | ')}`);
+        // 3: fenced, 4: an append failed, 5: the directory went backwards (EROLLBACK, fail-stop).
+        if (code !== 0 && signal === null && code !== 3 && code !== 4 && code !== 5) notes.push(`${name} exited ${code}: ${proc.stderrTail().split('\n').filter(Boolean).slice(0, 2).join(' | ')}`);
         if (running) setTimeout(() => running && startNode(), 100);
       });
       return name;
@@ -184,14 +193,93 @@ async function runNemesis(options = {}) {
     // The faults.
     const deadline = Date.now() + durationMs;
     const stopped = new Set();
-    const kinds = ['pmu-kill', 'pmu-stop', 'primary-kill', 'primary-stop', ...(network ? ['pmu-partition'] : [])];
+    const kinds = ['pmu-kill', 'pmu-stop', 'primary-kill', 'primary-stop', 'replica-flip', 'etcd-rollback', 'forge-in-sync', ...(network ? ['pmu-partition'] : [])];
     const cut = new Set();
+    // The replica holding a flipped byte, until it leaves the in-sync set (one damaged copy at a time).
+    let damaged;
+    const damageCleared = (config) => {
+      if (damaged && config && !config.inSync.includes(damaged)) damaged = undefined;
+      return damaged === undefined;
+    };
     while (Date.now() < deadline) {
       const kind = kinds[rand(0, kinds.length - 1)];
-      if (kind === 'pmu-kill' || kind === 'pmu-stop' || kind === 'pmu-partition') {
-        // One PMU at a time, and only one that is in sync (so two copies always remain).
+      if (kind === 'etcd-rollback') {
+        // The region's key restored from an older value (what restoring an etcd snapshot does to
+        // it), held a while, then the operator restores the newest value above every epoch used.
         const config = await directory.config(REGION).catch(() => undefined);
-        const candidates = config ? config.inSync.filter((id) => procs.pmus.get(id)?.exitCode === null) : [];
+        const older = config && [...configs.keys()].filter((epoch) => epoch < config.epoch).sort((a, b) => b - a).map((epoch) => configs.get(epoch)[0]);
+        if (!config || !older || older.length === 0 || !damageCleared(config)) {
+          await sleep(100);
+          continue;
+        }
+        const old = older[rand(0, Math.min(older.length, 5) - 1)];
+        try {
+          await putConfig(old);
+          fault('etcd-rollback');
+          if (options.verbose) log(`ROLLBACK to ${old.epoch} from ${config.epoch}`);
+          await sleep(rand(300, 1500));
+          const now = await directory.config(REGION);
+          await putConfig({ ...config, epoch: Math.max(now.epoch, config.epoch) + 1 });
+        } catch (error) {
+          notes.push(`etcd-rollback: ${error.message}`);
+        }
+      } else if (kind === 'forge-in-sync') {
+        // Make one replica stale (stopped until it is dropped), resume it, then at once (before
+        // its agent resyncs it) forge a key with a higher epoch that lists it first in sync.
+        const config = await directory.config(REGION).catch(() => undefined);
+        damageCleared(config);
+        const candidates = config ? config.inSync.filter((id) => procs.pmus.get(id)?.exitCode === null && damaged === undefined) : [];
+        if (!config || config.inSync.length < 3 || candidates.length === 0) {
+          await sleep(100);
+          continue;
+        }
+        const id = candidates[rand(0, candidates.length - 1)];
+        const proc = procs.pmus.get(id);
+        proc.kill('SIGSTOP');
+        stopped.add(proc);
+        const dropped = await waitFor(`${id} dropped`, async () => {
+          const now = await directory.config(REGION).catch(() => undefined);
+          return now && !now.inSync.includes(id) ? now : undefined;
+        }, 20_000).catch((error) => notes.push(error.message));
+        proc.kill('SIGCONT');
+        stopped.delete(proc);
+        if (dropped && typeof dropped === 'object') {
+          const forged = { ...dropped, inSync: [id, ...dropped.inSync], syncing: dropped.syncing.filter((pmu) => pmu !== id), epoch: dropped.epoch + 1 };
+          try {
+            await putConfig(forged);
+            configs.set(forged.epoch, [...(configs.get(forged.epoch) ?? []), { ...forged, forgedStale: id }]);
+            fault('forge-in-sync');
+            if (options.verbose) log(`FORGE ${id} in sync at ${forged.epoch}`);
+          } catch (error) {
+            notes.push(`forge-in-sync: ${error.message}`);
+          }
+        }
+      } else if (kind === 'replica-flip') {
+        // One flipped byte on one in-sync replica: a header word the log trusts, or the ring.
+        const config = await directory.config(REGION).catch(() => undefined);
+        if (!config || config.inSync.length < 3 || !damageCleared(config)) {
+          await sleep(100);
+          continue;
+        }
+        const id = config.inSync[rand(0, config.inSync.length - 1)];
+        const words = [16, 32, 40];
+        const offset = Math.random() < 0.3 ? words[rand(0, words.length - 1)] + rand(0, 6) : rand(4096, config.size - 1);
+        try {
+          const region = await pool.openRegion(id, REGION);
+          const byte = await region.read(offset, 1);
+          await region.write(offset, Buffer.from([byte[0] ^ (1 << rand(0, 7))]));
+          damaged = id;
+          fault('replica-flip');
+          if (options.verbose) log(`FLIP ${id} at ${offset}`);
+        } catch (error) {
+          notes.push(`replica-flip on ${id}: ${error.message}`);
+        }
+      } else if (kind === 'pmu-kill' || kind === 'pmu-stop' || kind === 'pmu-partition') {
+        // One PMU at a time, and only one that is in sync (so two copies always remain); while
+        // a replica holds a flipped byte, only that one (so two intact copies remain).
+        const config = await directory.config(REGION).catch(() => undefined);
+        damageCleared(config);
+        const candidates = config ? config.inSync.filter((id) => procs.pmus.get(id)?.exitCode === null && (damaged === undefined || id === damaged)) : [];
         if (!config || config.inSync.length < 3 || candidates.length === 0) {
           await sleep(100);
           continue;
@@ -252,9 +340,22 @@ async function runNemesis(options = {}) {
     // Heal: everything running, every replica back in sync, a few more acks.
     for (const proc of stopped) proc.kill('SIGCONT');
     for (const id of cut) network.heal(id);
-    await waitFor('every replica in sync', async () => (await directory.config(REGION)).inSync.length === 3, 60_000, 100).catch((error) => notes.push(error.message));
+    // A flipped byte nobody read yet: one check of every copy (what a takeover or a read that
+    // meets it does) drops that replica, and its agent resyncs it from an intact copy.
+    if (damaged) {
+      const checker = await MirroredRegion.open(directory, pool, REGION);
+      await checker.repair().catch((error) => notes.push(`repair: ${error.message}`));
+      await checker.close();
+    }
+    // A directory read can fail while etcd or a replica is still coming back: that is a retry,
+    // not the end of the wait.
+    const allInSync = async () => (await directory.config(REGION).catch(() => undefined))?.inSync.length === 3;
+    await waitFor('every replica in sync', allInSync, 60_000, 100).catch((error) => notes.push(error.message));
     const ackedBefore = acks();
     await waitFor('acks after healing', () => acks() > ackedBefore + 10, 20_000).catch((error) => notes.push(error.message));
+    // Those acks can drop a replica whose connection died in a fault (a write to it fails, so it
+    // leaves the set before the ack); its agent must bring it back on its own.
+    await waitFor('every replica in sync after the last acks', allInSync, 60_000, 100).catch((error) => notes.push(error.message));
     running = false;
     for (const proc of procs.nodes.values()) proc.kill('SIGKILL');
     await Promise.all([...procs.nodes.values()].map((proc) => proc.done));
@@ -353,9 +454,10 @@ function check(events, configs, finals) {
   let unknownEpochs = 0;
   for (const r of reads) {
     if (r.pmu === '-') continue;
-    const config = configs.get(r.epoch);
-    if (!config) unknownEpochs++;
-    else if (!config.inSync.includes(r.pmu)) violations.push(`'${r.value}' was read from ${r.pmu}, not in sync at configuration ${r.epoch} (${config.inSync.join(',')})`);
+    const values = [].concat(configs.get(r.epoch) ?? []);
+    if (values.length === 0) unknownEpochs++;
+    else if (values.some((config) => config.forgedStale === r.pmu)) violations.push(`'${r.value}' was read from ${r.pmu}, a stale replica a forged configuration ${r.epoch} listed in sync`);
+    else if (!values.some((config) => config.inSync.includes(r.pmu))) violations.push(`'${r.value}' was read from ${r.pmu}, not in sync at configuration ${r.epoch} (${values.map((config) => config.inSync.join(',')).join(' or ')})`);
   }
 
   // Each backup reads the log in order, one sequence after the other.

@@ -1,6 +1,7 @@
 'use strict';
 // The soak's malicious clients, all at once, in their own process, until the parent sends 'stop';
-// then they report what each attack did. Environment: SOAK_URL, SOAK_UNIX, SOAK_SECRETS (JSON).
+// then they report what each attack did. Environment: SOAK_URL, SOAK_UNIX, SOAK_METRICS, SOAK_SECRETS
+// (JSON); SOAK_DEBUG=1 prints each attack's end (to find one that does not stop).
 // Every attack is one the server must survive without harm to anyone else:
 //   watch-flood      WATCH until refused, then stop reading while another connection churns events
 //   header-bodies    WRITE headers claiming 64 MiB for regions the connection may not write
@@ -16,12 +17,28 @@
 //   auth-guess       unknown users and wrong secrets
 //   out-of-region    forged keys and handles, addresses past the region's end
 //   revoke-churn     a writer whose grant an admin keeps taking away and giving back
+//   metrics-freeze   fills its own 4 MiB region with minimal checkpoint records (never cleared)
+//                    and scrapes /metrics every 10 ms: one over 3 s as this process sees it is
+//                    metrics-freeze.FROZEN; the soak also checks the server took under 500 ms for each
+//   metrics-flood    holds 300 silent sockets to the metrics port, renewing those the server
+//                    closes; a scrape after the flood that fails is metrics-flood.SCRAPE-FAILED
+//   tls-flood        holds 160 TCP connections to the TLS port that never finish (or start) a TLS
+//                    handshake, renewing those the server closes; meanwhile a TLS login and a
+//                    Unix-socket login must get in (three tries each): tls-flood.LOCKED-OUT if not
+//   relay            a relay between mallory2's sealed session and the server reads the OPEN
+//                    reply's handle and key and injects a WRITE with them; a WRITE that lands
+//                    (seen on a direct connection) is relay.INJECTED, a session the server
+//                    does not close within 3 s is relay.NOT-CLOSED
 const crypto = require('node:crypto');
 const net = require('node:net');
-const { PmuClient } = require('pmu');
-const { FrameReader, encodeHeader, Op, PROTOCOL_VERSION, WRITE_FIXED_BYTES, proof } = require('pmu/wire');
+const { PmuClient, openPrimary } = require('pmu');
+const { FrameReader, encodeHeader, HELLO_BYTES, Op, PROTOCOL_VERSION, WRITE_FIXED_BYTES, proof } = require('pmu/wire');
 
 const url = process.env.SOAK_URL;
+const metricsUrl = process.env.SOAK_METRICS;
+const tlsUrl = process.env.SOAK_TLS;
+const tlsCa = process.env.SOAK_TLS_CA ? require('node:fs').readFileSync(process.env.SOAK_TLS_CA) : undefined;
+const unixUrl = process.env.SOAK_UNIX;
 const port = Number(url.split(':').pop());
 const secrets = JSON.parse(process.env.SOAK_SECRETS);
 let stopping = false;
@@ -52,7 +69,8 @@ function raw() {
         const hello = await peer.next();
         if (!hello) return false;
         const nonce = crypto.randomBytes(32);
-        peer.send(Op.AUTH, 1, Buffer.concat([nonce, proof('client', secret, PROTOCOL_VERSION, hello.body.subarray(8), nonce, user), Buffer.from(user)]));
+        const transcript = { version: PROTOCOL_VERSION, authFlags: 0, serverNonce: hello.body.subarray(8, HELLO_BYTES), clientNonce: nonce, user, identity: hello.body.subarray(HELLO_BYTES).toString('latin1'), channelBinding: Buffer.alloc(0) };
+        peer.send(Op.AUTH, 1, Buffer.concat([nonce, proof('client', secret, transcript), Buffer.from(user)]));
         const reply = await peer.next();
         return reply?.header.op === Op.OK;
       },
@@ -101,6 +119,132 @@ async function loop(name, body) {
 }
 
 const attacks = {
+  async 'metrics-freeze'() {
+    const client = await PmuClient.connect(url, { user: 'mallory1', secret: secrets.mallory1, timeoutMs: 10_000 });
+    const { writer } = await openPrimary(await client.openRegion('m5'), { mode: 'append', heartbeatMs: 0, whenFull: 'error', durability: 'mapped' });
+    let full = false;
+    const filling = (async () => {
+      while (!stopping && !full) {
+        const batch = Array.from({ length: 256 }, () => writer.append(Buffer.from('x')));
+        await Promise.all(batch).catch(() => (full = true)); // the ring is full: the log stays uncleared
+        count('metrics-freeze.records', 256);
+      }
+    })();
+    await loop('metrics-freeze', async () => {
+      const started = Date.now();
+      await (await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) })).text();
+      // As this (busy, shared) process sees it; the server's own timing is what the soak checks.
+      if (Date.now() - started > 500) count('metrics-freeze.slow-at-client');
+      if (Date.now() - started > 3000) count('metrics-freeze.FROZEN');
+      await pause(10);
+    });
+    await filling;
+    await writer.close().catch(() => undefined);
+    await client.close().catch(() => undefined);
+  },
+  async 'metrics-flood'() {
+    const { port: metricsPort } = new URL(metricsUrl);
+    const held = new Set();
+    await loop('metrics-flood', async () => {
+      while (held.size < 300 && !stopping) {
+        const socket = net.connect({ host: '127.0.0.1', port: Number(metricsPort) });
+        held.add(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          held.delete(socket);
+          count('metrics-flood.closed-by-server');
+        });
+      }
+      await pause(100);
+    });
+    for (const socket of held) socket.destroy();
+    // Once the flood stops, the endpoint answers again.
+    const ok = await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) }).then((response) => response.ok, () => false);
+    if (!ok) count('metrics-flood.SCRAPE-FAILED');
+  },
+  async 'tls-flood'() {
+    const tlsPort = Number(tlsUrl.split(':').pop());
+    const held = new Set();
+    const getsIn = async (target, options) => {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        try {
+          const client = await PmuClient.connect(target, { user: 'mallory3', secret: secrets.mallory3, timeoutMs: 5000, ...options });
+          await client.close();
+          return true;
+        } catch {
+          count('tls-flood.retried');
+        }
+      }
+      return false;
+    };
+    await loop('tls-flood', async () => {
+      // Past maxPendingHandshakes (128): the server must evict, and keep others getting in.
+      while (held.size < 160 && !stopping) {
+        const socket = net.connect({ host: '127.0.0.1', port: tlsPort });
+        held.add(socket);
+        // Half of them send the first bytes of a ClientHello and stall; the rest send nothing.
+        if (held.size % 2) socket.once('connect', () => socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])));
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          held.delete(socket);
+          count('tls-flood.closed-by-server');
+        });
+      }
+      if (!(await getsIn(tlsUrl, { tls: { ca: tlsCa } }))) count('tls-flood.LOCKED-OUT');
+      if (unixUrl && !(await getsIn(unixUrl, {}))) count('tls-flood.LOCKED-OUT');
+      await pause(250);
+    });
+    for (const socket of held) socket.destroy();
+  },
+  async relay() {
+    const direct = await PmuClient.connect(url, { user: 'mallory2', secret: secrets.mallory2, timeoutMs: 5000 });
+    const check = await direct.openRegion('m1');
+    await loop('relay', async () => {
+      let upstream;
+      let learned;
+      const relayServer = net.createServer((down) => {
+        const up = net.connect({ host: '127.0.0.1', port });
+        upstream = up;
+        sockets.add(up);
+        sockets.add(down);
+        for (const s of [up, down]) s.on('error', () => undefined);
+        up.on('close', () => down.destroy());
+        down.on('close', () => up.destroy());
+        down.on('data', (chunk) => up.write(chunk));
+        up.on('data', (chunk) => {
+          // An OPEN reply (40 bytes, plus the 16-byte tag of a sealed session) in plain sight.
+          for (let at = 0; at + 12 <= chunk.length; at++) {
+            if (chunk[at + 5] === Op.OK && chunk.readUInt32LE(at) === 56 && at + 12 + 40 <= chunk.length) {
+              const body = chunk.subarray(at + 12, at + 52);
+              learned = { handle: body.readUInt32LE(0), base: Number(body.readBigUInt64LE(8)), key: Buffer.from(body.subarray(24, 40)) };
+            }
+          }
+          down.write(chunk);
+        });
+      });
+      await new Promise((resolve) => relayServer.listen(0, '127.0.0.1', resolve));
+      try {
+        const victim = await PmuClient.connect(`tcp://127.0.0.1:${relayServer.address().port}`, { user: 'mallory2', secret: secrets.mallory2, seal: true, timeoutMs: 5000 });
+        const region = await victim.openRegion('m1', { rights: 'rw' });
+        await region.write(200, Buffer.from('victim'));
+        if (learned && upstream) {
+          const payload = Buffer.from('INJECTED');
+          upstream.write(Buffer.concat([encodeHeader(Op.WRITE, 0, 777, WRITE_FIXED_BYTES + payload.length), prefix(learned.handle, learned.key, learned.base + 100, 16), payload]));
+        }
+        if (!learned) count('relay.NO-KEY-SEEN');
+        // The server must close the session the frame was injected into (bounded wait).
+        const deadline = Date.now() + 3000;
+        while (victim.connected && Date.now() < deadline) await pause(5);
+        count(victim.connected ? 'relay.NOT-CLOSED' : 'relay.closed');
+        await victim.close().catch(() => undefined);
+        if ((await check.read(100, 8)).toString() === 'INJECTED') count('relay.INJECTED');
+      } finally {
+        await new Promise((resolve) => relayServer.close(resolve));
+      }
+      await pause(50);
+    });
+    await direct.close().catch(() => undefined);
+  },
   async 'watch-flood'() {
     const peer = await raw();
     if (!(await peer.auth('mallory1', secrets.mallory1))) return;
@@ -280,7 +424,13 @@ process.on('message', (message) => {
 });
 
 (async () => {
-  const running = Object.entries(attacks).map(([name, attack]) => attack().catch((error) => count(`${name}.crashed:${error.message}`)));
+  if (!metricsUrl) for (const name of ['metrics-freeze', 'metrics-flood']) delete attacks[name]; // an older server under test
+  if (!tlsUrl) delete attacks['tls-flood']; // no openssl to make its certificate
+  const running = Object.entries(attacks).map(([name, attack]) =>
+    attack()
+      .catch((error) => count(`${name}.crashed:${error.message}`))
+      .finally(() => process.env.SOAK_DEBUG && process.stderr.write(`attack ${name} done\n`)),
+  );
   process.send({ started: Object.keys(attacks) });
   await Promise.all(running);
   for (const socket of sockets) socket.destroy();

@@ -118,6 +118,7 @@ async function runSoak(options = {}) {
     await admin.createRegion('ckpt', 1 << 20, { owner: 'primary', grants: [{ user: 'backup', rights: 'r' }, { user: 'mallory1', rights: 'r' }] });
     await admin.createRegion('ledger', LEDGER_BYTES, { owner: 'primary', grants: [{ user: 'backup', rights: 'r' }] });
     await admin.createRegion('m1', 64 << 10, { owner: 'mallory1', grants: [{ user: 'mallory2', rights: 'rw' }] });
+    await admin.createRegion('m5', 4 << 20, { owner: 'mallory1' });
     const canaries = [];
     for (const [name, next] of [['canary-a', 'm2'], ['canary-b', 'm3'], ['canary-c', 'm4']]) {
       const canary = await admin.createRegion(name, CANARY_BYTES);
@@ -149,7 +150,7 @@ async function runSoak(options = {}) {
     const idleServer = await once(server, (m) => m.stats);
 
     say(`under attack: ${seconds} s`);
-    attackers = fork(path.join(__dirname, 'attackers.js'), [], { env: { ...process.env, SOAK_URL: ready.url, SOAK_UNIX: ready.unix, SOAK_SECRETS: JSON.stringify(secrets) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    attackers = fork(path.join(__dirname, 'attackers.js'), [], { env: { ...process.env, SOAK_URL: ready.url, SOAK_UNIX: ready.unix, SOAK_METRICS: ready.metricsUrl ?? '', SOAK_TLS: ready.tlsUrl ?? '', SOAK_TLS_CA: ready.tlsCa ?? '', SOAK_SECRETS: JSON.stringify(secrets) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const started = await once(attackers, (m) => m.started);
     let peakSampledRss = 0;
     let connectionsPeak = 0;
@@ -181,7 +182,8 @@ async function runSoak(options = {}) {
     const lastAcked = ctx.checkpoints[ctx.checkpoints.length - 1];
     if (lastAcked !== undefined && (latest?.sequence !== lastAcked || !latest.state.equals(stateFor(lastAcked)))) problems.push(`the newest acknowledged checkpoint ${lastAcked} does not read back (got ${latest?.sequence})`);
     for (const { canary, pattern } of canaries) if (!(await canary.read(0, CANARY_BYTES)).equals(pattern)) problems.push(`region ${canary.name} changed`);
-    for (const bad of ['out-of-region.ACCEPTED', 'auth-guess.GOT-IN', 'revoke-churn.WRONG']) if (report.counts[bad]) problems.push(`${bad}: ${report.counts[bad]}`);
+    for (const bad of ['out-of-region.ACCEPTED', 'auth-guess.GOT-IN', 'revoke-churn.WRONG', 'budget-lockout.LOCKED-OUT', 'metrics-freeze.FROZEN', 'metrics-flood.SCRAPE-FAILED', 'relay.INJECTED', 'relay.NOT-CLOSED', 'relay.NO-KEY-SEEN', 'tls-flood.LOCKED-OUT']) if (report.counts[bad]) problems.push(`${bad}: ${report.counts[bad]}`);
+    if (after.metrics && after.metrics.longestExpositionMs > 500) problems.push(`metrics-freeze: the server took ${Math.round(after.metrics.longestExpositionMs)} ms for one /metrics exposition (limit 500)`);
     for (const name of started.started) if (!report.counts[name]) problems.push(`attack ${name} never completed a round`);
     for (const key of Object.keys(report.counts)) if (key.includes('.crashed')) problems.push(`attack ${key}`);
 
@@ -205,6 +207,7 @@ async function runSoak(options = {}) {
       connections: { accepted: after.stats.connectionsAccepted, peakOpen: connectionsPeak },
       refusals: after.stats.refusals,
       limitHits: after.stats.limitHits,
+      longestExpositionMs: after.metrics?.longestExpositionMs,
       requests: after.stats.requests,
       logLines,
       problems,
@@ -227,6 +230,7 @@ function print(result) {
     `attacks: ${result.attackNames.join(', ')}`,
     `attack rounds: ${JSON.stringify(result.attacks)}`,
     `connections accepted: ${result.connections.accepted}, peak open: ${result.connections.peakOpen}; requests: ${result.requests}`,
+    ...(result.longestExpositionMs !== undefined ? [`slowest /metrics exposition on the server: ${result.longestExpositionMs.toFixed(1)} ms`] : []),
     `server RSS: idle ${mb(result.rss.idle)}, peak sampled under attack ${mb(result.rss.peakSampled)}, peak (VmHWM) ${mb(result.rss.peak)}`,
     `well-behaved primary, 4 KiB 'flushed' writes: idle p50 ${result.idle.p50} ms p99 ${result.idle.p99} ms (${result.idle.writes} writes); under attack p50 ${result.attacked.p50} ms p99 ${result.attacked.p99} ms (${result.attacked.writes} writes); p99 ratio ${(result.attacked.p99 / result.idle.p99).toFixed(1)}x`,
     `acknowledged: ${result.ackedWrites} ledger writes, ${result.checkpoints} checkpoints; backup checks: ${result.backupChecks}`,

@@ -11,4 +11,6 @@ const path = require('node:path');
 module.exports = async function buildDist() {
   const root = path.resolve(__dirname, '../..');
   execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  // The ES module entry points (scripts/build-esm.js), if lib/ changed: ES module children import pmu/langgraph from them.
+  execFileSync(process.execPath, [path.join(root, 'scripts', 'build-esm.js'), '--if-changed'], { cwd: root, stdio: 'inherit' });
 };

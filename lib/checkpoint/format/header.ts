@@ -99,8 +99,11 @@ export async function readHeader(region: Region): Promise<LogHeader | undefined>
   if (!mode) throw problem(`unknown mode ${modeCode}`);
   const dataOffset = Number(fields.readBigUInt64LE(DATA_OFFSET_OFFSET));
   const capacity = Number(fields.readBigUInt64LE(CAPACITY_OFFSET));
-  const dataBytes = mode === 'overwrite' ? 2 * capacity : capacity;
-  if (dataOffset + dataBytes > region.size) throw problem(`data area ends past the region`);
+  // Geometry formatting can produce, and nothing else: every later offset is computed from these.
+  if (dataOffset !== HEADER_BYTES) throw problem(`data offset ${dataOffset}, where formatting always writes ${HEADER_BYTES}`);
+  // (formatting sizes the data area from the region's size, which never changes).
+  const expected = capacityFor(mode, region.size);
+  if (capacity !== expected) throw problem(`capacity ${capacity}, where formatting a ${mode} log in ${region.size} bytes always writes ${expected}`);
   const word = (name: WordName, offset: number) => decodeWord(name, fields.readBigUInt64LE(offset), region.name, offset);
   const cursorPosition = Number(word('cursor position', CURSOR_POSITION_OFFSET));
   const cursorSequence = Number(word('cursor sequence', CURSOR_SEQUENCE_OFFSET));

@@ -1,20 +1,20 @@
 /** pmu read: copies bytes of a region to stdout. */
-import { parse, parseInteger, UsageError } from '../args';
+import { parseInteger, UsageError } from '../args';
 import { Command } from '../command';
-import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromArgs } from '../connect';
+import { CONNECTION_OPTIONS, connectFromArgs } from '../connect';
 
 export const read: Command = {
   summary: 'read bytes of a region to stdout',
-  usage: `Usage: pmu read REGION [--offset N] [--length N]
-
-Writes LENGTH bytes (default: to the end of the region) from offset N (default 0) of REGION
-to stdout, raw.
-
-${CONNECTION_HELP}`,
-  async run(argv) {
-    const parsed = parse(argv, { ...CONNECTION_OPTIONS, offset: { type: 'string' }, length: { type: 'string' } });
+  operands: 'REGION',
+  description: 'Writes LENGTH bytes (default: to the end of the region) from offset N (default 0) of REGION\nto stdout, raw.',
+  options: {
+    offset: { type: 'string', value: 'N', help: 'where in the region to start (default 0)' },
+    length: { type: 'string', value: 'N', help: 'how many bytes (default: to the end of the region)' },
+    ...CONNECTION_OPTIONS,
+  },
+  async run(parsed) {
     const [name, ...rest] = parsed.positionals;
-    if (!name) throw new UsageError('pmu read needs a REGION name');
+    if (!name) throw new UsageError('missing REGION: name the region to read');
     if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
     const offset = parsed.values.offset === undefined ? 0 : parseInteger('--offset', parsed.values.offset as string);
     const client = await connectFromArgs(parsed);

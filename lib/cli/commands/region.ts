@@ -1,9 +1,11 @@
 /** pmu region create | list | delete | grant: the persistent memory manager from the shell. */
 import { Grant } from '../../unit/unit';
 import { PmuError } from '../../unit/errors';
-import { out, parse, parseSize, UsageError } from '../args';
+import { printable } from '../../unit/validate';
+import { out, UsageError } from '../args';
+import { parseSize } from '../sizes';
 import { Command } from '../command';
-import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromArgs } from '../connect';
+import { CONNECTION_OPTIONS, connectFromArgs } from '../connect';
 
 function parseGrant(text: string): Grant {
   const match = /^([^=]+)=(r|rw)$/.exec(text);
@@ -13,28 +15,26 @@ function parseGrant(text: string): Grant {
 
 export const region: Command = {
   summary: 'create, list, delete regions and grant access to them',
-  usage: `Usage:
-  pmu region create NAME --size BYTES [--owner USER] [--grant USER=r|rw ...]
-  pmu region list [--json]
-  pmu region delete NAME
-  pmu region grant NAME USER=r|rw ... [--revoke USER ...]
-
-create, delete and grant need an admin user; list shows the regions you may access.
-
-${CONNECTION_HELP}`,
-  async run(argv) {
-    const parsed = parse(argv, {
-      ...CONNECTION_OPTIONS,
-      size: { type: 'string' },
-      owner: { type: 'string' },
-      grant: { type: 'string', multiple: true },
-      revoke: { type: 'string', multiple: true },
-      json: { type: 'boolean' },
-    });
+  forms: [
+    'create NAME --size BYTES [--owner USER] [--grant USER=r|rw ...] [connection options]',
+    'list [--json] [connection options]',
+    'delete NAME [connection options]',
+    'grant NAME USER=r|rw ... [--revoke USER ...] [connection options]',
+  ],
+  description: 'create, delete and grant need an admin user; list shows the regions you may access.',
+  options: {
+    size: { type: 'string', value: 'BYTES', help: 'create: the size, e.g. 65536, 64KiB, 1MiB or 1MB (decimal)' },
+    owner: { type: 'string', value: 'USER', help: 'create: the owner (default: you)' },
+    grant: { type: 'string', value: 'USER=r|rw', multiple: true, help: 'create: let USER read (r) or read and write (rw); repeat for more' },
+    revoke: { type: 'string', value: 'USER', multiple: true, help: "grant: take USER's rights away; repeat for more" },
+    json: { type: 'boolean', help: 'list: as JSON' },
+    ...CONNECTION_OPTIONS,
+  },
+  async run(parsed) {
     const [action, name, ...rest] = parsed.positionals;
     if (!action) throw new UsageError('say what to do: create, list, delete or grant');
     if (!['create', 'list', 'delete', 'grant'].includes(action)) throw new UsageError(`unknown action ${JSON.stringify(action)}; use create, list, delete or grant`);
-    if (action !== 'list' && !name) throw new UsageError(`pmu region ${action} needs a region NAME`);
+    if (action !== 'list' && !name) throw new UsageError(`missing NAME: say which region to ${action}`);
     if (action !== 'grant' && rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
     const values = parsed.values;
     const grants = ((values.grant as string[] | undefined) ?? []).map(parseGrant);
@@ -56,7 +56,7 @@ ${CONNECTION_HELP}`,
           else {
             for (const info of regions) {
               const granted = info.grants.map((g) => `${g.user}=${g.rights}`).join(',') || '-';
-              out(`${info.name}\t${info.size} bytes\thandle ${info.handle}\tbase 0x${info.base.toString(16)}\towner ${info.owner || '-'}\tgrants ${granted}\tyou ${info.rights}`);
+              out(`${printable(info.name)}\t${info.size} bytes\thandle ${info.handle}\tbase 0x${info.base.toString(16)}\towner ${printable(info.owner || '-')}\tgrants ${granted}\tyou ${info.rights}`);
             }
           }
           return 0;
@@ -68,7 +68,7 @@ ${CONNECTION_HELP}`,
         default: {
           const changes = [...grants, ...rest.map(parseGrant)];
           const revoked = new Set((values.revoke as string[] | undefined) ?? []);
-          if (changes.length === 0 && revoked.size === 0) throw new UsageError('pmu region grant needs USER=r|rw or --revoke USER');
+          if (changes.length === 0 && revoked.size === 0) throw new UsageError('grant needs USER=r|rw or --revoke USER');
           const current = (await client.listRegions()).find((info) => info.name === name);
           if (!current) throw new PmuError('ENOENT', `no region named '${name}' that you can see`);
           const merged = new Map(current.grants.map((g) => [g.user, g.rights]));

@@ -4,7 +4,7 @@
  * no protocol: whoever can reach the endpoint (loopback by default) can read them.
  */
 import { PmuError } from '../../unit/errors';
-import { out, parse, parseInteger, UsageError } from '../args';
+import { out, parseInteger, UsageError } from '../args';
 import { Command } from '../command';
 import { DEFAULT_METRICS_PORT } from '../../obs/metrics-endpoint';
 
@@ -12,17 +12,17 @@ const DEFAULT_STAT_URL = `http://127.0.0.1:${DEFAULT_METRICS_PORT}/metrics`;
 
 export const stat: Command = {
   summary: "show a running server's figures (from its --metrics endpoint)",
-  usage: `Usage: pmu stat [URL] [--watch] [--interval MS]
-
-Prints connections, requests and bytes by operation, refusals by code, msync latency and
+  operands: '[URL]',
+  description: `Prints connections, requests and bytes by operation, refusals by code, msync latency and
 group-commit size, per-region traffic, and each checkpoint log's consumer lag, epoch and
 writer heartbeat age, as read from the metrics endpoint of a server started with
-pmu serve --metrics HOST:PORT.
-  URL            the endpoint (default ${DEFAULT_STAT_URL}, or PMU_METRICS_URL)
-  --watch        redraw every interval, with rates per second, until interrupted
-  --interval MS  period of --watch (default 2000)`,
-  async run(argv) {
-    const { values, positionals } = parse(argv, { watch: { type: 'boolean' }, interval: { type: 'string' } });
+pmu serve --metrics HOST:PORT. URL is the endpoint (default ${DEFAULT_STAT_URL},
+or PMU_METRICS_URL).`,
+  options: {
+    watch: { type: 'boolean', help: 'redraw every interval, with rates per second, until interrupted' },
+    interval: { type: 'string', value: 'MS', help: 'period of --watch (default 2000)' },
+  },
+  async run({ values, positionals }) {
     if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
     const url = metricsUrl(positionals[0] ?? process.env.PMU_METRICS_URL ?? DEFAULT_STAT_URL);
     const intervalMs = values.interval === undefined ? 2000 : parseInteger('--interval', values.interval as string, 100);

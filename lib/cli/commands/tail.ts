@@ -9,34 +9,32 @@ import { MAGIC } from '../../checkpoint/format/layout';
 import { PmuError } from '../../unit/errors';
 import { Region } from '../../unit/region';
 import { PersistentMemoryUnit } from '../../unit/unit';
-import { parse, parseInteger, UsageError, out } from '../args';
+import { Parsed, parseInteger, UsageError, out } from '../args';
 import { Command } from '../command';
-import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromArgs } from '../connect';
+import { CONNECTION_OPTIONS, connectFromArgs } from '../connect';
 
 const FORMATS = ['text', 'json', 'hex'] as const;
 type Format = (typeof FORMATS)[number];
 
 export const tail: Command = {
   summary: 'print and follow the records of an append-mode checkpoint log',
-  usage: `Usage: pmu tail REGION [--once] [--interval MS] [--format text|json|hex] [--file PMU_FILE]
-
-Prints each record of the checkpoint log in REGION from the reader's cursor on, one per line
+  operands: 'REGION',
+  description: `Prints each record of the checkpoint log in REGION from the reader's cursor on, one per line
 (sequence, type, epoch, bytes, payload), then keeps following it until interrupted.
-  --once           print what is there now and exit
-  --interval MS    poll period while caught up (default 100)
-  --format F       payload as text (default: UTF-8 if printable, else hex), json, or hex
-  --file PMU_FILE  read an embedded unit's file directly (only while no process has it open)
-
-A damaged record ends what can be trusted: tail reports where and why on stderr.
-
-${CONNECTION_HELP}`,
+A damaged record ends what can be trusted: tail reports where and why on stderr.`,
+  options: {
+    once: { type: 'boolean', help: 'print what is there now and exit' },
+    interval: { type: 'string', value: 'MS', help: 'poll period while caught up (default 100)' },
+    format: { type: 'string', value: 'text|json|hex', help: 'payload as text (default: UTF-8 if printable, else hex), json, or hex' },
+    file: { type: 'string', value: 'PMU_FILE', help: "read an embedded unit's file directly (only while no process has it open)" },
+    ...CONNECTION_OPTIONS,
+  },
   run: tailCommand,
 };
 
-async function tailCommand(argv: string[]): Promise<number> {
-  const parsed = parse(argv, { ...CONNECTION_OPTIONS, once: { type: 'boolean' }, interval: { type: 'string' }, format: { type: 'string' }, file: { type: 'string' } });
+async function tailCommand(parsed: Parsed): Promise<number> {
   const [name, ...rest] = parsed.positionals;
-  if (!name) throw new UsageError('pmu tail needs a REGION name');
+  if (!name) throw new UsageError('missing REGION: name the region whose checkpoint log to print');
   if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
   const intervalMs = parsed.values.interval === undefined ? 100 : parseInteger('--interval', parsed.values.interval as string, 1);
   const format = (parsed.values.format ?? 'text') as Format;
@@ -53,7 +51,7 @@ async function tailCommand(argv: string[]): Promise<number> {
   try {
     let region: Region;
     if (file) {
-      const unit = PersistentMemoryUnit.open(file);
+      const unit = PersistentMemoryUnit.open(file, { onWarning: (warning) => process.stderr.write(`pmu tail: warning: ${warning.message}\n`) });
       close = () => unit.close();
       region = unit.openRegion(name);
     } else {

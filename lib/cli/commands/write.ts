@@ -1,9 +1,9 @@
 /** pmu write: copies stdin (or --file) into a region at an offset. */
 import * as fs from 'node:fs';
 import { Durability } from '../../unit/region';
-import { parse, parseInteger, UsageError } from '../args';
+import { parseInteger, UsageError } from '../args';
 import { Command } from '../command';
-import { CONNECTION_HELP, CONNECTION_OPTIONS, connectFromArgs } from '../connect';
+import { CONNECTION_OPTIONS, connectFromArgs } from '../connect';
 
 async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -13,16 +13,17 @@ async function readStdin(): Promise<Buffer> {
 
 export const write: Command = {
   summary: 'write stdin or a file into a region',
-  usage: `Usage: pmu write REGION [--offset N] [--file F] [--durability flushed|mapped]
-
-Writes the bytes of F (stdin if no --file) at offset N (default 0) of REGION.
---durability flushed (default): acknowledged after msync; mapped: once in the server's mapping.
-
-${CONNECTION_HELP}`,
-  async run(argv) {
-    const parsed = parse(argv, { ...CONNECTION_OPTIONS, offset: { type: 'string' }, file: { type: 'string' }, durability: { type: 'string' } });
+  operands: 'REGION',
+  description: 'Writes the bytes of F (stdin if no --file) at offset N (default 0) of REGION.',
+  options: {
+    offset: { type: 'string', value: 'N', help: 'where in the region to write (default 0)' },
+    file: { type: 'string', value: 'F', help: 'write the bytes of F (default: stdin)' },
+    durability: { type: 'string', value: 'flushed|mapped', help: "flushed (default): acknowledged after msync; mapped: once in the server's mapping" },
+    ...CONNECTION_OPTIONS,
+  },
+  async run(parsed) {
     const [name, ...rest] = parsed.positionals;
-    if (!name) throw new UsageError('pmu write needs a REGION name');
+    if (!name) throw new UsageError('missing REGION: name the region to write to');
     if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
     const offset = parsed.values.offset === undefined ? 0 : parseInteger('--offset', parsed.values.offset as string);
     const durability = (parsed.values.durability as string | undefined) ?? 'flushed';

@@ -1,5 +1,5 @@
 /**
- * The one-sided data operations: WRITE, READ, FLUSH, CAS. Each presents (handle, key, vaddr);
+ * The one-sided data operations: WRITE, READ, FLUSH, CAS, CHECKSUM. Each presents (handle, key, vaddr);
  * the connection's BindingTable says whether it may, then the address is translated into the
  * region and the unit does the work. This is the hot path: no allocation beyond the reply, no
  * promise for a 'mapped' write or a READ.
@@ -8,11 +8,13 @@ import { durabilityOfWireCode, wireCodeOf } from '../../unit/durability';
 import { Binding } from '../bindings';
 import {
   CAS_FIXED_BYTES,
+  CHECKSUM_FIXED_BYTES,
   DATA_PREFIX_BYTES,
   FLAG_FENCE,
   DURABILITY_CODE_MASK,
   FLUSH_FIXED_BYTES,
   KEY_BYTES,
+  MAX_CHECKSUM_BYTES,
   READ_FIXED_BYTES,
   readSafeU64,
   RIGHTS_READ,
@@ -89,6 +91,29 @@ export function onFlush(session: Session, id: number, body: Buffer): void {
   const offset = offsetFor(session, id, binding, body, length, 'FLUSH');
   if (offset < 0) return;
   session.track(id, binding.region.flush(offset, length).then(() => EMPTY));
+}
+
+/**
+ * CRC32C of a range, for comparing replicas without moving their bytes. The same checks as
+ * READ (key, read right, bounds); the range is capped so one request holds a pool thread for a
+ * few ms at most (the checksum itself runs on the libuv pool, not on this event loop).
+ */
+export function onChecksum(session: Session, id: number, body: Buffer): void {
+  if (!checkLength(session, 'CHECKSUM', id, body, CHECKSUM_FIXED_BYTES, true)) return;
+  const binding = bindingFor(session, id, body, 'CHECKSUM', RIGHTS_READ);
+  if (!binding) return;
+  const length = readSafeU64(body, DATA_PREFIX_BYTES);
+  const offset = offsetFor(session, id, binding, body, length, 'CHECKSUM');
+  if (offset < 0) return;
+  if (length > MAX_CHECKSUM_BYTES) return session.replyError(id, 'EINVAL', `CHECKSUM of ${length} bytes exceeds the ${MAX_CHECKSUM_BYTES}-byte limit of one request; checksum it in pieces`);
+  session.track(
+    id,
+    binding.region.checksum(offset, length).then((crc) => {
+      const reply = Buffer.allocUnsafe(4);
+      reply.writeUInt32LE(crc);
+      return reply;
+    }),
+  );
 }
 
 export function onCompareAndSwap(session: Session, id: number, flags: number, body: Buffer): void {

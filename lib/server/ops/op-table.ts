@@ -6,7 +6,7 @@
  */
 import { Op } from '../../wire/protocol';
 import type { Session } from '../session';
-import { onCompareAndSwap, onFlush, onRead, onWrite } from './data-ops';
+import { onChecksum, onCompareAndSwap, onFlush, onRead, onWrite } from './data-ops';
 import { onCloseRegion, onCreate, onDelete, onList, onOpen, onSetGrants } from './pmm-ops';
 import { onUnwatch, onWatch } from './watch-ops';
 
@@ -21,6 +21,7 @@ const rows: Array<[Op, OpHandler]> = [
   [Op.READ, (session, id, _flags, body) => onRead(session, id, body)],
   [Op.FLUSH, (session, id, _flags, body) => onFlush(session, id, body)],
   [Op.CAS, onCompareAndSwap],
+  [Op.CHECKSUM, (session, id, _flags, body) => onChecksum(session, id, body)],
   [Op.PING, (session, id) => session.reply(id, EMPTY)],
   // persistent memory manager
   [Op.OPEN, (session, id, _flags, body) => onOpen(session, id, body)],
