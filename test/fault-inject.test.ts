@@ -78,6 +78,20 @@ suite('embedded, under strace', () => {
     expect(close).toMatchObject({ ok: false, code: 'EIO' });
   });
 
+  test("a server's lone remote writer, flushed on the event loop ('auto'): msync EIO is EIO for it, never an ack, and final", async () => {
+    const file = await unitWithRegion();
+    const run = await runScenario([EIO], 'server-lone-flush', [file]);
+    expect(run.signal).toBeNull();
+    expect(run.code).toBe(0);
+    const { write, inlineFlushes, flushes, later, read, close } = run.result;
+    // The one flush the server made was the lone writer's, on the event loop.
+    expect({ inlineFlushes, flushes }).toEqual({ inlineFlushes: 1, flushes: 1 });
+    expect(write).toMatchObject({ ok: false, code: 'EIO' });
+    expect(later).toMatchObject({ ok: false, code: 'EIO' });
+    expect(read).toMatchObject({ ok: true, value: 'mapped' });
+    expect(close).toMatchObject({ ok: false, code: 'EIO' });
+  });
+
   test('an fsync error at open fails the open with EIO instead of being swallowed', async () => {
     const file = await unitWithRegion();
     const run = await runScenario(['fsync:error=EIO'], 'open', [file]);

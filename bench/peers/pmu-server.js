@@ -17,6 +17,8 @@ async function main() {
   // One user opens up to 256 connections in the scale suites: above the default per-user limit.
   const limits = { maxConnectionsPerUser: 1024, maxConnections: 2048 };
   const server = new PmuServer({ unit, users, limits, tcp: { host: '127.0.0.1', port: 0 }, socket: path.join(dataDir, 'pmu.sock') });
+  // PMU_BENCH_FLUSH picks where a lone durable write's msync runs (OpenOptions.loneFlush), to compare.
+  if (process.env.PMU_BENCH_FLUSH) unit.loneFlush = process.env.PMU_BENCH_FLUSH;
   const addresses = await server.listen();
   if (process.env.PMU_BENCH_METRICS) {
     const [host, port] = process.env.PMU_BENCH_METRICS.split(':');

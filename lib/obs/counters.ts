@@ -56,6 +56,8 @@ export interface UnitStats {
   /** Group-commit flushes (one msync each) and the writes they made durable. */
   flushes: number;
   flushedWrites: number;
+  /** Of those flushes, the ones made on the event loop (a lone writer's, lib/unit/group-commit.ts); the rest ran on the libuv pool. */
+  inlineFlushes: number;
   flushSeconds: BucketSnapshot;
   writesPerFlush: BucketSnapshot;
   regions: RegionCounters[];

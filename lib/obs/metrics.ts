@@ -84,6 +84,11 @@ export class PmuMetrics {
     add('pmu_request_bytes_total', 'Request body bytes received, by operation', 'counter', () => (server ? perKey(server().requestBytesByOp, 'op') : []));
     add('pmu_refusals_total', 'Error replies sent, by code', 'counter', () => (server ? perKey(server().refusals, 'code') : []));
     add('pmu_msync_seconds', 'Latency of each group-commit flush (one msync)', 'histogram', () => (open() ? histogram('pmu_msync_seconds', unit.stats().flushSeconds) : []));
+    add('pmu_flushes_total', 'Group-commit flushes, by where the msync ran: inline on the event loop (a lone writer) or on the libuv pool', 'counter', () => {
+      if (!open()) return [];
+      const { flushes, inlineFlushes } = unit.stats();
+      return [{ labels: { thread: 'inline' }, value: inlineFlushes }, { labels: { thread: 'pool' }, value: flushes - inlineFlushes }];
+    });
     add('pmu_group_commit_writes', 'Durable writes made durable by one flush (group-commit size)', 'histogram', () => (open() ? histogram('pmu_group_commit_writes', unit.stats().writesPerFlush) : []));
     const names = this.source.regionNames === true;
     /** Counters of the regions in the table now, with their label. */

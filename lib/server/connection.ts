@@ -311,7 +311,7 @@ export class ServerConnection implements Session, Admitted {
 
   private onFrame(header: FrameHeader, body: Buffer): void {
     if (this.closed || this.draining) return;
-    this.host.countRequest(header.op, body.length);
+    this.host.countRequest(header.op, body.length, this);
     if (!this.authenticated) {
       this.onPreAuthFrame(header, body);
       return;

@@ -27,6 +27,7 @@ import { ServerConnection } from './connection';
 import { SHARED_READ_BYTES } from '../wire/shared-read';
 import { SpareBody } from '../wire/spare-body';
 import { ConnectionHost } from './session';
+import { SoleSender } from './sole-sender';
 import { Subscriptions } from './subscriptions';
 import { UserDirectory, UserRecord } from './users';
 
@@ -65,6 +66,13 @@ export interface ServerOptions {
    * directory entry pointed it at). Printable ASCII, at most 64 bytes; default ''.
    */
   identity?: string;
+  /**
+   * Where a lone durable write's msync runs: 'auto' (default) on the event loop while no other
+   * connection has sent a frame in the last 5 ms and the write is at most 64 KiB (no libuv
+   * pool round trip: the way Redis fsyncs before it replies), else on the pool; 'pool' always
+   * on the pool. See lib/unit/group-commit.ts.
+   */
+  loneFlush?: 'auto' | 'pool';
   /** close() waits this long for requests in flight; default 5 s. */
   closeTimeoutMs?: number;
   /** close() also closes the unit (flushes and unmaps); default true. */
@@ -100,8 +108,10 @@ export class PmuServer {
     if (!(options?.unit instanceof PersistentMemoryUnit)) throw new PmuError('EINVAL', 'options.unit must be an open PersistentMemoryUnit');
     this.options = options;
     this.unit = options.unit;
-    // A lone client's flush must not hold up every other connection: flush on the pool.
-    this.unit.loneFlush = 'pool';
+    // A lone client's flush runs inline only while no other connection is talking (sole-sender.ts).
+    const soleSender = new SoleSender();
+    this.unit.loneFlush = checkServerLoneFlush(options.loneFlush ?? 'auto');
+    this.unit.setOthersQuiet(() => soleSender.alone());
     // Hostile clients decide how often these events happen: the log is rate-limited per kind.
     this.log = rateLimited(options.log ?? silentLog, options.logLinesPerSecond ?? 50);
     const limits = resolveLimits({
@@ -126,7 +136,10 @@ export class PmuServer {
       identity: checkIdentity(options.identity ?? ''),
       lookupUser: (name) => self.users.get(name),
       forClient: (message) => (message.includes(unitPath) ? message.split(unitPath).join("the server's PMU file") : message),
-      countRequest: (op, bodyBytes) => self.counters.request(op, bodyBytes),
+      countRequest: (op, bodyBytes, from) => {
+        soleSender.note(from);
+        self.counters.request(op, bodyBytes);
+      },
       countRefusal: (code) => self.counters.refusal(code),
       limitHit: (limit, fields) => {
         self.counters.limitHit(limit);
@@ -134,6 +147,7 @@ export class PmuServer {
       },
       accessChanged: () => self.revalidate(),
       connectionClosed: (connection) => {
+        soleSender.forget(connection);
         self.connections.delete(connection as ServerConnection);
         self.admission.release(connection as ServerConnection);
         self.log.debug('connection.closed', { connection: connection.connectionId, peer: connection.peer });
@@ -443,6 +457,11 @@ function describeKind(stat: fs.Stats): string {
 
 function opName(op: number): string {
   return OP_NAMES[op] ?? `0x${op.toString(16)}`;
+}
+
+function checkServerLoneFlush(mode: unknown): 'auto' | 'pool' {
+  if (mode !== 'auto' && mode !== 'pool') throw new PmuError('EINVAL', `options.loneFlush must be 'auto' or 'pool', got ${String(mode)}`);
+  return mode;
 }
 
 function checkIdentity(identity: unknown): string {

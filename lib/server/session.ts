@@ -29,7 +29,8 @@ export interface ConnectionHost {
   lookupUser(name: string): UserRecord | undefined;
   /** A refusal's message as a client may read it: the server's own file path is not the client's business. */
   forClient(message: string): string;
-  countRequest(op: number, bodyBytes: number): void;
+  /** Every frame received, before authentication too; `from` is its connection. */
+  countRequest(op: number, bodyBytes: number, from: object): void;
   countRefusal(code: PmuErrorCode): void;
   /** A client hit `limit` (a ServerLimits name): counted and logged, in one place. */
   limitHit(limit: string, fields: Record<string, unknown>): void;

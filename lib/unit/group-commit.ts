@@ -10,16 +10,24 @@
  * batch instead of splitting the group in two alternating halves.
  *
  * A batch of one (a lone writer) is flushed on this thread when `loneFlush` is 'inline' (the
- * embedded default): the round trip to the libuv pool and back costs a lone writer more than
- * the msync keeps the event loop waiting. A server serves other connections meanwhile, so it
- * keeps every flush on the pool ('pool').
+ * embedded default): the round trip to the libuv pool and back (two thread wake-ups, tens of
+ * µs each on a VM) costs a lone writer more than the msync keeps the event loop waiting.
+ * 'pool' keeps every flush on the pool. 'auto' (a server's) flushes a batch of one inline only
+ * when it is small (AUTO_INLINE_MAX_BYTES) and `othersQuiet()` says nobody else has been
+ * talking to this process lately: the way Redis fsyncs before it replies, but never while
+ * another connection is being served. Its flush starts from setImmediate, after the poll phase
+ * has handed over every socket that was ready, so every durable write that arrived together
+ * joins one batch.
  */
 import { BATCH_SIZE_BOUNDS, BucketCounts, FLUSH_SECONDS_BOUNDS } from '../obs/counters';
 import { PmuError } from './errors';
 import { NativeUnit, STATUS_OK, statusError } from './native';
 
 /** Where a batch of one is flushed: on this thread ('inline') or on the libuv pool ('pool'). */
-export type LoneFlush = 'inline' | 'pool';
+export type LoneFlush = 'inline' | 'pool' | 'auto';
+
+/** The largest batch of one that 'auto' flushes inline: its msync holds the event loop ~0.1–0.4 ms. */
+export const AUTO_INLINE_MAX_BYTES = 64 * 1024;
 
 interface Waiter {
   resolve(): void;
@@ -33,10 +41,16 @@ export class GroupCommit {
   private idleWaiters: Array<() => void> = [];
   /** Flushes issued so far: lets a benchmark show how many writes one msync served. */
   flushes = 0;
+  /** Of those, the ones made on this thread. */
+  inlineFlushes = 0;
   /** Per flush: how long its msync took, and how many waiters it settled (read by exporters). */
   readonly flushSeconds = new BucketCounts(FLUSH_SECONDS_BOUNDS);
   readonly writesPerFlush = new BucketCounts(BATCH_SIZE_BOUNDS);
   private startedAt = 0n;
+  /** Bytes written by the batch being gathered (its writes' lengths, summed). */
+  private waitingBytes = 0;
+  /** 'auto': true when nobody but the writer has been served lately (a server sets it). */
+  othersQuiet: () => boolean = () => false;
 
   constructor(
     private readonly native: NativeUnit,
@@ -44,10 +58,11 @@ export class GroupCommit {
     public loneFlush: LoneFlush = 'inline',
   ) {}
 
-  /** Resolves once everything that joined the pending span before this call is flushed. */
-  wait(): Promise<void> {
+  /** Resolves once everything that joined the pending span before this call is flushed; `bytes`: this write's length. */
+  wait(bytes = 0): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.waiting.push({ resolve, reject });
+      this.waitingBytes += bytes;
       this.schedule();
     });
   }
@@ -66,20 +81,34 @@ export class GroupCommit {
   private schedule(): void {
     if (this.inFlight || this.scheduled) return;
     this.scheduled = true;
-    process.nextTick(() => {
-      this.scheduled = false;
-      this.start();
-    });
+    if (this.loneFlush === 'auto') setImmediate(this.startScheduled);
+    else process.nextTick(this.startScheduled);
+  }
+
+  private readonly startScheduled = (): void => {
+    this.scheduled = false;
+    this.start();
+  };
+
+  private flushesInline(batch: Waiter[], bytes: number): boolean {
+    if (batch.length !== 1) return false;
+    if (this.loneFlush === 'inline') return true;
+    return this.loneFlush === 'auto' && bytes <= AUTO_INLINE_MAX_BYTES && this.othersQuiet();
   }
 
   private start(): void {
     const batch = this.waiting;
+    const bytes = this.waitingBytes;
     this.waiting = [];
+    this.waitingBytes = 0;
     this.inFlight = true;
     this.flushes++;
     this.startedAt = process.hrtime.bigint();
     try {
-      if (batch.length === 1 && this.loneFlush === 'inline') this.finish(batch, this.native.flushGroupSync());
+      if (this.flushesInline(batch, bytes)) {
+        this.inlineFlushes++;
+        this.finish(batch, this.native.flushGroupSync());
+      }
       else this.native.flushGroup((status) => this.finish(batch, status));
     } catch (error) {
       this.inFlight = false;

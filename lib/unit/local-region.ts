@@ -168,7 +168,7 @@ export class LocalRegion implements Region {
   /** Waits for the group flush; its error, shared by the whole batch, is told per region. */
   private async groupFlush(what: string, offset: number, length: number): Promise<void> {
     try {
-      await this.unit.groupCommit.wait();
+      await this.unit.groupCommit.wait(length);
     } catch (error) {
       throw this.refine(error, what, offset, length);
     }

@@ -26,7 +26,8 @@ export interface OpenOptions {
   /**
    * Where the msync of a lone 'flushed' write (no other durable write waiting) runs: 'inline'
    * (default: on this thread, which saves the round trip to the libuv pool; the event loop
-   * waits for the msync) or 'pool'. A PmuServer switches its unit to 'pool'.
+   * waits for the msync), 'pool', or 'auto' (inline while it is small and setOthersQuiet's
+   * function says nobody else is being served). A PmuServer switches its unit to 'auto'.
    */
   loneFlush?: LoneFlush;
   /** Told what open has to say that is not an error (lib/unit/warnings.ts); default process.emitWarning once per kind. */
@@ -159,6 +160,11 @@ export class PersistentMemoryUnit {
     this.access.groupCommit.loneFlush = checkLoneFlush(mode);
   }
 
+  /** For 'auto': whether nobody but the writer is being served (a PmuServer tells it). */
+  setOthersQuiet(othersQuiet: () => boolean): void {
+    this.access.groupCommit.othersQuiet = othersQuiet;
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }
@@ -179,6 +185,7 @@ export class PersistentMemoryUnit {
     return {
       flushes: commit.flushes,
       flushedWrites: commit.writesPerFlush.sum,
+      inlineFlushes: commit.inlineFlushes,
       flushSeconds: commit.flushSeconds.snapshot(),
       writesPerFlush: commit.writesPerFlush.snapshot(),
       regions: [...this.regionCounters.values()].map((c) => ({ ...c })),
@@ -346,6 +353,6 @@ function removeStale(file: string, onWarning: OnWarning): void {
 }
 
 function checkLoneFlush(mode: unknown): LoneFlush {
-  if (mode !== 'inline' && mode !== 'pool') throw new PmuError('EINVAL', `loneFlush must be 'inline' or 'pool', got ${String(mode)}`);
+  if (mode !== 'inline' && mode !== 'pool' && mode !== 'auto') throw new PmuError('EINVAL', `loneFlush must be 'inline', 'pool' or 'auto', got ${String(mode)}`);
   return mode;
 }
