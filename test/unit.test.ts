@@ -169,14 +169,15 @@ describe('PersistentMemoryUnit', () => {
     region = unit.openRegion('orders');
     expect(region.readSync(0, 64).equals(pattern(64, 1))).toBe(true);
     expect(region.readSync(64, 64).equals(pattern(64, 2))).toBe(true);
+    // A unit in 'auto' that no server tells about its clients flushes on the pool.
+    unit.loneFlush = 'auto';
+    const inline = unit.stats().inlineFlushes;
+    await region.write(128, pattern(64, 3));
+    expect(unit.stats().inlineFlushes).toBe(inline);
     // A server flushes inline only while one connection alone is talking (test/server-lone-flush.test.ts).
     unit.loneFlush = 'inline';
     new PmuServer({ unit, users: new UserDirectory({ admin: { secret: 'unit-test-secret-0123456789abcdef', admin: true } }), tcp: false, closeUnit: false });
     expect(unit.loneFlush).toBe('auto');
-    // A unit in 'auto' that no server tells about its clients flushes on the pool.
-    const inline = unit.stats().inlineFlushes;
-    await region.write(128, pattern(64, 3));
-    expect(unit.stats().inlineFlushes).toBe(inline);
   });
 
   test('close waits for flushes in flight', async () => {
