@@ -104,6 +104,15 @@ module.exports = {
           );
           const concurrentRate = (WRITERS * perWriter) / (Number(process.hrtime.bigint() - t1) / 1e9);
           const flushes = unit.groupFlushes - flushesBefore;
+          // The ceiling: WRITERS msyncs of one page against one msync of WRITERS pages, in C, now.
+          const floor = floorAddon(ctx);
+          let ceiling = '';
+          if (floor && recordSize === 4096) {
+            const dir = path.join(ctx.dir, 'group-ceiling');
+            const one = summarize(floor.measureFloor(dir, FLOOR_FILE_BYTES, 4096, ctx.quick ? 20 : 200, true)).p50;
+            const all = summarize(floor.measureFloor(dir, FLOOR_FILE_BYTES, 4096 * WRITERS, ctx.quick ? 20 : 200, true)).p50;
+            ceiling = `; ceiling ${((WRITERS * one) / all).toFixed(1)}× (${WRITERS} × msync of 4 KiB ÷ msync of ${(4 * WRITERS)} KiB, C, this run)`;
+          }
           return [
             { name: `serial durable writes, one writer (${layout})`, size: recordSize, opsPerSec: serialRate },
             {
@@ -111,7 +120,7 @@ module.exports = {
               size: recordSize,
               opsPerSec: concurrentRate,
               ratio: concurrentRate / serialRate,
-              note: `${((WRITERS * perWriter) / flushes).toFixed(1)} writes per msync; ${(concurrentRate / serialRate).toFixed(1)}× the serial rate`,
+              note: `${((WRITERS * perWriter) / flushes).toFixed(1)} writes per msync; ${(concurrentRate / serialRate).toFixed(1)}× the serial rate${ceiling}`,
             },
           ];
         },
