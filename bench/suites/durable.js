@@ -12,7 +12,7 @@ const { startChild } = require('../lib/child');
 const { startPmuServer } = require('../lib/pmu-server');
 const { hasRedis, startRedis } = require('../lib/redis');
 const { PingPong, frameOf } = require('../lib/pingpong');
-const { requireFloorAddon } = require('../lib/floor-addon');
+const { floorAddon } = require('../lib/floor-addon');
 
 const ECHO = path.join(__dirname, '..', 'peers', 'echo-server.js');
 const SIZE = 4096;
@@ -37,11 +37,7 @@ module.exports = {
     state.pingPong = await PingPong.open({ port: Number(state.echo.match[1]) });
     if (hasRedis()) state.redis = await startRedis(ctx, 'redis-durable', ['--appendonly', 'yes', '--appendfsync', 'always']);
     else state.skipped.push('Redis: redis-server or ioredis is missing: the Redis rows are skipped (bash bench/peers/install.sh as root)');
-    try {
-      state.floor = requireFloorAddon();
-    } catch (error) {
-      state.skipped.push(`memcpy + msync floor: ${error.message.split('\n')[0]}`);
-    }
+    state.floor = floorAddon(ctx);
     for (const line of state.skipped) ctx.note(line);
     return state;
   },
