@@ -95,6 +95,12 @@ describe('pmu serve refuses what it would destroy or misread', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/--log-level must be one of fatal, error, warn, info, debug, trace, silent/);
   });
+
+  test('a bad --lone-flush is a usage error naming both choices', () => {
+    const result = serve(tempDir('pmu-start-'), ['--lone-flush', 'inline']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--lone-flush must be auto or pool, got "inline"/);
+  });
 });
 
 describe('the Unix socket', () => {

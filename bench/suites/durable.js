@@ -16,10 +16,10 @@ const { floorAddon } = require('../lib/floor-addon');
 
 const ECHO = path.join(__dirname, '..', 'peers', 'echo-server.js');
 const SIZE = 4096;
-/** Many short rounds: each series gets SAMPLES samples in all, ROUNDS slices of it. */
-const ROUNDS = 25;
+/** Many short rounds (a multiple of the six series, for the rotation below): each series gets SAMPLES samples in all. */
+const ROUNDS = 24;
 const SAMPLES = 5000;
-const ROUND_WARM_UP = 5;
+const ROUND_WARM_UP = 20;
 const FLOOR_FILE_BYTES = 64 << 20;
 
 module.exports = {
@@ -66,13 +66,19 @@ module.exports = {
           const redis = state.redis && state.redis.client;
           // 64 MiB of log holds every append of a full run (5,000 × 4 KiB and their headers).
           const append = () => state.writer.append(data);
+          // Each round runs the series in another order (rotated by one), so that none always
+          // follows the same neighbour: the floor's file create and delete, or Redis's fsyncs,
+          // leave journal work behind that would otherwise land on one series only.
+          const steps = [
+            async () => series.pingPong.push(...(await sampleAsync(() => state.pingPong.send(frame), per, ROUND_WARM_UP))),
+            async () => state.floor && series.msync.push(...state.floor.measureFloor(floorDir, FLOOR_FILE_BYTES, SIZE, per + ROUND_WARM_UP, true).subarray(ROUND_WARM_UP)),
+            async () => series.write.push(...(await sampleAsync((i) => state.region.write((i % 64) * SIZE, data, { durability: 'flushed' }), per, ROUND_WARM_UP))),
+            async () => redis && series.set.push(...(await sampleAsync((i) => redis.set(`k${i % 64}`, data), per, ROUND_WARM_UP))),
+            async () => series.append.push(...(await sampleAsync(append, per, ROUND_WARM_UP))),
+            async () => redis && series.xadd.push(...(await sampleAsync(() => redis.xadd('log', 'MAXLEN', '~', '10000', '*', 'v', data), per, ROUND_WARM_UP))),
+          ];
           for (let round = 0; round < ROUNDS; round++) {
-            series.pingPong.push(...(await sampleAsync(() => state.pingPong.send(frame), per, ROUND_WARM_UP)));
-            if (state.floor) series.msync.push(...state.floor.measureFloor(floorDir, FLOOR_FILE_BYTES, SIZE, per, true));
-            series.write.push(...(await sampleAsync((i) => state.region.write((i % 64) * SIZE, data, { durability: 'flushed' }), per, ROUND_WARM_UP)));
-            if (redis) series.set.push(...(await sampleAsync((i) => redis.set(`k${i % 64}`, data), per, ROUND_WARM_UP)));
-            series.append.push(...(await sampleAsync(append, per, ROUND_WARM_UP)));
-            if (redis) series.xadd.push(...(await sampleAsync(() => redis.xadd('log', 'MAXLEN', '~', '10000', '*', 'v', data), per, ROUND_WARM_UP)));
+            for (let k = 0; k < steps.length; k++) await steps[(round + k) % steps.length]();
           }
           const rows = [];
           const pingPong = summarize(series.pingPong);

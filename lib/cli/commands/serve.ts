@@ -57,6 +57,7 @@ SIGHUP reloads the users file (it is also watched, and \`pmu user\` signals the 
     'tls-key': { type: 'string', value: 'FILE', help: '... and this private key (PEM); clients use tls://HOST:PORT' },
     'log-level': { type: 'string', value: 'LEVEL', help: `${LOG_LEVELS.join(', ')} (default info): JSON lines on stderr for failed\nlogins, refusals, limit hits, region changes, warnings (rate-limited per kind)` },
     metrics: { type: 'string', value: 'HOST:PORT', help: 'serve Prometheus metrics at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464);\nread them in a terminal with pmu stat. /metrics has no authentication: a\nnon-loopback HOST needs --metrics-public; regions are labelled by handle\n(#N, as pmu region list shows) unless --metrics-region-names' },
+    'lone-flush': { type: 'string', value: 'WHERE', hideInUsage: true, help: "where a lone durable write's msync runs: auto (default: on the event loop while no\nother connection has sent a frame in 5 ms and it is at most 64 KiB, saving the\nlibuv pool's two thread wake-ups) or pool (always off the event loop)" },
     'metrics-public': { type: 'boolean', hideInUsage: true, help: 'allow --metrics on an address other hosts can reach' },
     'metrics-region-names': { type: 'boolean', hideInUsage: true, help: 'label region metrics with region names (anyone who can scrape sees them)' },
     join: {
@@ -76,6 +77,8 @@ SIGHUP reloads the users file (it is also watched, and \`pmu user\` signals the 
   checkArgv: refusePasswordArgument,
   async run({ values, positionals }) {
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+    const loneFlush = (values['lone-flush'] as string | undefined) ?? 'auto';
+    if (loneFlush !== 'auto' && loneFlush !== 'pool') throw new UsageError(`--lone-flush must be auto or pool, got ${JSON.stringify(loneFlush)}`);
     const level = (values['log-level'] as string | undefined) ?? 'info';
     if (!isLogLevel(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);
     const tls = readTls(values['tls-cert'] as string | undefined, values['tls-key'] as string | undefined);
@@ -170,6 +173,7 @@ SIGHUP reloads the users file (it is also watched, and \`pmu user\` signals the 
         socket: (values.socket as string | undefined) ?? layout.socketPath,
         tls: tls?.options,
         identity: (values.id as string | undefined) ?? '',
+        loneFlush,
         log,
       });
       addresses = await server.listen();
