@@ -143,7 +143,7 @@ describe('pmu bench as installed', () => {
     for (const args of [['bench', '--only', 'nope'], ['bench', '--only', 'floors,nope']]) {
       const result = await pmu(args);
       expect(result.code).toBe(2);
-      expect(result.stderr).toMatch(/^pmu bench: .* \(usage: pmu bench \[--quick\] .*suites: floors, embedded, remote, checkpoint, peers, clients, primaries, regions, unit-size, backup-lag, record-size\)\n$/);
+      expect(result.stderr).toMatch(/^pmu bench: .* \(usage: pmu bench \[--quick\] .*suites: floors, embedded, remote, durable, checkpoint, peers, clients, primaries, regions, unit-size, backup-lag, record-size\)\n$/);
     }
     // An unknown option is caught by pmu's own parser, in the words every command uses.
     const result = await pmu(['bench', '--bogus']);
