@@ -29,13 +29,25 @@ export type LoneFlush = 'inline' | 'pool' | 'auto';
 /** The largest batch of one that 'auto' flushes inline: its msync holds the event loop ~0.1–0.4 ms. */
 export const AUTO_INLINE_MAX_BYTES = 64 * 1024;
 
-interface Waiter {
-  resolve(): void;
-  reject(error: PmuError): void;
+/** The writes gathered for one flush: they share one promise, settled once for all of them. */
+class Batch {
+  readonly promise: Promise<void>;
+  resolve!: () => void;
+  reject!: (error: PmuError) => void;
+  writes = 0;
+  bytes = 0;
+
+  constructor() {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
 }
 
 export class GroupCommit {
-  private waiting: Waiter[] = [];
+  /** The batch being gathered: joins the flush after the one in flight. */
+  private gathering: Batch | undefined;
   private inFlight = false;
   private scheduled = false;
   private idleWaiters: Array<() => void> = [];
@@ -47,29 +59,31 @@ export class GroupCommit {
   readonly flushSeconds = new BucketCounts(FLUSH_SECONDS_BOUNDS);
   readonly writesPerFlush = new BucketCounts(BATCH_SIZE_BOUNDS);
   private startedAt = 0n;
-  /** Bytes written by the batch being gathered (its writes' lengths, summed). */
-  private waitingBytes = 0;
   /** 'auto': true when nobody but the writer has been served lately (a server sets it). */
   othersQuiet: () => boolean = () => false;
 
   constructor(
     private readonly native: NativeUnit,
-    /** See the class comment; a server switches its unit to 'pool'. */
+    /** See the class comment; a server switches its unit to 'auto'. */
     public loneFlush: LoneFlush = 'inline',
   ) {}
 
-  /** Resolves once everything that joined the pending span before this call is flushed; `bytes`: this write's length. */
+  /**
+   * Resolves once everything that joined the pending span before this call is flushed;
+   * `bytes`: this write's length. Every write of a batch gets the same promise (one promise
+   * per flush, not per write: the per-write cost is what group commit is limited by).
+   */
   wait(bytes = 0): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
-      this.waitingBytes += bytes;
-      this.schedule();
-    });
+    const batch = (this.gathering ??= new Batch());
+    batch.writes++;
+    batch.bytes += bytes;
+    this.schedule();
+    return batch.promise;
   }
 
   /** True while a flush is scheduled, in flight, or awaited. */
   get busy(): boolean {
-    return this.inFlight || this.scheduled || this.waiting.length > 0;
+    return this.inFlight || this.scheduled || this.gathering !== undefined;
   }
 
   /** Resolves when no flush is in flight and none is waiting (close waits for this). */
@@ -90,44 +104,40 @@ export class GroupCommit {
     this.start();
   };
 
-  private flushesInline(batch: Waiter[], bytes: number): boolean {
-    if (batch.length !== 1) return false;
+  private flushesInline(batch: Batch): boolean {
+    if (batch.writes !== 1) return false;
     if (this.loneFlush === 'inline') return true;
-    return this.loneFlush === 'auto' && bytes <= AUTO_INLINE_MAX_BYTES && this.othersQuiet();
+    return this.loneFlush === 'auto' && batch.bytes <= AUTO_INLINE_MAX_BYTES && this.othersQuiet();
   }
 
   private start(): void {
-    const batch = this.waiting;
-    const bytes = this.waitingBytes;
-    this.waiting = [];
-    this.waitingBytes = 0;
+    const batch = this.gathering;
+    if (!batch) return;
+    this.gathering = undefined;
     this.inFlight = true;
     this.flushes++;
     this.startedAt = process.hrtime.bigint();
     try {
-      if (this.flushesInline(batch, bytes)) {
+      if (this.flushesInline(batch)) {
         this.inlineFlushes++;
         this.finish(batch, this.native.flushGroupSync());
+      } else {
+        this.native.flushGroup((status) => this.finish(batch, status));
       }
-      else this.native.flushGroup((status) => this.finish(batch, status));
     } catch (error) {
       this.inFlight = false;
-      for (const waiter of batch) waiter.reject(error as PmuError);
+      batch.reject(error as PmuError);
       this.drainIdle();
     }
   }
 
-  private finish(batch: Waiter[], status: number): void {
+  private finish(batch: Batch, status: number): void {
     this.inFlight = false;
     this.flushSeconds.add(Number(process.hrtime.bigint() - this.startedAt) / 1e9);
-    this.writesPerFlush.add(batch.length);
-    if (status === STATUS_OK) {
-      for (const waiter of batch) waiter.resolve();
-    } else {
-      const error = statusError(status, 'flush');
-      for (const waiter of batch) waiter.reject(error);
-    }
-    if (this.waiting.length > 0) this.schedule();
+    this.writesPerFlush.add(batch.writes);
+    if (status === STATUS_OK) batch.resolve();
+    else batch.reject(statusError(status, 'flush'));
+    if (this.gathering) this.schedule();
     else this.drainIdle();
   }
 

@@ -28,6 +28,8 @@ export interface UnitAccess {
 
 const CAPABILITIES = capabilitiesOf('LocalRegion');
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 export class LocalRegion implements Region {
   readonly capabilities = CAPABILITIES;
   readonly name: string;
@@ -50,9 +52,15 @@ export class LocalRegion implements Region {
     this.context = Object.freeze({ name: entry.name, handle: entry.handle, base: entry.base, size: entry.length, rights: 'rw' as const });
   }
 
-  async write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
-    const durability = this.copyIn(offset, data, options, false);
-    if (durability === 'flushed' && data.length > 0) await this.groupFlush('write', offset, data.length);
+  // Not async: a durable write is one promise step from its group flush (group commit's
+  // per-write cost is what sets how close 16 writers come to 16 × one).
+  write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
+    try {
+      const durability = this.copyIn(offset, data, options, false);
+      return durability === 'flushed' && data.length > 0 ? this.groupFlush('write', offset, data.length) : RESOLVED;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Like write(), but a 'flushed' write runs msync on this thread before returning. */
@@ -166,12 +174,10 @@ export class LocalRegion implements Region {
   }
 
   /** Waits for the group flush; its error, shared by the whole batch, is told per region. */
-  private async groupFlush(what: string, offset: number, length: number): Promise<void> {
-    try {
-      await this.unit.groupCommit.wait(length);
-    } catch (error) {
+  private groupFlush(what: string, offset: number, length: number): Promise<void> {
+    return this.unit.groupCommit.wait(length).catch((error: unknown) => {
       throw this.refine(error, what, offset, length);
-    }
+    });
   }
 
   private checkFlushRange(offset: number, length: number): void {
