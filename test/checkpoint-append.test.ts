@@ -1,6 +1,10 @@
 /** Append mode over an embedded region: round trips, torn records, a full ring, wrap and reuse, snapshots. */
 import { CheckpointReader, HEADER_BYTES, LogRecord, PmuError, RECORD_HEADER_BYTES, recordBytes, replayFrom, openPrimary } from '../lib';
 import { removeTempDirs } from './helpers/temp';
+import { SPLIT_PAYLOAD_BYTES } from '../lib/checkpoint/format/record';
+import { capabilitiesOf } from '../lib/unit/durability';
+import { LocalRegion } from '../lib/unit/local-region';
+import type { Region, WriteOptions } from '../lib/unit/region';
 import { Embedded, openEmbedded, payload, text } from './fixtures/checkpoint-setup';
 
 afterAll(removeTempDirs);
@@ -246,5 +250,90 @@ describe('append mode', () => {
     expect(batch.stop.detail).toMatch(/claiming position 0/);
     expect(await writer.append(payload(8, 10))).toBe(9);
     expect((await reader.readBatch()).records.map((r) => r.sequence)).toEqual([9]);
+  });
+});
+
+describe('large records from the caller’s buffer (SPLIT_PAYLOAD_BYTES and up, on a Region that copies on write)', () => {
+  const BIG = SPLIT_PAYLOAD_BYTES + 12_345;
+
+  /** A LocalRegion whose writes are recorded (offset, length, the buffer handed in) and may be refused. */
+  function recorded(inner: LocalRegion, refuse?: (offset: number, length: number) => boolean): { region: Region; writes: Array<{ offset: number; length: number; data: Uint8Array }> } {
+    const writes: Array<{ offset: number; length: number; data: Uint8Array }> = [];
+    const region: Region = Object.create(inner, {
+      write: {
+        value: (offset: number, data: Uint8Array, options?: WriteOptions) => {
+          writes.push({ offset, length: data.length, data });
+          if (refuse?.(offset, data.length)) return Promise.reject(new PmuError('EIO', 'refused by the test'));
+          return inner.write(offset, data, options);
+        },
+      },
+    });
+    return { region, writes };
+  }
+
+  test('the payload goes from the caller’s buffer (no record copy), its padding next, the header last; it reads back; the caller may reuse its buffer once append returns', async () => {
+    const env2 = withRing(4 << 20);
+    const { region, writes } = recorded(env2.region);
+    expect(region.capabilities.copiesOnWrite).toBe(true);
+    const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
+    writes.length = 0;
+    const big = payload(1, BIG);
+    const original = Buffer.from(big);
+    const acked = writer.append(big);
+    big.fill(0xee); // allowed: the region copied it before write() returned
+    expect(await acked).toBe(1);
+    // payload, tail (padding + end mark), header: the payload is the caller's own buffer.
+    expect(writes.map((w) => w.length)).toEqual([BIG, recordBytes(BIG) - RECORD_HEADER_BYTES - BIG + RECORD_HEADER_BYTES, RECORD_HEADER_BYTES]);
+    expect(writes[0].data).toBe(big);
+    expect(writes[2].offset).toBe(writes[0].offset - RECORD_HEADER_BYTES);
+    const records = await readAll(await CheckpointReader.open(env2.region));
+    expect(records).toHaveLength(1);
+    expect(records[0].payload.equals(original)).toBe(true);
+    // A small record after it is one write, as before, and follows it.
+    writes.length = 0;
+    expect(await writer.append(payload(2))).toBe(2);
+    expect(writes).toHaveLength(1);
+    expect((await readAll(await CheckpointReader.open(env2.region))).map((r) => r.sequence)).toEqual([1, 2]);
+    await writer.close();
+  });
+
+  test('a large append that waits for room is copied first: the caller changing its buffer meanwhile changes nothing', async () => {
+    const ring = 2 * recordBytes(BIG) + 4096;
+    const env2 = withRing(ring);
+    const writer = (await openPrimary(env2.region, { mode: 'append', heartbeatMs: 0, whenFull: 'wait', fullWaitMs: 10_000 })).writer;
+    await writer.append(payload(1, BIG));
+    await writer.append(payload(2, BIG));
+    const big = payload(3, BIG);
+    const original = Buffer.from(big);
+    const waiting = writer.append(big);
+    big.fill(0x11);
+    const reader = await CheckpointReader.open(env2.region);
+    const batch = await reader.readBatch();
+    expect(batch.records.map((r) => r.sequence)).toEqual([1, 2]); // the third is still waiting
+    await reader.clear(batch.records[0].sequence);
+    expect(await waiting).toBe(3);
+    const later = await readAll(reader);
+    expect(later.map((r) => r.sequence)).toEqual([3]);
+    expect(later[0].payload.equals(original)).toBe(true);
+    await writer.close();
+  });
+
+  test('a split record whose header never landed is not there: the reader stops at the record before it, with no damage reported', async () => {
+    const env2 = withRing(4 << 20);
+    let refuseHeaders = false;
+    const { region } = recorded(env2.region, (_offset, length) => refuseHeaders && length === RECORD_HEADER_BYTES);
+    const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
+    expect(await writer.append(payload(1))).toBe(1);
+    refuseHeaders = true;
+    await expect(writer.append(payload(2, BIG))).rejects.toMatchObject({ code: 'EIO' });
+    const reader = await CheckpointReader.open(env2.region);
+    const batch = await reader.readBatch();
+    expect(batch.records.map((r) => r.sequence)).toEqual([1]);
+    expect(batch.stop.reason).toBe('end');
+  });
+
+  test('regions that send the caller’s buffer (RemoteRegion, MirroredRegion) do not copy on write: their large records are one write from a record buffer', () => {
+    expect(capabilitiesOf('LocalRegion').copiesOnWrite).toBe(true);
+    for (const type of ['RemoteRegion', 'MirroredRegion', 'FileRegion'] as const) expect(capabilitiesOf(type).copiesOnWrite).toBe(false);
   });
 });

@@ -92,6 +92,24 @@ suite('embedded, under strace', () => {
     expect(close).toMatchObject({ ok: false, code: 'EIO' });
   });
 
+  test('a large write (1 MiB and more, copied in by pwrite) whose pwrite fails is EIO, never acknowledged, and final', async () => {
+    const file = tempFile();
+    const unit = PersistentMemoryUnit.open(file, { size: 8 << 20, maxRegions: 4 });
+    unit.createRegion('r', 4 << 20).writeSync(0, Buffer.from('before'));
+    await unit.close();
+    const run = await runScenario(['pwrite64:error=EIO'], 'large-write', [file]);
+    expect(run.signal).toBeNull();
+    expect(run.code).toBe(0);
+    expect(run.result.write).toMatchObject({ ok: false, code: 'EIO' });
+    expect(run.result.later).toMatchObject({ ok: false, code: 'EIO' });
+    expect(run.result.read).toMatchObject({ ok: true, value: 'before' });
+    expect(run.result.close).toMatchObject({ ok: false, code: 'EIO' });
+    // Without the fault the same write is acknowledged and reads back.
+    const ok = await runScenario([], 'large-write', [file]);
+    expect(ok.result.write.ok).toBe(true);
+    expect(ok.result.close.ok).toBe(true);
+  });
+
   test('an fsync error at open fails the open with EIO instead of being swallowed', async () => {
     const file = await unitWithRegion();
     const run = await runScenario(['fsync:error=EIO'], 'open', [file]);

@@ -16,7 +16,7 @@ import { PmuError } from '../unit/errors';
 import { Durability, Region } from '../unit/region';
 import { CURSOR_POSITION_OFFSET } from './format/layout';
 import { fenceFor, LogHeader, readCheckedWord } from './format/header';
-import { encodePad, END_MARK_BYTES, epochTag, RecordFrame, recordBytes, RECORD_HEADER_BYTES, sealFrame } from './format/record';
+import { encodePad, END_MARK_BYTES, epochTag, frameFor, isSplitPayload, RecordFrame, recordBytes, RECORD_HEADER_BYTES, sealFrame, sealSplit, SplitPayload } from './format/record';
 import { LogPoint } from './format/log-scan';
 import { WriterHealth } from './writer-health';
 
@@ -33,7 +33,7 @@ export interface AppenderOptions {
 
 interface Pending {
   type: 'update' | 'snapshot';
-  frame: RecordFrame;
+  frame: RecordFrame | SplitPayload;
   deadline: number;
   resolve(placed: LogPoint): void;
   reject(error: unknown): void;
@@ -77,8 +77,12 @@ export class RingAppender {
     return this.nextSequence;
   }
 
-  /** Appends the payload built in `frame`; the frame's buffer is the appender's from now on. */
-  append(type: 'update' | 'snapshot', frame: RecordFrame): Promise<LogPoint> {
+  /**
+   * Appends the payload built in `frame`; the frame's buffer is the appender's from now on. A
+   * SplitPayload is written from the caller's buffer if it is placed at once (the region
+   * copies before write() returns); one that must wait for room is copied first.
+   */
+  append(type: 'update' | 'snapshot', frame: RecordFrame | SplitPayload): Promise<LogPoint> {
     this.health.assertUsable();
     const size = recordBytes(frame.length);
     if (size > this.header.capacity) {
@@ -86,8 +90,9 @@ export class RingAppender {
     }
     // Nothing waiting and room at the head (the common case): place it now, no queue.
     if (this.queue.length === 0 && !this.refreshing && !this.health.failure && this.makeRoom(size)) return this.place(type, frame);
+    const queued = isSplitPayload(frame) ? frameFor(frame.payload) : frame;
     return new Promise<LogPoint>((resolve, reject) => {
-      this.queue.push({ type, frame, deadline: Date.now() + this.options.fullWaitMs, resolve, reject });
+      this.queue.push({ type, frame: queued, deadline: Date.now() + this.options.fullWaitMs, resolve, reject });
       this.placeQueued();
     });
   }
@@ -137,12 +142,20 @@ export class RingAppender {
   }
 
   /** Places a record at the head (room was made); resolves with where it sits once persisted. */
-  private place(type: Pending['type'], frame: RecordFrame): Promise<LogPoint> {
+  private place(type: Pending['type'], frame: RecordFrame | SplitPayload): Promise<LogPoint> {
     const sequence = this.nextSequence++;
     const position = this.head;
-    const sealed = sealFrame({ sequence, position, durable: this.durableThrough, epoch: epochTag(this.epoch), type }, frame, this.header.logId);
+    const header = { sequence, position, durable: this.durableThrough, epoch: epochTag(this.epoch), type };
     const size = recordBytes(frame.length);
-    const persisted = this.issue(this.head, this.endMarkFits(this.head + size) ? sealed : sealed.subarray(0, size), sequence);
+    const withMark = this.endMarkFits(this.head + size);
+    let persisted: Promise<void>;
+    if (isSplitPayload(frame)) {
+      const { head, tail } = sealSplit(header, frame, this.header.logId);
+      persisted = this.issueSplit(position, head, frame.payload, withMark ? tail : tail.subarray(0, tail.length - END_MARK_BYTES), sequence);
+    } else {
+      const sealed = sealFrame(header, frame, this.header.logId);
+      persisted = this.issue(position, withMark ? sealed : sealed.subarray(0, size), sequence);
+    }
     this.head += size;
     return persisted.then(() => ({ position, sequence }));
   }
@@ -160,8 +173,27 @@ export class RingAppender {
   /** One write call for the whole record (a torn one fails its CRC); acked in placement order. */
   private issue(position: number, bytes: Buffer, sequence: number): Promise<void> {
     const offset = this.header.dataOffset + (position % this.header.capacity);
+    return this.track(writeAsPromise(this.region, offset, bytes, this.writeOptions), sequence);
+  }
+
+  /**
+   * A split record (records never wrap: it is contiguous): the payload and its tail first,
+   * the header last, all in this turn so they share one group flush. Until the header lands
+   * a reader finds the previous record's end mark there, never a header whose payload is
+   * still on its way; a torn record fails its CRC like a torn single write.
+   */
+  private issueSplit(position: number, head: Buffer, payload: Uint8Array, tail: Buffer, sequence: number): Promise<void> {
+    const offset = this.header.dataOffset + (position % this.header.capacity);
+    const writes = [writeAsPromise(this.region, offset + RECORD_HEADER_BYTES, payload, this.writeOptions)];
+    if (tail.length > 0) writes.push(writeAsPromise(this.region, offset + RECORD_HEADER_BYTES + payload.length, tail, this.writeOptions));
+    writes.push(writeAsPromise(this.region, offset, head, this.writeOptions));
+    return this.track(Promise.all(writes).then(() => undefined), sequence);
+  }
+
+  /** Acks a placed record's write in placement order; a failure stops the writer. */
+  private track(written: Promise<void>, sequence: number): Promise<void> {
     const before = this.persistedSoFar;
-    const persisted = writeAsPromise(this.region, offset, bytes, this.writeOptions).then(
+    const persisted = written.then(
       () => before,
       (error) => {
         // A record that did not land leaves a hole: nothing placed after it is readable, so the writer stops here.
@@ -214,7 +246,7 @@ export class RingAppender {
 }
 
 /** A region's write as a promise even if it throws at once: a record that did not land must fail the writer, never skip a sequence. */
-function writeAsPromise(region: Region, offset: number, bytes: Buffer, options: { durability: Durability; fence: { offset: number; epoch: bigint } }): Promise<void> {
+function writeAsPromise(region: Region, offset: number, bytes: Uint8Array, options: { durability: Durability; fence: { offset: number; epoch: bigint } }): Promise<void> {
   try {
     return region.write(offset, bytes, options);
   } catch (error) {

@@ -14,7 +14,7 @@ import { checkInteger } from '../unit/validate';
 import { fenceFor, LogHeader, wordBytes } from './format/header';
 import { CheckpointMode, HEARTBEAT_OFFSET } from './format/layout';
 import { LogPoint } from './format/log-scan';
-import { frameFor, isRecordFrame, RecordFrame } from './format/record';
+import { frameFor, isRecordFrame, RecordFrame, SPLIT_PAYLOAD_BYTES, SplitPayload } from './format/record';
 import { RingAppender, WhenFull } from './ring-appender';
 import { SlotWriter } from './slots';
 import { WriterHealth } from './writer-health';
@@ -116,7 +116,7 @@ export class CheckpointWriter {
   append(update: Uint8Array | RecordFrame): Promise<number> {
     // Not async: one promise step fewer per record (the LangGraph saver's hot path).
     try {
-      return this.need('append', 'append').append('update', toFrame('update', update)).then(sequenceOf);
+      return this.need('append', 'append').append('update', toFrame('update', update, this.region)).then(sequenceOf);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -136,7 +136,7 @@ export class CheckpointWriter {
    * without reading back the log it wrote.
    */
   async placeSnapshot(state: Uint8Array | RecordFrame): Promise<LogPoint> {
-    return this.need('append', 'snapshot').append('snapshot', toFrame('state', state));
+    return this.need('append', 'snapshot').append('snapshot', toFrame('state', state, this.region));
   }
 
   /** Resolves once everything handed to this writer so far is persisted. */
@@ -192,8 +192,9 @@ function sequenceOf(point: LogPoint): number {
   return point.sequence;
 }
 
-function toFrame(name: string, value: unknown): RecordFrame {
-  if (value instanceof Uint8Array) return frameFor(value);
+function toFrame(name: string, value: unknown, region?: Region): RecordFrame | SplitPayload {
+  // A large payload is written from the caller's buffer when the region copies it at once.
+  if (value instanceof Uint8Array) return region?.capabilities.copiesOnWrite && value.length >= SPLIT_PAYLOAD_BYTES ? { payload: value, length: value.length } : frameFor(value);
   if (isRecordFrame(value)) return value;
   throw new PmuError('EINVAL', `${name} must be a Buffer, a Uint8Array or a record frame (a buffer of frameBytes(length) bytes with the payload at RECORD_HEADER_BYTES)`);
 }

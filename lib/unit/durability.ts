@@ -54,7 +54,16 @@ export type DurabilitySupport = Readonly<Partial<Record<string, true>>>;
 export interface RegionCapabilities {
   readonly type: RegionType;
   readonly durabilities: DurabilitySupport;
+  /**
+   * write() has copied `data` by the time it returns, so the caller may change its buffer at
+   * once (a large checkpoint record is then written from the caller's own buffer, no copy).
+   * Otherwise the buffer must stay as it is until the write settles (RemoteRegion sends it).
+   */
+  readonly copiesOnWrite: boolean;
 }
+
+/** The Region types whose write() copies before it returns (into the mapping). */
+const COPIES_ON_WRITE: readonly RegionType[] = ['LocalRegion'];
 
 const BY_NAME: ReadonlyMap<string, DurabilityLevel> = new Map(DURABILITY_LEVELS.map((level) => [level.name, level]));
 const BY_WIRE_CODE: ReadonlyArray<Durability | undefined> = (() => {
@@ -67,7 +76,7 @@ const BY_WIRE_CODE: ReadonlyArray<Durability | undefined> = (() => {
 export function capabilitiesOf(regionType: RegionType): RegionCapabilities {
   const support: Record<string, true> = Object.create(null);
   for (const level of DURABILITY_LEVELS) if ((level.regionTypes as readonly RegionType[]).includes(regionType)) support[level.name] = true;
-  return Object.freeze({ type: regionType, durabilities: Object.freeze(support) });
+  return Object.freeze({ type: regionType, durabilities: Object.freeze(support), copiesOnWrite: COPIES_ON_WRITE.includes(regionType) });
 }
 
 /** The level's wire code (for a level the caller already checked). */

@@ -204,7 +204,7 @@ export class LocalRegion implements Region {
       case 'EFENCED':
         return new PmuError('EFENCED', `${what} to region '${this.name}' refused: another writer took over (the fence epoch changed); stop writing and hand over`);
       case 'EIO':
-        return new PmuError('EIO', `${what} of ${length} bytes at offset ${offset} in region '${this.name}' of ${this.unit.file} is not acknowledged: a flush failed (msync EIO), so the unit no longer accepts writes (reads still work); close it and check the disk`, { cause: error });
+        return new PmuError('EIO', `${what} of ${length} bytes at offset ${offset} in region '${this.name}' of ${this.unit.file} is not acknowledged: writing to the file failed (EIO from msync, or from the pwrite of a large write), so the unit no longer accepts writes (reads still work); close it and check the disk`, { cause: error });
       default:
         return error;
     }

@@ -333,6 +333,28 @@ void PmFile::prefetch(uint64_t offset, uint64_t length) {
   }
 }
 
+Status PmFile::copy_in(uint64_t offset, const uint8_t* data, uint64_t length) {
+  if (!is_open()) return Status::kClosed;
+  if (read_only_) return Status::kInvalid;
+  if (offset > size_ || length > size_ - offset) return Status::kBounds;
+  const uint64_t end = offset + length;
+  const uint64_t first_page = (offset + kPageSize - 1) & ~(kPageSize - 1);  // <= end unless the write is inside one page
+  const uint64_t last_page = end & ~(kPageSize - 1);
+  if (first_page >= last_page) {
+    std::memcpy(map_ + offset, data, length);
+    return Status::kOk;
+  }
+  std::memcpy(map_ + offset, data, first_page - offset);
+  for (uint64_t at = first_page; at < last_page; at += kPageSize) {
+    if (!write_all(fd_, data + (at - offset), kPageSize, static_cast<off_t>(at))) {
+      failed_.store(true, std::memory_order_release);
+      return Status::kIo;
+    }
+  }
+  std::memcpy(map_ + last_page, data + (last_page - offset), end - last_page);
+  return Status::kOk;
+}
+
 Status PmFile::close() {
   if (!is_open()) return Status::kClosed;
   Status s = Status::kOk;

@@ -48,6 +48,14 @@ class PmFile {
   // folios (readahead allocates the smallest folio size), so the first write to each page is a
   // minor fault instead of a synchronous read from the device. Advisory: never fails.
   void prefetch(uint64_t offset, uint64_t length);
+  // Copies `length` bytes to [offset, offset + length) of the file (bounds checked by the
+  // caller): the whole pages inside by pwrite, one page per call, the partial ends by memcpy
+  // into the mapping. For large writes: a page that is not in the page cache is then not read
+  // from the device first (a full-page write needs no read), and no page is faulted into the
+  // mapping one at a time; one page per call keeps the page cache in 4 KiB folios (a large
+  // pwrite would make large ones, FLOORS.md's first trap). kIo, and the file failed, if a
+  // pwrite fails: nothing of the write is acknowledged.
+  Status copy_in(uint64_t offset, const uint8_t* data, uint64_t length);
 
   // Makes a file of `size` bytes, every block allocated (posix_fallocate, so a full disk fails
   // here with ENOSPC) and then written with zeros (so no first write pays to convert an

@@ -27,7 +27,8 @@ bool fill_random(uint8_t* out, size_t n) {
 
 uint64_t round_up_page(uint64_t n) { return (n + kPageSize - 1) & ~(kPageSize - 1); }
 
-constexpr uint64_t kPrefetchMax = 64ull << 20;  // of a new region, read into the page cache at once
+constexpr uint64_t kPrefetchMax = 64ull << 20;
+constexpr uint64_t kCopyInMin = 1ull << 20;  // writes this large go in by pwrite (PmFile::copy_in)  // of a new region, read into the page cache at once
 
 }  // namespace
 
@@ -446,7 +447,12 @@ Status Unit::write(uint32_t handle, uint64_t vaddr, const uint8_t* data, uint64_
     auto* word = reinterpret_cast<uint64_t*>(file_.data() + fence_offset);
     if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != options.fence_epoch) return Status::kFenced;
   }
-  if (length > 0) std::memcpy(file_.data() + offset, data, length);
+  if (length >= kCopyInMin) {
+    s = file_.copy_in(offset, data, length);
+    if (s != Status::kOk) return s;
+  } else if (length > 0) {
+    std::memcpy(file_.data() + offset, data, length);
+  }
   if (options.sync) return file_.flush(offset, length);
   if (options.join_group) extend_pending(offset, length);
   return Status::kOk;

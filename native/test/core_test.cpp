@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -476,6 +477,42 @@ TEST(write_read_round_trips_and_persist) {
   std::vector<uint8_t> bytes = file_bytes(path);
   REQUIRE(bytes.size() >= offset + 12);
   CHECK(std::memcmp(bytes.data() + offset, cross, 12) == 0);
+}
+
+TEST(large_writes_go_in_by_pwrite_and_land_where_small_ones_do) {
+  // 1 MiB and more take PmFile::copy_in (whole pages by pwrite, partial ends by memcpy):
+  // unaligned at both ends, aligned, and the bytes either side untouched.
+  Unit unit;
+  std::string path;
+  REQUIRE(make_unit(unit, &path, 8ull << 20));
+  const uint64_t length = 4ull << 20;
+  RegionEntry r = add(unit, "big", length);
+  REQUIRE(r.handle != 0);
+  const uint64_t sizes[] = {1ull << 20, (1ull << 20) + 4097, (2ull << 20) + 1};
+  const uint64_t offsets[] = {0, 1, 4095, 4096, 5000};
+  for (uint64_t size : sizes) {
+    for (uint64_t at : offsets) {
+      std::vector<uint8_t> zeros(length, 0);
+      CHECK_ST(unit.write(r.handle, r.vbase, zeros.data(), length, kPlain), kOk);
+      std::vector<uint8_t> data = random_bytes(size, static_cast<uint32_t>(size + at));
+      CHECK_ST(unit.write(r.handle, r.vbase + at, data.data(), size, kPlain), kOk);
+      std::vector<uint8_t> got(length, 0xEE);
+      CHECK_ST(unit.read(r.handle, r.vbase, got.data(), length), kOk);
+      CHECK(std::memcmp(got.data() + at, data.data(), size) == 0);
+      CHECK(std::all_of(got.begin(), got.begin() + static_cast<std::ptrdiff_t>(at), [](uint8_t b) { return b == 0; }));
+      CHECK(std::all_of(got.begin() + static_cast<std::ptrdiff_t>(at + size), got.end(), [](uint8_t b) { return b == 0; }));
+    }
+  }
+  // Flushed, it survives a reopen like a small write.
+  std::vector<uint8_t> data = random_bytes((1ull << 20) + 3, 77);
+  Unit::WriteOptions sync;
+  sync.sync = true;
+  CHECK_ST(unit.write(r.handle, r.vbase + 4093, data.data(), data.size(), sync), kOk);
+  REQUIRE(reopen(unit, path) == Status::kOk);
+  std::vector<uint8_t> got(data.size(), 0);
+  CHECK_ST(unit.read(r.handle, r.vbase + 4093, got.data(), got.size()), kOk);
+  CHECK(got == data);
+  CHECK(unit.close() == Status::kOk);
 }
 
 TEST(every_bounds_edge_is_refused) {

@@ -100,6 +100,38 @@ export function sealFrame(header: Omit<RecordHeader, 'length'>, frame: RecordFra
   return buffer.subarray(0, end + END_MARK_BYTES);
 }
 
+/**
+ * A large payload appended from the caller's own buffer (a Region that copies on write): its
+ * record is written in parts, the payload and its padding first and the header last, so the
+ * payload is copied once (into the mapping) and not first into a record buffer.
+ */
+export interface SplitPayload {
+  payload: Uint8Array;
+  /** Payload bytes (payload.length). */
+  length: number;
+}
+
+/** Payloads from this size are written split (a copy of 256 KiB costs ~0.1 ms; of 16 MiB, 2–15 ms with page faults). */
+export const SPLIT_PAYLOAD_BYTES = 256 * 1024;
+
+export function isSplitPayload(value: RecordFrame | SplitPayload): value is SplitPayload {
+  return (value as SplitPayload).payload !== undefined;
+}
+
+/**
+ * The header and the tail (padding, then the end mark's zeros) of a split record; the CRC
+ * covers the caller's payload in place. Same bytes as sealFrame's, in three pieces.
+ */
+export function sealSplit(header: Omit<RecordHeader, 'length'>, split: SplitPayload, logId: number): { head: Buffer; tail: Buffer } {
+  const length = split.payload.length;
+  const head = Buffer.allocUnsafe(RECORD_HEADER_BYTES);
+  writeHeaderFields(head, header.sequence, header.position, header.durable, header.epoch, length, header.type);
+  const headerCrc = crc32c(head.subarray(0, CRC_OFFSET), logId);
+  head.writeUInt32LE(crc32c(split.payload, headerCrc), CRC_OFFSET);
+  const tail = Buffer.alloc(recordBytes(length) - RECORD_HEADER_BYTES - length + END_MARK_BYTES);
+  return { head, tail };
+}
+
 /** The whole record in one buffer, so it is published by one write call. */
 export function encodeRecord(header: Omit<RecordHeader, 'length'>, payload: Uint8Array, logId: number): Buffer {
   return sealFrame(header, frameFor(payload), logId).subarray(0, recordBytes(payload.length));
