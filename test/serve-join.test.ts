@@ -90,7 +90,11 @@ run('pmu serve --join before etcd and the set exist', () => {
     } finally {
       directory.close();
     }
-    seen = await metrics();
+    // The endpoint reuses a page for up to 1 s (minIntervalMs): wait for a fresh one to say so.
+    seen = await waitFor('pmu_mirror_joined 1 on a fresh metrics page', async () => {
+      const now = await metrics();
+      return now.joined === 1 && now;
+    }, 10_000, 50);
     expect(seen.joined).toBe(1);
     expect(log.some((line) => line.event === 'join.done')).toBe(true);
     const joinedStatus = await cli(['cluster', 'status']);
