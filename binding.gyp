@@ -12,6 +12,7 @@
         "native/binding/unit_wrap.cpp",
         "native/binding/flush_worker.cpp",
         "native/binding/checksum_worker.cpp",
+        "native/binding/create_region_worker.cpp",
         "native/binding/create_worker.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -68,6 +68,8 @@ async function main() {
   let points = 0;
   let rounds = 0;
   let torn = 0;
+  /** Operations the workloads made, summed: shows which paths the crash points covered. */
+  const ops = {};
   const byKind = new Map();
   const examples = [];
   const record = (failure, where, imagePath) => {
@@ -87,6 +89,7 @@ async function main() {
       const file = path.join(dir, `unit-${seed}.pmu`);
       recorder.watch(file);
       const model = await runWorkload({ pmu, recorder, file, seed, steps: opts.steps });
+      for (const [op, n] of Object.entries(model.ops)) ops[op] = (ops[op] ?? 0) + n;
       rounds++;
       const count = recorder.pointCount();
       let chosen = Array.from({ length: count }, (_, i) => i);
@@ -133,7 +136,7 @@ async function main() {
   }
   const seconds = (Date.now() - started) / 1000;
   const failures = [...byKind.values()].reduce((a, b) => a + b, 0);
-  const summary = { states, crashPoints: points, workloads: rounds, tornPages: torn, failures, byKind: Object.fromEntries(byKind), seconds, examples };
+  const summary = { states, crashPoints: points, workloads: rounds, tornPages: torn, failures, byKind: Object.fromEntries(byKind), seconds, ops, examples };
   if (!opts.repro) {
     console.log(`crash states explored: ${states} (${points} crash points over ${rounds} workloads, ${torn} torn pages) in ${seconds.toFixed(1)} s`);
     console.log(`failures: ${failures}${failures ? ` ${JSON.stringify(summary.byKind)}` : ''}`);

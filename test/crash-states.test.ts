@@ -122,11 +122,14 @@ describe('crash states', () => {
   test(`a bounded run of ${BOUNDED_STATES} crash states recovers every acknowledged write`, async () => {
     const keep = tempDir('pmu-crash-failures-');
     const { code, stdout, stderr } = await runNode([DRIVER, '--states', String(BOUNDED_STATES), '--json', '--keep', keep], 180_000);
-    const summary = lastJson(stdout) as { states: number; failures: number; byKind: Record<string, number>; examples: Array<{ kind: string; detail: string; repro: string }> };
+    const summary = lastJson(stdout) as { states: number; failures: number; byKind: Record<string, number>; ops: Record<string, number>; examples: Array<{ kind: string; detail: string; repro: string }> };
     // On failure, say what was lost and how to reproduce it.
     const report = summary.examples.map((e) => `${e.kind}: ${e.detail}\n  ${e.repro}`).join('\n');
     expect({ failures: summary.failures, byKind: summary.byKind, report }).toEqual({ failures: 0, byKind: {}, report: '' });
     expect(summary.states).toBe(BOUNDED_STATES);
+    // The crash points covered local creates in reused space (region-create), some of them zeroed on the pool (createRegionAsync).
+    expect(summary.ops['region-create']).toBeGreaterThan(0);
+    expect(summary.ops['region-create-async']).toBeGreaterThan(0);
     expect(stderr).toBe('');
     expect(code).toBe(0);
   }, 180_000);

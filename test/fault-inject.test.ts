@@ -110,6 +110,28 @@ suite('embedded, under strace', () => {
     expect(ok.result.close.ok).toBe(true);
   });
 
+  test('createRegionAsync in reused space, its zero-fill on the pool: fdatasync EIO is EIO and final, a pwrite ENOSPC a clean ENOSPC; the region is never in the table', async () => {
+    const file = tempFile();
+    const unit = PersistentMemoryUnit.open(file, { size: 4 << 20, maxRegions: 16 });
+    unit.createRegion('r', 4096);
+    unit.createRegion('old', 256 << 10).writeSync(0, Buffer.alloc(256 << 10, 0xab));
+    unit.deleteRegion('old');
+    await unit.close();
+    const eio = await runScenario(['fdatasync:error=EIO'], 'reuse-extent', [file, String(256 << 10), 'async']);
+    expect(eio.signal).toBeNull();
+    expect(eio.result.created).toMatchObject({ ok: false, code: 'EIO', message: expect.stringMatching(/fdatasync/) });
+    expect(eio.result.write).toMatchObject({ ok: false, code: 'EIO' });
+    expect(regionsOf(file).names).toEqual(['r']);
+    const full = await runScenario(['pwrite64:error=ENOSPC'], 'reuse-extent', [file, String(256 << 10), 'async']);
+    expect(full.result.created).toMatchObject({ ok: false, code: 'ENOSPC' });
+    expect(full.result.write.ok).toBe(true);
+    expect(full.result.close.ok).toBe(true);
+    expect(regionsOf(file).names).toEqual(['r']);
+    const ok = await runScenario([], 'reuse-extent', [file, String(256 << 10), 'async']);
+    expect(ok.result.created).toMatchObject({ ok: true, value: 'again' });
+    expect(regionsOf(file).names.sort()).toEqual(['again', 'r']);
+  });
+
   test('an fsync error at open fails the open with EIO instead of being swallowed', async () => {
     const file = await unitWithRegion();
     const run = await runScenario(['fsync:error=EIO'], 'open', [file]);

@@ -1,5 +1,5 @@
 /**
- * Pool work of a unit other than group commit (checksums): counted while it runs, so close()
+ * Pool work of a unit other than group commit (checksums, region creates): counted while it runs, so close()
  * can wait for it. The addon refuses to close (EBUSY) while a worker is in flight, because the
  * worker reads the mapping.
  */

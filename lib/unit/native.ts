@@ -60,6 +60,8 @@ export interface NativeUnit {
   info(): NativeInfo;
   regions(): NativeEntry[];
   createRegion(name: string, length: number, owner: string): NativeEntry;
+  /** The same, its zero-fill on the libuv pool: a refusal throws now; else `done` follows (entry on OK). */
+  createRegionAsync(name: string, length: number, owner: string, done: (status: number, entry: NativeEntry | undefined, detail: string) => void): void;
   deleteRegion(handle: number): void;
   setGrants(handle: number, grants: Array<{ user: string; rights: number }>): void;
   write(handle: number, vaddr: number, data: Uint8Array, flags: number, fenceVaddr?: number, fenceEpoch?: bigint): number;

@@ -208,6 +208,41 @@ export class PersistentMemoryUnit {
     return new LocalRegion(this.access, entry);
   }
 
+  /**
+   * createRegion without blocking the event loop for the zero-fill: the checks, and the
+   * reservation of the extent and the name, happen now (a refusal rejects at once); writing
+   * zeros over space a deleted region used (1–2 s per GiB) runs on the libuv pool; the table
+   * commit follows on this thread. The region is in the table (listRegions, openRegion, every
+   * client) only once it resolves; a crash before leaves its extent free. close() waits for it.
+   */
+  createRegionAsync(name: string, size: number, options: { owner?: string } = {}): Promise<LocalRegion> {
+    try {
+      checkNewName('region name', name, NAME_MAX_BYTES);
+      checkInteger('size', size, 1);
+      const owner = options.owner === undefined ? '' : checkName('owner', options.owner, USER_MAX_BYTES);
+      this.assertOpen();
+      const created = new Promise<NativeEntry>((resolve, reject) => {
+        this.native.createRegionAsync(name, size, owner, (status, entry, detail) => {
+          if (status === STATUS_OK && entry) resolve(entry);
+          else reject(statusErrorWithDetail(status, detail));
+        });
+      });
+      return this.access.inFlight.track(created).then(
+        (entry) => {
+          this.byName?.set(entry.name, entry);
+          return new LocalRegion(this.access, entry);
+        },
+        (error: unknown) => {
+          this.byName = undefined;
+          throw error;
+        },
+      );
+    } catch (error) {
+      this.byName = undefined;
+      return Promise.reject(error);
+    }
+  }
+
   openRegion(name: string): LocalRegion {
     return new LocalRegion(this.access, this.entry(name));
   }
@@ -308,7 +343,7 @@ export class PersistentMemoryUnit {
   closeSync(): void {
     if (this.closed) return;
     if (this.access.groupCommit.busy) throw new PmuError('EBUSY', 'durable writes are still waiting for their flush: await close() instead of closeSync()');
-    if (this.access.inFlight.busy) throw new PmuError('EBUSY', 'a checksum is still running on the libuv pool: await close() instead of closeSync()');
+    if (this.access.inFlight.busy) throw new PmuError('EBUSY', 'a checksum or a region create is still running on the libuv pool: await close() instead of closeSync()');
     this.native.close();
     this.closed = true;
   }

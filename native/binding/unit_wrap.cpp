@@ -1,10 +1,12 @@
 #include "unit_wrap.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "args.h"
 #include "checksum_worker.h"
+#include "create_region_worker.h"
 #include "flush_worker.h"
 
 namespace pmu_binding {
@@ -77,6 +79,7 @@ Napi::Function NativeUnit::Define(Napi::Env env) {
                          InstanceMethod<&NativeUnit::Info>("info"),
                          InstanceMethod<&NativeUnit::Regions>("regions"),
                          InstanceMethod<&NativeUnit::CreateRegion>("createRegion"),
+                         InstanceMethod<&NativeUnit::CreateRegionAsync>("createRegionAsync"),
                          InstanceMethod<&NativeUnit::DeleteRegion>("deleteRegion"),
                          InstanceMethod<&NativeUnit::SetGrants>("setGrants"),
                          InstanceMethod<&NativeUnit::Write>("write"),
@@ -148,6 +151,24 @@ Napi::Value NativeUnit::CreateRegion(const Napi::CallbackInfo& info) {
                                       info[2].As<Napi::String>().Utf8Value(), &created, &detail);
   if (s != pmu::Status::kOk) return ThrowStatus(env, s, detail);
   return EntryToObject(env, *created);
+}
+
+// createRegionAsync(name, length, owner, callback(status, entry | undefined, detail)): the checks
+// and the reservation now (a refusal throws, as createRegion's does), the zero-fill on the
+// pool, the table commit back on this thread (CreateRegionWorker).
+Napi::Value NativeUnit::CreateRegionAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t length;
+  if (!info[0].IsString() || !ToU64(info[1], &length) || !info[2].IsString() || !info[3].IsFunction())
+    return Invalid(env, "createRegionAsync(name: string, length: integer, owner: string, callback)");
+  pmu::Unit::CreateReservation reservation;
+  std::string detail;
+  pmu::Status s = unit_.begin_create_region(info[0].As<Napi::String>().Utf8Value(), length,
+                                            info[2].As<Napi::String>().Utf8Value(), &reservation, &detail);
+  if (s != pmu::Status::kOk) return ThrowStatus(env, s, detail);
+  auto* worker = new CreateRegionWorker(info[3].As<Napi::Function>(), this, Value(), std::move(reservation));
+  worker->Queue();
+  return env.Undefined();
 }
 
 // deleteRegion(handle)

@@ -18,7 +18,7 @@ class NativeUnit : public Napi::ObjectWrap<NativeUnit> {
   ~NativeUnit() override;
 
   pmu::Unit& unit() { return unit_; }
-  // Flush and checksum workers in flight; close() refuses while any is, so the mapping outlives them.
+  // Flush, checksum and region-create workers in flight; close() refuses while any is, so the mapping outlives them.
   int inflight = 0;
 
  private:
@@ -27,6 +27,7 @@ class NativeUnit : public Napi::ObjectWrap<NativeUnit> {
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value Regions(const Napi::CallbackInfo& info);
   Napi::Value CreateRegion(const Napi::CallbackInfo& info);
+  Napi::Value CreateRegionAsync(const Napi::CallbackInfo& info);
   Napi::Value DeleteRegion(const Napi::CallbackInfo& info);
   Napi::Value SetGrants(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);

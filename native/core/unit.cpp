@@ -260,6 +260,7 @@ UnitInfo Unit::info() const {
 bool Unit::find_free_extent(uint64_t bytes, uint64_t* offset, uint64_t* largest) const {
   std::vector<std::pair<uint64_t, uint64_t>> used;
   for (const auto& e : entries_) used.emplace_back(e.phys_offset, e.extent);
+  for (const auto& r : reservations_) used.emplace_back(r.phys, r.extent);  // being zeroed for a create
   std::sort(used.begin(), used.end());
   uint64_t cursor = sb_.data_offset;
   *largest = 0;
@@ -314,6 +315,19 @@ Status Unit::commit(std::vector<RegionEntry> next_entries, Superblock next_sb) {
 
 Status Unit::create_region(const std::string& name, uint64_t length, const std::string& owner,
                            const RegionEntry** created, std::string* detail) {
+  CreateReservation reservation;
+  Status s = begin_create_region(name, length, owner, &reservation, detail);
+  if (s != Status::kOk) return s;
+  s = zero_for_create(reservation, detail);
+  if (s != Status::kOk) {
+    abort_create_region(reservation);
+    return s;
+  }
+  return finish_create_region(reservation, created, detail);
+}
+
+Status Unit::begin_create_region(const std::string& name, uint64_t length, const std::string& owner,
+                                 CreateReservation* reservation, std::string* detail) {
   if (!file_.is_open()) return Status::kClosed;
   if (file_.failed()) return Status::kIo;
   if (!valid_region_name(name)) {
@@ -328,11 +342,13 @@ Status Unit::create_region(const std::string& name, uint64_t length, const std::
     *detail = "region length must be between 1 byte and 64 TiB";
     return Status::kInvalid;
   }
-  if (find_by_name(name) != nullptr) {
-    *detail = "region '" + name + "' already exists; open it, or delete it first";
+  bool reserved_name = false;
+  for (const auto& r : reservations_) reserved_name = reserved_name || r.name == name;
+  if (find_by_name(name) != nullptr || reserved_name) {
+    *detail = reserved_name ? "region '" + name + "' is being created; open it once that is done" : "region '" + name + "' already exists; open it, or delete it first";
     return Status::kExists;
   }
-  if (entries_.size() >= sb_.max_regions) {
+  if (entries_.size() + reservations_.size() >= sb_.max_regions) {
     *detail = "the table holds at most " + std::to_string(sb_.max_regions) +
               " regions; delete one or create the file with a larger maxRegions";
     return Status::kTooMany;
@@ -345,37 +361,65 @@ Status Unit::create_region(const std::string& name, uint64_t length, const std::
               " bytes: delete a region, or create a larger unit";
     return Status::kNoSpace;
   }
-  // Virtual ranges are never reused, with a guard page between regions.
+  CreateReservation r;
+  r.id = next_reservation_++;
+  r.name = name;
+  r.owner = owner;
+  r.length = length;
+  r.phys = phys;
+  r.extent = extent;
+  // Only the part below the clean offset can hold a deleted region's bytes.
+  r.zero_end = std::min(phys + extent, sb_.clean_offset);
+  reservations_.push_back(r);
+  *reservation = std::move(r);
+  return Status::kOk;
+}
+
+Status Unit::zero_for_create(const CreateReservation& reservation, std::string* detail) {
+  // Zero the extent before the table points at it (a crash in between leaves it free).
+  if (reservation.phys >= reservation.zero_end) return Status::kOk;
+  return file_.zero_range(reservation.phys, reservation.zero_end - reservation.phys, detail);
+}
+
+void Unit::abort_create_region(const CreateReservation& reservation) {
+  for (auto it = reservations_.begin(); it != reservations_.end(); ++it) {
+    if (it->id == reservation.id) {
+      reservations_.erase(it);
+      return;
+    }
+  }
+}
+
+Status Unit::finish_create_region(const CreateReservation& reservation, const RegionEntry** created,
+                                  std::string* detail) {
+  // Released whatever happens below: a failed commit leaves the extent free, as before.
+  abort_create_region(reservation);
+  if (!file_.is_open()) return Status::kClosed;
+  if (file_.failed()) return Status::kIo;
+  // Virtual ranges are never reused, with a guard page between regions; taken now, not at
+  // begin, because other table updates may have committed meanwhile.
   uint64_t vbase = sb_.next_vaddr;
-  if (vbase > kMaxVirtualAddress - extent - kPageSize || sb_.next_handle > UINT32_MAX - 1) {
+  if (vbase > kMaxVirtualAddress - reservation.extent - kPageSize || sb_.next_handle > UINT32_MAX - 1) {
     *detail = "the file has used up its virtual address space or handles";
     return Status::kNoSpace;
   }
   RegionEntry e;
   e.handle = static_cast<uint32_t>(sb_.next_handle);
   e.vbase = vbase;
-  e.length = length;
-  e.phys_offset = phys;
-  e.extent = extent;
+  e.length = reservation.length;
+  e.phys_offset = reservation.phys;
+  e.extent = reservation.extent;
   e.created_generation = sb_.generation + 1;
-  e.name = name;
-  e.owner = owner;
+  e.name = reservation.name;
+  e.owner = reservation.owner;
   if (!fill_random(e.key, kKeySize)) {
     *detail = "getrandom failed";
     return Status::kSys;
   }
-  // Zero the extent before the table points at it (a crash in between leaves it free). Only
-  // the part below the clean offset can hold a deleted region's bytes.
-  uint64_t dirty_end = std::min(phys + extent, sb_.clean_offset);
-  if (phys < dirty_end) {
-    Status s = file_.zero_range(phys, dirty_end - phys, detail);
-    if (s != Status::kOk) return s;
-  }
-
   Superblock next_sb = sb_;
-  next_sb.clean_offset = std::max(sb_.clean_offset, phys + extent);
+  next_sb.clean_offset = std::max(sb_.clean_offset, reservation.phys + reservation.extent);
   next_sb.next_handle = sb_.next_handle + 1;
-  next_sb.next_vaddr = vbase + extent + kPageSize;
+  next_sb.next_vaddr = vbase + reservation.extent + kPageSize;
   std::vector<RegionEntry> next = entries_;
   next.push_back(e);
   Status s = commit(std::move(next), next_sb);
@@ -383,7 +427,7 @@ Status Unit::create_region(const std::string& name, uint64_t length, const std::
   // The extent's blocks are written zeros, but not in the page cache (the zero-fill dropped
   // them): without this, each first write would wait for a 4 KiB read from the device and
   // cost ~1.5x a rewrite. Capped: a huge region is read in as it is used.
-  file_.prefetch(phys, std::min<uint64_t>(extent, kPrefetchMax));
+  file_.prefetch(reservation.phys, std::min<uint64_t>(reservation.extent, kPrefetchMax));
   *created = find_by_handle(e.handle);
   return Status::kOk;
 }

@@ -89,6 +89,30 @@ class Unit {
   // PMM operations: each commits a new ATT copy (crash-atomic) before it returns.
   Status create_region(const std::string& name, uint64_t length, const std::string& owner,
                        const RegionEntry** created, std::string* detail);
+  // The same create in three steps, so the zero-fill (seconds per GiB in space a deleted
+  // region used) can run off the owning thread. begin (owning thread): every check, then the
+  // extent and the name are reserved (no other create takes them; other table updates go on).
+  // zero (any thread): writes zeros over the part of the extent that may hold old bytes; it
+  // touches no table state. finish (owning thread): commits the table, which names the region
+  // only now (a crash before leaves the extent free), and releases the reservation; abort
+  // releases it without a commit. Every begin that succeeds is followed by finish or abort.
+  struct CreateReservation {
+    uint64_t id = 0;
+    std::string name;
+    std::string owner;
+    uint64_t length = 0;
+    uint64_t phys = 0;
+    uint64_t extent = 0;
+    uint64_t zero_end = 0;  // [phys, zero_end) needs zeroing (empty when zero_end <= phys)
+  };
+  Status begin_create_region(const std::string& name, uint64_t length, const std::string& owner,
+                             CreateReservation* reservation, std::string* detail);
+  Status zero_for_create(const CreateReservation& reservation, std::string* detail);
+  Status finish_create_region(const CreateReservation& reservation, const RegionEntry** created,
+                              std::string* detail);
+  void abort_create_region(const CreateReservation& reservation);
+  // Creates in flight (begun, not yet finished or aborted).
+  size_t creates_in_flight() const { return reservations_.size(); }
   Status delete_region(uint32_t handle);
   Status set_grants(uint32_t handle, const std::vector<Grant>& grants, std::string* detail);
 
@@ -145,6 +169,8 @@ class Unit {
   std::unordered_map<uint32_t, size_t> by_handle_;
   FlushSpan pending_;
   std::string recovery_note_;
+  std::vector<CreateReservation> reservations_;
+  uint64_t next_reservation_ = 1;
 };
 
 }  // namespace pmu

@@ -515,6 +515,45 @@ TEST(large_writes_go_in_by_pwrite_and_land_where_small_ones_do) {
   CHECK(unit.close() == Status::kOk);
 }
 
+TEST(create_in_three_steps_reserves_the_extent_and_the_name) {
+  // begin / zero / finish (the async create): until finish, the region is not in the table,
+  // its name and extent are taken, other table updates go on; abort gives both back.
+  Unit unit;
+  std::string path;
+  REQUIRE(make_unit(unit, &path, 4ull << 20));
+  std::string detail;
+  Unit::CreateReservation big;
+  CHECK_ST(unit.begin_create_region("big", 1ull << 20, "alice", &big, &detail), kOk);
+  CHECK_EQ(unit.creates_in_flight(), size_t{1});
+  CHECK(unit.find_by_name("big") == nullptr);
+  Unit::CreateReservation twin;
+  CHECK_ST(unit.begin_create_region("big", 4096, "", &twin, &detail), kExists);
+  const RegionEntry* small = nullptr;
+  CHECK_ST(unit.create_region("small", 4096, "", &small, &detail), kOk);
+  REQUIRE(small != nullptr);
+  // The small region went beside the reserved extent, not into it.
+  CHECK(small->phys_offset >= big.phys + big.extent || small->phys_offset + small->extent <= big.phys);
+  CHECK_ST(unit.zero_for_create(big, &detail), kOk);
+  const RegionEntry* created = nullptr;
+  CHECK_ST(unit.finish_create_region(big, &created, &detail), kOk);
+  REQUIRE(created != nullptr);
+  CHECK_EQ(created->phys_offset, big.phys);
+  CHECK_EQ(created->owner, std::string("alice"));
+  CHECK_EQ(unit.creates_in_flight(), size_t{0});
+  // An aborted create leaves nothing: the name and the extent are free again.
+  Unit::CreateReservation gone;
+  CHECK_ST(unit.begin_create_region("gone", 8192, "", &gone, &detail), kOk);
+  unit.abort_create_region(gone);
+  CHECK_EQ(unit.creates_in_flight(), size_t{0});
+  const RegionEntry* again = nullptr;
+  CHECK_ST(unit.create_region("gone", 8192, "", &again, &detail), kOk);
+  REQUIRE(again != nullptr);
+  CHECK_EQ(again->phys_offset, gone.phys);
+  REQUIRE(reopen(unit, path) == Status::kOk);
+  CHECK(unit.find_by_name("big") != nullptr);
+  CHECK(unit.close() == Status::kOk);
+}
+
 TEST(every_bounds_edge_is_refused) {
   Unit unit;
   std::string path;

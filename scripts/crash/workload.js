@@ -224,6 +224,12 @@ async function runWorkload({ pmu, recorder, file, seed, steps }) {
           const e = model.regions.begin(name, 'exists', count(), true);
           region = await client.createRegion(name, size);
           model.regions.ack(e, count());
+        } else if (r.chance(0.5)) {
+          // The zero-fill of reused space on the libuv pool, the commit after it.
+          tally('region-create-async');
+          const e = model.regions.begin(name, 'exists', count(), true);
+          region = await unit.createRegionAsync(name, size);
+          model.regions.ack(e, count());
         } else {
           region = createRegion(name, size);
         }

@@ -59,18 +59,22 @@ export function onCreate(session: Session, id: number, body: Buffer): void {
   checkWellFormed('region name', request.name);
   checkWellFormed('owner', owner);
   if (Array.isArray(request.grants)) for (const grant of request.grants) checkWellFormed('grant user', (grant as { user?: unknown } | null)?.user);
-  unit.createRegion(request.name as string, request.size as number, { owner: owner as string });
-  if (request.grants !== undefined) {
-    try {
-      unit.setGrants(request.name as string, request.grants as Grant[]);
-    } catch (error) {
-      // Never leave a half-made region behind: it would carry the wrong protection.
-      unit.deleteRegion(request.name as string);
-      throw error;
+  // The zero-fill of space a deleted region used runs on the libuv pool (seconds per GiB):
+  // every other connection is served meanwhile, and the region appears only once it is done.
+  const created = unit.createRegionAsync(request.name as string, request.size as number, { owner: owner as string }).then(() => {
+    if (request.grants !== undefined) {
+      try {
+        unit.setGrants(request.name as string, request.grants as Grant[]);
+      } catch (error) {
+        // Never leave a half-made region behind: it would carry the wrong protection.
+        unit.deleteRegion(request.name as string);
+        throw error;
+      }
     }
-  }
-  session.host.log.info('region.created', { region: request.name, size: request.size, by: session.principal.user });
-  replyJson(session, id, describe(session, toRegionInfo(unit.entry(request.name as string))));
+    session.host.log.info('region.created', { region: request.name, size: request.size, by: session.principal.user });
+    return Buffer.from(JSON.stringify(describe(session, toRegionInfo(unit.entry(request.name as string)))), 'utf8');
+  });
+  session.track(id, created);
 }
 
 export function onDelete(session: Session, id: number, body: Buffer): void {
