@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 namespace pmu {
 
@@ -15,6 +16,10 @@ namespace {
 
 constexpr size_t kZeroChunk = 1 << 20;      // one pwrite
 constexpr uint64_t kZeroBatch = 64ull << 20;  // between fdatasyncs: bounds the dirty page cache
+// For a region's create, which runs while the unit serves: a durable write's msync queues
+// behind at most this much of the zero-fill's write-back on the device.
+constexpr uint64_t kZeroRangeBatch = 1ull << 20;
+constexpr int kYieldMaxPauses = 40;  // 2 ms of 50 µs pauses a batch at most
 const uint8_t kZeros[kZeroChunk] = {};
 
 std::string errno_text(const char* syscall, const std::string& path, int err) {
@@ -51,10 +56,18 @@ struct SysError {
 // the page cache removes the large folios that big pwrites leave, which would otherwise turn
 // a later 4 KiB msync into a write-back of up to 2 MiB (trap 1). Folios the mapping already
 // holds are kept by the kernel, and those were faulted in one page at a time (MADV_RANDOM).
-bool write_zeros(int fd, uint64_t offset, uint64_t length, const Progress& progress, SysError* error) {
+// With `yield_to` (a region's create while the unit serves): before each batch, waits while a
+// durable flush is in flight (up to kYieldMax a batch, so the create always progresses), so a
+// client's msync does not queue behind the zero-fill's write-back on the device.
+bool write_zeros(int fd, uint64_t offset, uint64_t length, const Progress& progress, SysError* error,
+                 uint64_t batch_bytes = kZeroBatch, const std::atomic<int>* yield_to = nullptr) {
   uint64_t done = 0;
   while (done < length) {
-    uint64_t batch = length - done < kZeroBatch ? length - done : kZeroBatch;
+    if (yield_to != nullptr) {
+      const timespec pause{0, 50 * 1000};  // 50 µs
+      for (int waited = 0; yield_to->load(std::memory_order_acquire) > 0 && waited < kYieldMaxPauses; waited++) ::nanosleep(&pause, nullptr);
+    }
+    uint64_t batch = length - done < batch_bytes ? length - done : batch_bytes;
     uint64_t batch_start = offset + done;
     for (uint64_t at = 0; at < batch; at += kZeroChunk) {
       size_t n = static_cast<size_t>(batch - at < kZeroChunk ? batch - at : kZeroChunk);
@@ -293,7 +306,10 @@ Status PmFile::flush(uint64_t offset, uint64_t length) {
   uint64_t end = offset + length;  // <= size_, which is page-aligned, so rounding up stays inside
   end = (end + kPageSize - 1) & ~(kPageSize - 1);
   if (end > size_) end = size_;
-  if (::msync(map_ + start, end - start, MS_SYNC) != 0) {
+  flushes_in_flight_.fetch_add(1, std::memory_order_acq_rel);
+  const int rc = ::msync(map_ + start, end - start, MS_SYNC);
+  flushes_in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+  if (rc != 0) {
     failed_.store(true, std::memory_order_release);
     return Status::kIo;
   }
@@ -307,7 +323,7 @@ Status PmFile::zero_range(uint64_t offset, uint64_t length, std::string* detail)
   if (offset > size_ || length > size_ - offset) return Status::kBounds;
   if (length == 0) return Status::kOk;
   SysError failure;
-  if (write_zeros(fd_, offset, length, nullptr, &failure)) return Status::kOk;
+  if (write_zeros(fd_, offset, length, nullptr, &failure, kZeroRangeBatch, &flushes_in_flight_)) return Status::kOk;
   *detail = errno_text(failure.call, path_, failure.err) + " while zeroing " + std::to_string(length) +
             " bytes at offset " + std::to_string(offset);
   // A pwrite over allocated blocks that finds no space (a copy-on-write file system) touched no

@@ -80,6 +80,8 @@ class PmFile {
   uint64_t size_ = 0;
   bool read_only_ = false;
   std::atomic<bool> failed_{false};
+  // msyncs running now (any thread): a region's zero-fill gives way to them (zero_range).
+  std::atomic<int> flushes_in_flight_{0};
   std::string path_;
 };
 
