@@ -107,7 +107,7 @@ const CHARTS = [
   },
   {
     file: 'record-size.svg',
-    caption: "Durable append throughput against memcpy + msync of the same size in C. Small records are bounded by the msync per append (MB/s grows with the record size, pmu at 60–85% of the floor: the record header, its CRC32C and the ring's cursor). At 16 MiB pmu falls to about a third of the floor because it makes three passes over the record on the CPU before the msync, where the floor makes one: `node bench/tools/append-parts.js --mib 16` timed, per append, a copy into a fresh record buffer at 2–15 ms (page faults of new memory), its CRC32C at 2.2 ms, the copy into the mapping at 16–19 ms and the msync at 19–21 ms, 44–58 ms for a whole append against 28–30 ms for the floor's memcpy + msync (50 ms cold). A payload built in place (a record frame, docs/CHECKPOINT.md) skips the first copy; smaller records do not show it because the msync dominates.",
+    caption: "Durable append throughput against memcpy + msync of the same size in C. Small records are bounded by the msync per append (the record header, its CRC32C and the ring's cursor come on top). A record of 256 KiB or more is written from the caller's own buffer (no copy into a record buffer: payload and padding first, the header last), and a write of 1 MiB or more goes into the file by pwrite, a 4 KiB page per call, so no page is read from the device or faulted into the mapping one at a time before it is overwritten; what is left at 16 MiB is the CRC32C pass and the copy (`node bench/tools/append-parts.js --mib 16` times the parts).",
     title: 'Durable append throughput vs record size',
     x: { label: 'record size', log: true, format: bytes, ticks: SIZE_TICKS },
     y: { label: 'MB/s', log: true, format: mbs },
