@@ -6,9 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <vector>
 
 namespace pmu {
 
@@ -354,18 +356,38 @@ Status PmFile::copy_in(uint64_t offset, const uint8_t* data, uint64_t length) {
   if (read_only_) return Status::kInvalid;
   if (offset > size_ || length > size_ - offset) return Status::kBounds;
   const uint64_t end = offset + length;
-  const uint64_t first_page = (offset + kPageSize - 1) & ~(kPageSize - 1);  // <= end unless the write is inside one page
+  const uint64_t first_page = (offset + kPageSize - 1) & ~(kPageSize - 1);
   const uint64_t last_page = end & ~(kPageSize - 1);
   if (first_page >= last_page) {
     std::memcpy(map_ + offset, data, length);
     return Status::kOk;
   }
+  // Which whole pages are in the page cache: those are copied through the mapping (a hot
+  // rewrite stays a memcpy); the others by pwrite. If mincore fails, everything is copied.
+  const uint64_t pages = (last_page - first_page) / kPageSize;
+  std::vector<unsigned char> resident(static_cast<size_t>(pages), 1);
+  if (::mincore(map_ + first_page, static_cast<size_t>(last_page - first_page), resident.data()) != 0) {
+    std::fill(resident.begin(), resident.end(), static_cast<unsigned char>(1));
+  }
   std::memcpy(map_ + offset, data, first_page - offset);
-  for (uint64_t at = first_page; at < last_page; at += kPageSize) {
-    if (!write_all(fd_, data + (at - offset), kPageSize, static_cast<off_t>(at))) {
-      failed_.store(true, std::memory_order_release);
-      return Status::kIo;
+  uint64_t page = 0;
+  while (page < pages) {
+    const bool in_cache = (resident[page] & 1) != 0;
+    uint64_t run = page;
+    while (run < pages && ((resident[run] & 1) != 0) == in_cache) run++;
+    const uint64_t at = first_page + page * kPageSize;
+    const uint64_t bytes = (run - page) * kPageSize;
+    if (in_cache) {
+      std::memcpy(map_ + at, data + (at - offset), bytes);
+    } else {
+      for (uint64_t p = at; p < at + bytes; p += kPageSize) {
+        if (!write_all(fd_, data + (p - offset), kPageSize, static_cast<off_t>(p))) {
+          failed_.store(true, std::memory_order_release);
+          return Status::kIo;
+        }
+      }
     }
+    page = run;
   }
   std::memcpy(map_ + last_page, data + (last_page - offset), end - last_page);
   return Status::kOk;

@@ -48,9 +48,9 @@ class PmFile {
   // folios (readahead allocates the smallest folio size), so the first write to each page is a
   // minor fault instead of a synchronous read from the device. Advisory: never fails.
   void prefetch(uint64_t offset, uint64_t length);
-  // Copies `length` bytes to [offset, offset + length) of the file (bounds checked by the
-  // caller): the whole pages inside by pwrite, one page per call, the partial ends by memcpy
-  // into the mapping. For large writes: a page that is not in the page cache is then not read
+  // Copies `length` bytes to [offset, offset + length) of the file (bounds checked here): the
+  // whole pages inside that are not in the page cache (mincore) by pwrite, one page per call;
+  // the others, and the partial ends, by memcpy into the mapping. For large writes: a page that is not in the page cache is then not read
   // from the device first (a full-page write needs no read), and no page is faulted into the
   // mapping one at a time; one page per call keeps the page cache in 4 KiB folios (a large
   // pwrite would make large ones, FLOORS.md's first trap). kIo, and the file failed, if a
