@@ -88,7 +88,7 @@ describe('the recording addon', () => {
 });
 
 describe('found by the enumeration, checked under every sector mask', () => {
-  let cases: { metadata: { images: number; refused: number; wrong: number; examples: string[] }; overwrite: { images: number; lost: number; examples: string[] } };
+  let cases: { metadata: { images: number; refused: number; wrong: number; examples: string[] }; overwrite: { images: number; lost: number; examples: string[] }; zeroing: { points: number; images: number; freed: number; created: number; wrong: number; examples: string[] } };
 
   beforeAll(async () => {
     const { code, stdout, stderr } = await runNode([TORN_CASES, tempDir('pmu-crash-torn-')], 120_000);
@@ -101,6 +101,14 @@ describe('found by the enumeration, checked under every sector mask', () => {
     // so a CRC over whole entries is the same for any content (the CRC residue).
     expect(cases.metadata.images).toBeGreaterThanOrEqual(512);
     expect({ refused: cases.metadata.refused, wrong: cases.metadata.wrong, examples: cases.metadata.examples }).toEqual({ refused: 0, wrong: 0, examples: [] });
+  });
+
+  test('a crash midway through zeroing for a create in reused space leaves the extent free (or the region whole and zero)', () => {
+    // Points: the zeroing's fdatasync (its zeros dirty: old, new or torn) and the table commit's.
+    expect(cases.zeroing.points).toBeGreaterThanOrEqual(2);
+    expect(cases.zeroing.freed).toBeGreaterThan(0);
+    expect(cases.zeroing.created + cases.zeroing.freed).toBe(cases.zeroing.images);
+    expect({ wrong: cases.zeroing.wrong, examples: cases.zeroing.examples }).toEqual({ wrong: 0, examples: [] });
   });
 
   test("a 'mapped' overwrite writer never tears away the last 'flushed' checkpoint", () => {
