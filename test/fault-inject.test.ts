@@ -110,28 +110,6 @@ suite('embedded, under strace', () => {
     expect(ok.result.close.ok).toBe(true);
   });
 
-  test('createRegionAsync in reused space, its zero-fill on the pool: fdatasync EIO is EIO and final, a pwrite ENOSPC a clean ENOSPC; the region is never in the table', async () => {
-    const file = tempFile();
-    const unit = PersistentMemoryUnit.open(file, { size: 4 << 20, maxRegions: 16 });
-    unit.createRegion('r', 4096);
-    unit.createRegion('old', 256 << 10).writeSync(0, Buffer.alloc(256 << 10, 0xab));
-    unit.deleteRegion('old');
-    await unit.close();
-    const eio = await runScenario(['fdatasync:error=EIO'], 'reuse-extent', [file, String(256 << 10), 'async']);
-    expect(eio.signal).toBeNull();
-    expect(eio.result.created).toMatchObject({ ok: false, code: 'EIO', message: expect.stringMatching(/fdatasync/) });
-    expect(eio.result.write).toMatchObject({ ok: false, code: 'EIO' });
-    expect(regionsOf(file).names).toEqual(['r']);
-    const full = await runScenario(['pwrite64:error=ENOSPC'], 'reuse-extent', [file, String(256 << 10), 'async']);
-    expect(full.result.created).toMatchObject({ ok: false, code: 'ENOSPC' });
-    expect(full.result.write.ok).toBe(true);
-    expect(full.result.close.ok).toBe(true);
-    expect(regionsOf(file).names).toEqual(['r']);
-    const ok = await runScenario([], 'reuse-extent', [file, String(256 << 10), 'async']);
-    expect(ok.result.created).toMatchObject({ ok: true, value: 'again' });
-    expect(regionsOf(file).names.sort()).toEqual(['again', 'r']);
-  });
-
   test('an fsync error at open fails the open with EIO instead of being swallowed', async () => {
     const file = await unitWithRegion();
     const run = await runScenario(['fsync:error=EIO'], 'open', [file]);
@@ -163,7 +141,11 @@ suite('embedded, under strace', () => {
     expect(run.result.close).toMatchObject({ ok: false, code: 'EIO' });
   });
 
-  test("zeroing a reused extent: an fdatasync error is EIO and final; a pwrite ENOSPC is a clean ENOSPC and the unit carries on", async () => {
+  // createRegion zeroes on this thread; createRegionAsync on the libuv pool: the same faults, the same outcomes.
+  test.each([
+    ['createRegion', []],
+    ['createRegionAsync', ['async']],
+  ])("zeroing a reused extent (%s): an fdatasync error is EIO and final; a pwrite ENOSPC is a clean ENOSPC and the unit carries on", async (_how, how) => {
     const file = tempFile();
     const unit = PersistentMemoryUnit.open(file, { size: 4 << 20, maxRegions: 16 });
     unit.createRegion('r', 4096);
@@ -171,7 +153,7 @@ suite('embedded, under strace', () => {
     unit.deleteRegion('old');
     await unit.close();
 
-    const eio = await runScenario(['fdatasync:error=EIO'], 'reuse-extent', [file, String(256 << 10)]);
+    const eio = await runScenario(['fdatasync:error=EIO'], 'reuse-extent', [file, String(256 << 10), ...how]);
     expect(eio.signal).toBeNull();
     expect(eio.result.created).toMatchObject({ ok: false, code: 'EIO' });
     expect(eio.result.created.message).toMatch(/fdatasync/);
@@ -180,7 +162,7 @@ suite('embedded, under strace', () => {
     expect(eio.result.close).toMatchObject({ ok: false, code: 'EIO' });
     expect(regionsOf(file).names).toEqual(['r']);
 
-    const full = await runScenario(['pwrite64:error=ENOSPC'], 'reuse-extent', [file, String(256 << 10)]);
+    const full = await runScenario(['pwrite64:error=ENOSPC'], 'reuse-extent', [file, String(256 << 10), ...how]);
     expect(full.signal).toBeNull();
     expect(full.result.created).toMatchObject({ ok: false, code: 'ENOSPC' });
     expect(full.result.created.message).toMatch(/free space/);
@@ -189,7 +171,7 @@ suite('embedded, under strace', () => {
     expect(regionsOf(file).names).toEqual(['r']);
 
     // And without a fault the extent is reused, and reads as zeros.
-    const ok = await runScenario([], 'reuse-extent', [file, String(256 << 10)]);
+    const ok = await runScenario([], 'reuse-extent', [file, String(256 << 10), ...how]);
     expect(ok.result.created.ok).toBe(true);
     const reopened = PersistentMemoryUnit.open(file);
     expect(reopened.openRegion('again').readSync(0, 256 << 10).every((b) => b === 0)).toBe(true);
