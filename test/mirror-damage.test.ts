@@ -15,6 +15,7 @@ import { removeTempDirs } from './helpers/temp';
 import { waitFor } from './helpers/wait';
 import { Etcd3 } from 'etcd3';
 import { PmuError } from '../lib/unit/errors';
+import { CHECKPOINT_MARK_OFFSET } from '../lib/checkpoint/format/layout';
 
 const run = etcdAvailable() ? describe : describe.skip;
 const SIZE = 256 * 1024;
@@ -160,6 +161,39 @@ run('mirrored set: damage on one replica', () => {
     expect(taken.records).toHaveLength(20);
     await taken.writer.close();
   });
+
+  /** A 2-copy overwrite log whose primary wrote checkpoints 1..3 'flushed'. */
+  async function overwriteOf3(): Promise<string> {
+    const name = `d${++count}`;
+    await createMirroredRegion(set.directory, pool, name, SIZE, 2);
+    const writer = (await openPrimary(await open(name), { mode: 'overwrite', heartbeatMs: 0 })).writer;
+    for (let i = 1; i <= 3; i++) expect(await writer.checkpoint(Buffer.from(`state ${i}`))).toBe(i);
+    await writer.close();
+    return name;
+  }
+  // The slot checkpoint n lives in (slots.ts: n % 2, each half of the space past the header).
+  const slotOf = (sequence: number) => HEADER_BYTES + (sequence % 2) * Math.floor((SIZE - HEADER_BYTES) / 2 / 8) * 8;
+
+  for (const [what, offset] of [
+    ['the newest checkpoint slot', () => slotOf(3) + RECORD_HEADER_BYTES + 2],
+    ['the checkpoint mark word', () => CHECKPOINT_MARK_OFFSET + 1],
+  ] as const) {
+    test(`overwrite log, damage in ${what} of the read replica: readers and the takeover get checkpoint 3 from the other copy, which is untouched`, async () => {
+      const name = await overwriteOf3();
+      const [reader, other] = (await set.directory.config(name)).inSync;
+      const intact = await image(other, name);
+      await flip(reader, name, offset());
+      const latest = await (await CheckpointReader.open(await open(name))).latest();
+      expect({ sequence: latest?.sequence, state: latest?.state.toString() }).toEqual({ sequence: 3, state: 'state 3' });
+      expect((await set.directory.config(name)).inSync).toEqual([other]);
+      expect((await image(other, name)).equals(intact)).toBe(true);
+      const taken = await openPrimary(await open(name), { heartbeatMs: 0 });
+      expect(taken.checkpoint?.state.toString()).toBe('state 3');
+      // Not rolled back to slot 2: the next checkpoint is 4.
+      expect(await taken.writer.checkpoint(Buffer.from('state 4'))).toBe(4);
+      await taken.writer.close();
+    });
+  }
 
   test('damage on the replica that is not read, then the read replica dies: the returning intact PMU is never overwritten by the damaged copy', async () => {
     const { name, records, close, primary } = await logOf20();
