@@ -9,11 +9,14 @@
  * Faults: SIGKILL of a PMU (restarted, then resynced by its agent), SIGSTOP/SIGCONT of a PMU, a
  * network partition of a PMU (as root: each PMU in its own network namespace, its link cut),
  * SIGKILL of the primary, SIGSTOP of the primary past the backup's lease (a zombie once it
- * resumes), one flipped byte on an in-sync replica, etcd's region key restored from an older
- * value (then the operator's restore of the newest one), and a forged key marking a stale
- * replica in sync. The checker proves: no acknowledged write lost (on every in-sync replica), nothing
+ * resumes), one flipped byte on an in-sync replica (of the append log: a header word or a
+ * record; of an overwrite log beside it: a header word, the checkpoint mark or a slot), etcd's
+ * region key restored from an older value (then the operator's restore of the newest one), and
+ * a forged key marking a stale replica in sync. The checker proves: no acknowledged write lost (on every in-sync replica), nothing
  * read that was never tried, one value per sequence, no write of a fenced primary read or acked,
- * no read answered by a replica outside the in-sync set, each backup reads the log in order.
+ * no read answered by a replica outside the in-sync set, each backup reads the log in order;
+ * and of the overwrite log: no read of the newest checkpoint older than one acknowledged before
+ * the read began, nothing invented, one value per checkpoint sequence.
  */
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -26,6 +29,9 @@ const { Etcd3 } = require('etcd3');
 const { freePort, PMU_REPLICA, SECRET, spawnLogged, startEtcdProcess, USER, waitFor } = require('../../bench/lib/cluster');
 
 const REGION = 'ckpt';
+/** An overwrite log beside the append log: checkpoint slots and the mark word get damaged too. */
+const STATE = 'state';
+const STATE_BYTES = 64 * 1024;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const rand = (min, max) => min + Math.floor(Math.random() * (max - min + 1));
@@ -156,6 +162,7 @@ async function runNemesis(options = {}) {
     const pool = new PmuPool(directory, { user: USER, secret: SECRET, timeoutMs: 2000 });
     cleanups.push(() => pool.close());
     await createMirroredRegion(directory, pool, REGION, 1024 * 1024 + 4096, 3);
+    await createMirroredRegion(directory, pool, STATE, STATE_BYTES, 3);
     stopConfigWatch = await directory.watch(REGION, sawConfig);
     sawConfig(await directory.config(REGION));
     // What a restore from an older copy, or anyone who can write etcd, does: a bare client.
@@ -166,7 +173,7 @@ async function runNemesis(options = {}) {
     // Two service nodes; a node that exits is replaced (it comes back as a backup).
     let nodeCount = 0;
     let running = true;
-    const nodeEnv = { ETCD: etcdUrl, SET: 'nemesis', REGION, LEASE_MS: String(leaseMs), APPEND_INTERVAL_MS: String(options.appendIntervalMs ?? 0) };
+    const nodeEnv = { ETCD: etcdUrl, SET: 'nemesis', REGION, STATE_REGION: STATE, LEASE_MS: String(leaseMs), APPEND_INTERVAL_MS: String(options.appendIntervalMs ?? 0) };
     const startNode = () => {
       const name = `n${++nodeCount}`;
       const proc = child(name, 'node.js', nodeEnv, onLine);
@@ -193,22 +200,36 @@ async function runNemesis(options = {}) {
     // The faults.
     const deadline = Date.now() + durationMs;
     const stopped = new Set();
-    const kinds = ['pmu-kill', 'pmu-stop', 'primary-kill', 'primary-stop', 'replica-flip', 'etcd-rollback', 'forge-in-sync', ...(network ? ['pmu-partition'] : [])];
+    const kinds = ['pmu-kill', 'pmu-stop', 'primary-kill', 'primary-stop', 'replica-flip', 'replica-flip-slots', 'etcd-rollback', 'forge-in-sync', ...(network ? ['pmu-partition'] : [])];
+    // Faults are dealt from a shuffled deck, so that even a short run tries every kind, the
+    // damage faults first; a kind whose precondition does not hold yet (three replicas in sync,
+    // say) goes back two cards down, so it is tried again soon without blocking the others.
+    const shuffled = (list) => list.map((kind) => [Math.random(), kind]).sort((a, b) => a[0] - b[0]).map(([, kind]) => kind);
+    const deck = [...shuffled(kinds.filter((kind) => !kind.startsWith('replica-flip'))), 'replica-flip', 'replica-flip-slots'];
+    const deal = () => {
+      if (deck.length === 0) deck.push(...shuffled(kinds));
+      return deck.pop();
+    };
+    const later = (kind) => deck.splice(Math.max(0, deck.length - 2), 0, kind);
     const cut = new Set();
-    // The replica holding a flipped byte, until it leaves the in-sync set (one damaged copy at a time).
+    // The replica holding a flipped byte, until it leaves that region's in-sync set (one damaged
+    // copy at a time): damaged = { id, region }.
     let damaged;
-    const damageCleared = (config) => {
-      if (damaged && config && !config.inSync.includes(damaged)) damaged = undefined;
+    const damageCleared = async () => {
+      if (!damaged) return true;
+      const config = await directory.config(damaged.region).catch(() => undefined);
+      if (config && !config.inSync.includes(damaged.id)) damaged = undefined;
       return damaged === undefined;
     };
     while (Date.now() < deadline) {
-      const kind = kinds[rand(0, kinds.length - 1)];
+      const kind = deal();
       if (kind === 'etcd-rollback') {
         // The region's key restored from an older value (what restoring an etcd snapshot does to
         // it), held a while, then the operator restores the newest value above every epoch used.
         const config = await directory.config(REGION).catch(() => undefined);
         const older = config && [...configs.keys()].filter((epoch) => epoch < config.epoch).sort((a, b) => b - a).map((epoch) => configs.get(epoch)[0]);
-        if (!config || !older || older.length === 0 || !damageCleared(config)) {
+        if (!config || !older || older.length === 0 || !(await damageCleared())) {
+          later(kind);
           await sleep(100);
           continue;
         }
@@ -227,9 +248,10 @@ async function runNemesis(options = {}) {
         // Make one replica stale (stopped until it is dropped), resume it, then at once (before
         // its agent resyncs it) forge a key with a higher epoch that lists it first in sync.
         const config = await directory.config(REGION).catch(() => undefined);
-        damageCleared(config);
+        await damageCleared();
         const candidates = config ? config.inSync.filter((id) => procs.pmus.get(id)?.exitCode === null && damaged === undefined) : [];
         if (!config || config.inSync.length < 3 || candidates.length === 0) {
+          later(kind);
           await sleep(100);
           continue;
         }
@@ -254,23 +276,28 @@ async function runNemesis(options = {}) {
             notes.push(`forge-in-sync: ${error.message}`);
           }
         }
-      } else if (kind === 'replica-flip') {
-        // One flipped byte on one in-sync replica: a header word the log trusts, or the ring.
-        const config = await directory.config(REGION).catch(() => undefined);
-        if (!config || config.inSync.length < 3 || !damageCleared(config)) {
+      } else if (kind === 'replica-flip' || kind === 'replica-flip-slots') {
+        // One flipped byte on one in-sync replica of either log: a header word the log trusts
+        // (epoch, cursor, heartbeat; and the overwrite log's checkpoint mark), or the data past
+        // the header (the append log's ring of records, the overwrite log's two slots).
+        const target = kind === 'replica-flip-slots' ? STATE : REGION;
+        const config = await directory.config(target).catch(() => undefined);
+        const everyInSync = await directory.config(REGION).then((c) => c.inSync.length === 3, () => false);
+        if (!config || config.inSync.length < 3 || !everyInSync || !(await damageCleared())) {
+          later(kind);
           await sleep(100);
           continue;
         }
         const id = config.inSync[rand(0, config.inSync.length - 1)];
-        const words = [16, 32, 40];
+        const words = target === STATE ? [16, 32, 40, 72] : [16, 32, 40];
         const offset = Math.random() < 0.3 ? words[rand(0, words.length - 1)] + rand(0, 6) : rand(4096, config.size - 1);
         try {
-          const region = await pool.openRegion(id, REGION);
+          const region = await pool.openRegion(id, target);
           const byte = await region.read(offset, 1);
           await region.write(offset, Buffer.from([byte[0] ^ (1 << rand(0, 7))]));
-          damaged = id;
-          fault('replica-flip');
-          if (options.verbose) log(`FLIP ${id} at ${offset}`);
+          damaged = { id, region: target };
+          fault(target === STATE ? 'replica-flip-slots' : 'replica-flip');
+          if (options.verbose) log(`FLIP ${id} ${target} at ${offset}`);
         } catch (error) {
           notes.push(`replica-flip on ${id}: ${error.message}`);
         }
@@ -278,9 +305,11 @@ async function runNemesis(options = {}) {
         // One PMU at a time, and only one that is in sync (so two copies always remain); while
         // a replica holds a flipped byte, only that one (so two intact copies remain).
         const config = await directory.config(REGION).catch(() => undefined);
-        damageCleared(config);
-        const candidates = config ? config.inSync.filter((id) => procs.pmus.get(id)?.exitCode === null && (damaged === undefined || id === damaged)) : [];
-        if (!config || config.inSync.length < 3 || candidates.length === 0) {
+        const state = await directory.config(STATE).catch(() => undefined);
+        await damageCleared();
+        const candidates = config && state ? config.inSync.filter((id) => procs.pmus.get(id)?.exitCode === null && state.inSync.includes(id) && (damaged === undefined || id === damaged.id)) : [];
+        if (!config || config.inSync.length < 3 || state?.inSync.length !== 3 || candidates.length === 0) {
+          later(kind);
           await sleep(100);
           continue;
         }
@@ -313,6 +342,7 @@ async function runNemesis(options = {}) {
         const proc = name && procs.nodes.get(name);
         const backups = [...procs.nodes.keys()].filter((n) => n !== name && events.some((e) => e.kind === 'BACKUP' && e.name === n));
         if (!proc || backups.length === 0) {
+          later(kind);
           await sleep(100);
           continue;
         }
@@ -343,13 +373,14 @@ async function runNemesis(options = {}) {
     // A flipped byte nobody read yet: one check of every copy (what a takeover or a read that
     // meets it does) drops that replica, and its agent resyncs it from an intact copy.
     if (damaged) {
-      const checker = await MirroredRegion.open(directory, pool, REGION);
+      const checker = await MirroredRegion.open(directory, pool, damaged.region);
       await checker.repair().catch((error) => notes.push(`repair: ${error.message}`));
       await checker.close();
     }
     // A directory read can fail while etcd or a replica is still coming back: that is a retry,
     // not the end of the wait.
-    const allInSync = async () => (await directory.config(REGION).catch(() => undefined))?.inSync.length === 3;
+    const inSyncOf = async (name) => (await directory.config(name).catch(() => undefined))?.inSync.length === 3;
+    const allInSync = async () => (await inSyncOf(REGION)) && (await inSyncOf(STATE));
     await waitFor('every replica in sync', allInSync, 60_000, 100).catch((error) => notes.push(error.message));
     const ackedBefore = acks();
     await waitFor('acks after healing', () => acks() > ackedBefore + 10, 20_000).catch((error) => notes.push(error.message));
@@ -367,7 +398,10 @@ async function runNemesis(options = {}) {
     cleanups.push(() => mirrored.close());
     finals.mirrored = await readLog(mirrored);
     for (const id of finalConfig.inSync) finals[id] = await readLog(await pool.openRegion(id, REGION));
-    const result = check(events, configs, finals);
+    const stateRegion = await MirroredRegion.open(directory, pool, STATE);
+    cleanups.push(() => stateRegion.close());
+    const finalState = await (await CheckpointReader.open(stateRegion)).latest().catch((error) => ({ error }));
+    const result = check(events, configs, finals, finalState);
     result.faults = faults;
     result.notes = notes;
     result.finalConfig = finalConfig;
@@ -402,7 +436,7 @@ async function readLog(region) {
 }
 
 /** The checker: every rule over the whole history. */
-function check(events, configs, finals) {
+function check(events, configs, finals, finalState) {
   const violations = [];
   const tried = new Map();
   const acked = new Map();
@@ -468,15 +502,57 @@ function check(events, configs, finals) {
     lastSeq.set(r.name, r.seq);
   }
 
+  const state = checkState(events, finalState, violations);
   return {
-    operations: { tried: tried.size, acked: acked.size, reads: reads.length, takeovers: fences.length, configurations: configs.size, readsWithUnknownConfig: unknownEpochs },
+    operations: { tried: tried.size, acked: acked.size, reads: reads.length, takeovers: fences.length, configurations: configs.size, readsWithUnknownConfig: unknownEpochs, ...state },
     finalRecords: Object.fromEntries(Object.entries(finals).map(([k, v]) => [k, v.records.length])),
     violations,
   };
 }
 
+/**
+ * The overwrite log: a read of the newest checkpoint never goes back past one acknowledged
+ * before the read began (no rollback to an older slot, on any replica), never returns what no
+ * primary tried, and no sequence holds two values; the final read holds the last acknowledged.
+ */
+function checkState(events, finalState, violations) {
+  const tried = new Set();
+  const bySeq = new Map();
+  const claim = (seq, value, where) => {
+    const had = bySeq.get(seq);
+    if (had === undefined) bySeq.set(seq, value);
+    else if (had !== value) violations.push(`checkpoint ${seq} holds '${had}' and '${value}' (${where})`);
+  };
+  for (const e of events) if (e.kind === 'CTRY') tried.add(e.rest[0]);
+  const acks = events.filter((e) => e.kind === 'CACK').map((e) => ({ t: e.t, seq: Number(e.rest[1]), value: e.rest[0], name: e.name }));
+  for (const ack of acks) claim(ack.seq, ack.value, `ack by ${ack.name}`);
+  // Each read against every ack that finished before the read started (one machine, one clock).
+  const startedAt = new Map();
+  let latestReads = 0;
+  for (const e of events) {
+    if (e.kind === 'LTRY') startedAt.set(e.name, e.t);
+    if (e.kind !== 'LATEST') continue;
+    latestReads++;
+    const [value, seqText] = e.rest;
+    const seq = Number(seqText);
+    const since = startedAt.get(e.name);
+    let newestAcked = 0;
+    for (const ack of acks) if (ack.t < since && ack.seq > newestAcked) newestAcked = ack.seq;
+    if (seq < newestAcked) violations.push(`${e.name} read checkpoint ${seq} ('${value}') after checkpoint ${newestAcked} was acknowledged: rolled back`);
+    if (value !== '-') {
+      if (!tried.has(value)) violations.push(`${e.name} read checkpoint '${value}', which no primary ever tried`);
+      claim(seq, value, `read by ${e.name}`);
+    }
+  }
+  const lastAcked = acks.reduce((most, ack) => Math.max(most, ack.seq), 0);
+  if (finalState?.error) violations.push(`the final read of the overwrite log failed: ${finalState.error.code} ${finalState.error.message}`);
+  else if ((finalState?.sequence ?? 0) < lastAcked) violations.push(`the overwrite log ends at checkpoint ${finalState?.sequence ?? 0}, before the acknowledged ${lastAcked}`);
+  else if (finalState) claim(finalState.sequence, finalState.state.toString(), 'final read');
+  return { checkpointsAcked: acks.length, checkpointReads: latestReads };
+}
+
 function report(result, log) {
-  log(`operations: ${result.operations.tried} appends tried, ${result.operations.acked} acknowledged, ${result.operations.reads} records read by backups, ${result.operations.takeovers} takeovers, ${result.operations.configurations} configurations`);
+  log(`operations: ${result.operations.tried} appends tried, ${result.operations.acked} acknowledged, ${result.operations.reads} records read by backups, ${result.operations.takeovers} takeovers, ${result.operations.configurations} configurations; overwrite log: ${result.operations.checkpointsAcked} checkpoints acknowledged, ${result.operations.checkpointReads} reads of the newest`);
   if (!result.partitions) log('partitions: OFF (needs root and iproute2: each PMU then runs in a network namespace of its own)');
   log(`faults: ${Object.entries(result.faults).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
   log(`final: in sync ${result.finalConfig.inSync.join(',')} (epoch ${result.finalConfig.epoch}); log records from the cursor: ${Object.entries(result.finalRecords).map(([k, v]) => `${k} ${v}`).join(', ')}`);
