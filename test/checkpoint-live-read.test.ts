@@ -65,3 +65,63 @@ test('a checkpoint completed between any two of the backup reads is never taken 
     await env.unit.close();
   }
 });
+
+test('two checkpoints between a slot header read and its body read: the state returned is the sequence returned', async () => {
+  // Two checkpoints bring the writer back to the slot whose header was read: the body then holds
+  // a newer, whole checkpoint of the same length, valid by its own CRC. latest() used to return
+  // the old header's sequence with the new state.
+  const env = openEmbedded(HEADER_BYTES + 2 * SLOT);
+  try {
+    const writer = (await openPrimary(env.region, { mode: 'overwrite', heartbeatMs: 0 })).writer;
+    let acked = 0;
+    for (let i = 0; i < 2; i++) acked = await writer.checkpoint(payload(acked + 1, 500));
+    const { view, arm } = interposed(env.region);
+    const reader = await CheckpointReader.open(view);
+    for (const landing of [2, 3]) {
+      for (let n = 1; n <= 6; n++) {
+        const before = acked;
+        arm(n, async () => {
+          for (let i = 0; i < landing; i++) acked = await writer.checkpoint(payload(acked + 1, 500));
+        });
+        const latest = await reader.latest();
+        expect(latest).toBeDefined();
+        expect(latest!.sequence).toBeGreaterThanOrEqual(before);
+        expect({ n, landing, sequence: latest!.sequence, state: latest!.state.equals(payload(latest!.sequence, 500)) }).toEqual({ n, landing, sequence: latest!.sequence, state: true });
+      }
+    }
+  } finally {
+    await env.unit.close();
+  }
+});
+
+test('a writer that overtakes every pass over the slots: EBUSY after a bounded number of passes, never a mislabelled state', async () => {
+  const env = openEmbedded(HEADER_BYTES + 2 * SLOT);
+  try {
+    const writer = (await openPrimary(env.region, { mode: 'overwrite', heartbeatMs: 0 })).writer;
+    let acked = 0;
+    for (let i = 0; i < 2; i++) acked = await writer.checkpoint(payload(acked + 1, 500));
+    let bodies = 0;
+    // Every slot body read (the only reads longer than a header) lands after two checkpoints.
+    const view = new Proxy(env.region, {
+      get(target, property) {
+        if (property === 'read') {
+          return async (offset: number, length: number) => {
+            if (length > 64) {
+              bodies++;
+              for (let i = 0; i < 2; i++) acked = await writer.checkpoint(payload(acked + 1, 500));
+            }
+            return target.read(offset, length);
+          };
+        }
+        const value = (target as unknown as Record<string | symbol, unknown>)[property];
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const reader = await CheckpointReader.open(view as Region);
+    bodies = 0; // open read the log header
+    await expect(reader.latest()).rejects.toMatchObject({ code: 'EBUSY', message: expect.stringMatching(/overwrote a slot .* 16 times in a row; retry latest\(\)/) });
+    expect(bodies).toBe(16);
+  } finally {
+    await env.unit.close();
+  }
+});

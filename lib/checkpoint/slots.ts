@@ -57,7 +57,25 @@ export async function readLatestCheckpoint(region: Region, header: LogHeader): P
   return latest;
 }
 
+/** Reads of both slots in a row that a live writer may overtake before latest() gives up (EBUSY). */
+const SLOT_READ_ATTEMPTS = 16;
+
 async function readSlots(region: Region, header: LogHeader): Promise<LatestCheckpoint> {
+  for (let attempt = 1; ; attempt++) {
+    const latest = await readSlotsOnce(region, header);
+    if (latest !== 'overtaken') return latest;
+    if (attempt === SLOT_READ_ATTEMPTS) {
+      throw new PmuError('EBUSY', `region '${region.name}': the writer overwrote a slot between the reads of its header and its body ${attempt} times in a row; retry latest()`);
+    }
+  }
+}
+
+/**
+ * One pass over both slots; 'overtaken' when a slot's body no longer holds the checkpoint its
+ * header named (two checkpoints landed in between, the second in the same slot): its CRC may
+ * pass, but it is another checkpoint, so the pass starts over (slots only move forward).
+ */
+async function readSlotsOnce(region: Region, header: LogHeader): Promise<LatestCheckpoint | 'overtaken'> {
   const notes: string[] = [];
   const candidates: Array<{ slot: number; header: RecordHeader }> = [];
   for (const slot of [0, 1]) {
@@ -69,7 +87,10 @@ async function readSlots(region: Region, header: LogHeader): Promise<LatestCheck
   }
   candidates.sort((a, b) => b.header.sequence - a.header.sequence);
   for (const candidate of candidates) {
-    const bytes = await region.read(slotOffset(header, candidate.slot), recordBytes(candidate.header.length));
+    const offset = slotOffset(header, candidate.slot);
+    const bytes = await region.read(offset, recordBytes(candidate.header.length));
+    const again = checkHeader(bytes, 0, offset, header.capacity);
+    if (again.kind === 'header' && !sameRecord(again.header, candidate.header)) return 'overtaken';
     if (crcMatches(bytes, candidate.header, header.logId)) {
       const state = bytes.subarray(RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + candidate.header.length);
       return { checkpoint: { sequence: candidate.header.sequence, epoch: candidate.header.epoch, state }, notes };
@@ -77,6 +98,10 @@ async function readSlots(region: Region, header: LogHeader): Promise<LatestCheck
     notes.push(`slot ${candidate.slot}: checkpoint ${candidate.header.sequence} fails its CRC32C (torn)`);
   }
   return { notes };
+}
+
+function sameRecord(a: RecordHeader, b: RecordHeader): boolean {
+  return a.sequence === b.sequence && a.epoch === b.epoch && a.length === b.length && a.type === b.type;
 }
 
 interface Waiter {
