@@ -691,20 +691,7 @@ const mirrored: Implementation<MirroredSubject> = {
     const { inSync, syncing, epoch } = await set.directory.config(subject.region.name);
     return { inSync, syncing, epoch };
   },
-  knownBugs: {
-    ...SHARED_BUGS,
-    'write(size + 1, 1 byte) at an unknown level → EINVAL':
-      'MirroredRegion.write checks the range before the durability: EBOUNDS, where LocalRegion and RemoteRegion answer EINVAL',
-    'compareAndSwap(size, …) at an unknown level → EINVAL':
-      'MirroredRegion.compareAndSwap checks the range before the durability: EBOUNDS, where LocalRegion and RemoteRegion answer EINVAL',
-    'region.close(): an operation in flight rejects only with ECLOSED':
-      "close() closes the etcd registration (validUntil = 0) before the operations in flight finish; each then fails checkLease with EETCD 'this writer's lease in etcd … may have expired … check etcd', though etcd is fine and the region was closed",
-    'pool.close() before any operation: later operations are ECLOSED':
-      'PmuPool.close() only forgets its clients: a region that had not opened its replicas yet opens them through new clients, and write(0, 1 byte) after pool.close() resolves (once it had opened them, the same call is ECLOSED)',
-    'pool.close(): ECLOSED names the region': "the ECLOSED comes from a replica's PmuClient: 'client for tcp://… is closed; connect again', naming a PMU's URL, not the region",
-    "pool.close(): the region's membership stays as it was":
-      "a replica's ECLOSED (this writer's own client closed) counts as a replica failure (isReplicaFailure): a read or compareAndSwap after pool.close() removes the healthy read replica from the in-sync set by an etcd transaction (epoch 1 -> 2) before failing with ECLOSED",
-  },
+  knownBugs: SHARED_BUGS,
 };
 
 describeRegionCompliance(local);

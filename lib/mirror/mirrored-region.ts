@@ -137,8 +137,9 @@ export class MirroredRegion implements Region {
   async write(offset: number, data: Uint8Array, options?: WriteOptions): Promise<void> {
     checkInteger('offset', offset);
     checkBytes('data', data);
-    checkRange(this.name, this.size, offset, data.length, 'write');
+    // The level first, as every Region does: a bad level is EINVAL wherever the range is.
     const durability = checkDurability(options?.durability, CAPABILITIES);
+    checkRange(this.name, this.size, offset, data.length, 'write');
     const fence = options?.fence;
     this.stats.writes++;
     await this.everywhere('write', (region) => region.write(offset, data, { durability, fence }), fence);
@@ -183,8 +184,8 @@ export class MirroredRegion implements Region {
     checkInteger('offset', offset);
     checkU64('expected', expected);
     checkU64('value', value);
-    checkRange(this.name, this.size, offset, 8, 'compareAndSwap');
     const durability = checkDurability(options?.durability, CAPABILITIES);
+    checkRange(this.name, this.size, offset, 8, 'compareAndSwap');
     const isTakeover = offset === this.fenceOffset && value !== expected;
     for (let settled = false; ; ) {
       this.checkOpen();
@@ -316,6 +317,9 @@ export class MirroredRegion implements Region {
    * (with the replica's own error) to remove the last in-sync replica.
    */
   private async exclude(seen: RegionConfig, failed: string[], cause: unknown): Promise<RegionConfig> {
+    // Our own connections closed (region.close(), pool.close()) are not a replica's failure:
+    // a healthy replica must not leave the set for them.
+    this.checkOpen();
     // The replicas left in sync record the new configuration (membership.ts) before it is
     // returned: an ack on it then survives etcd being restored to one that still lists `failed`.
     let current = seen;
@@ -580,7 +584,8 @@ export class MirroredRegion implements Region {
   }
 
   private checkLease(): void {
-    if (this.rolledBack) throw this.rolledBack;
+    // Closed under an operation in flight: that, not the lease close() just ended, is the cause.
+    this.checkOpen();
     const registration = this.registration;
     if (registration && Date.now() < registration.validUntil()) return;
     this.renew();
@@ -618,5 +623,6 @@ export class MirroredRegion implements Region {
   private checkOpen(): void {
     if (this.rolledBack) throw this.rolledBack;
     if (this.closed) throw new PmuError('ECLOSED', `mirrored region '${this.name}' was closed; open it again`);
+    if (this.pool.isClosed) throw new PmuError('ECLOSED', `mirrored region '${this.name}': its PmuPool was closed; open the region again with a new PmuPool`);
   }
 }

@@ -25,6 +25,7 @@ export class PmuPool {
   private readonly user: string;
   private readonly secret: string;
   private readonly tls: tls.ConnectionOptions | undefined;
+  private closed = false;
 
   constructor(
     private readonly directory: MirrorDirectory,
@@ -40,6 +41,7 @@ export class PmuPool {
 
   /** The client of PMU `id`, connecting if needed (a failed connect is forgotten, so the next call retries). */
   client(id: string): Promise<PmuClient> {
+    if (this.closed) return Promise.reject(new PmuError('ECLOSED', 'this PmuPool was closed; make a new PmuPool'));
     let client = this.clients.get(id);
     if (!client) {
       client = (async () => {
@@ -60,7 +62,13 @@ export class PmuPool {
     return (await this.client(id)).openRegion(name, { rights: 'rw' });
   }
 
+  /** True once close() was called: a closed pool makes no new connections. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
     const clients = [...this.clients.values()];
     this.clients.clear();
     await Promise.all(clients.map((client) => client.then((c) => c.close()).catch(() => undefined)));
