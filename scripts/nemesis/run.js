@@ -203,14 +203,22 @@ async function runNemesis(options = {}) {
     const kinds = ['pmu-kill', 'pmu-stop', 'primary-kill', 'primary-stop', 'replica-flip', 'replica-flip-slots', 'etcd-rollback', 'forge-in-sync', ...(network ? ['pmu-partition'] : [])];
     // Faults are dealt from a shuffled deck, so that even a short run tries every kind, the
     // damage faults first; a kind whose precondition does not hold yet (three replicas in sync,
-    // say) goes back two cards down, so it is tried again soon without blocking the others.
+    // say) goes back two cards down, so it is tried again soon without blocking the others, and
+    // leaves this deck after 20 tries (a flipped byte nobody reads blocks the next flip for long).
     const shuffled = (list) => list.map((kind) => [Math.random(), kind]).sort((a, b) => a[0] - b[0]).map(([, kind]) => kind);
     const deck = [...shuffled(kinds.filter((kind) => !kind.startsWith('replica-flip'))), 'replica-flip', 'replica-flip-slots'];
+    const deferred = new Map();
     const deal = () => {
-      if (deck.length === 0) deck.push(...shuffled(kinds));
+      if (deck.length === 0) {
+        deck.push(...shuffled(kinds));
+        deferred.clear();
+      }
       return deck.pop();
     };
-    const later = (kind) => deck.splice(Math.max(0, deck.length - 2), 0, kind);
+    const later = (kind) => {
+      deferred.set(kind, (deferred.get(kind) ?? 0) + 1);
+      if (deferred.get(kind) < 20) deck.splice(Math.max(0, deck.length - 2), 0, kind);
+    };
     const cut = new Set();
     // The replica holding a flipped byte, until it leaves that region's in-sync set (one damaged
     // copy at a time): damaged = { id, region }.
