@@ -23,7 +23,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { CheckpointReader } = require('pmu');
-const { MirrorDirectory, MirroredRegion, PmuPool, createMirroredRegion } = require('pmu/mirror');
+const { MirrorDirectory, MirroredRegion, PmuPool, createMirroredRegion, scrubRegion } = require('pmu/mirror');
 const { Etcd3 } = require('etcd3');
 
 const { freePort, PMU_REPLICA, SECRET, spawnLogged, startEtcdProcess, USER, waitFor } = require('../../bench/lib/cluster');
@@ -204,7 +204,7 @@ async function runNemesis(options = {}) {
     // Faults are dealt from a shuffled deck, so that even a short run tries every kind, the
     // damage faults first; a kind whose precondition does not hold yet (three replicas in sync,
     // say) goes back two cards down, so it is tried again soon without blocking the others, and
-    // leaves this deck after 20 tries (a flipped byte nobody reads blocks the next flip for long).
+    // leaves this deck after 50 tries (a flipped byte nobody reads blocks the next flip for long).
     const shuffled = (list) => list.map((kind) => [Math.random(), kind]).sort((a, b) => a[0] - b[0]).map(([, kind]) => kind);
     const deck = [...shuffled(kinds.filter((kind) => !kind.startsWith('replica-flip'))), 'replica-flip', 'replica-flip-slots'];
     const deferred = new Map();
@@ -217,16 +217,26 @@ async function runNemesis(options = {}) {
     };
     const later = (kind) => {
       deferred.set(kind, (deferred.get(kind) ?? 0) + 1);
-      if (deferred.get(kind) < 20) deck.splice(Math.max(0, deck.length - 2), 0, kind);
+      if (deferred.get(kind) < 50) deck.splice(Math.max(0, deck.length - 2), 0, kind);
     };
     const cut = new Set();
-    // The replica holding a flipped byte, until it leaves that region's in-sync set (one damaged
-    // copy at a time): damaged = { id, region }.
+    // The replica holding a flipped byte, until it leaves that region's in-sync set or the byte
+    // no longer differs (one damaged copy at a time): damaged = { id, region, at }. A byte
+    // nobody reads would hold the next flip back for the rest of the run, so a second after the
+    // flip the nemesis does what a set's scrubber (`pmu serve --join --scrub`) does: one pass
+    // over that region, which repairs the copy that fails its checks; a pass that finds the
+    // copies equal, with nothing busy or unreadable, means the primary wrote over the byte.
     let damaged;
     const damageCleared = async () => {
       if (!damaged) return true;
       const config = await directory.config(damaged.region).catch(() => undefined);
       if (config && !config.inSync.includes(damaged.id)) damaged = undefined;
+      else if (config && Date.now() - damaged.at > 1000) {
+        damaged.at = Date.now();
+        const report = await scrubRegion(directory, pool, damaged.region).catch((error) => void notes.push(`scrub: ${error.message}`));
+        if (options.verbose && report) log(`SCRUB ${damaged.region}: ${report.mismatches.length} mismatches, repaired ${report.repaired.join(',') || 'none'}${report.note ? ` (${report.note})` : ''}`);
+        if (report && (report.repaired.includes(damaged.id) || (report.mismatches.length === 0 && report.busy.length === 0 && Object.keys(report.errors).length === 0 && report.inSync.includes(damaged.id)))) damaged = undefined;
+      }
       return damaged === undefined;
     };
     while (Date.now() < deadline) {
@@ -303,7 +313,7 @@ async function runNemesis(options = {}) {
           const region = await pool.openRegion(id, target);
           const byte = await region.read(offset, 1);
           await region.write(offset, Buffer.from([byte[0] ^ (1 << rand(0, 7))]));
-          damaged = { id, region: target };
+          damaged = { id, region: target, at: Date.now() };
           fault(target === STATE ? 'replica-flip-slots' : 'replica-flip');
           if (options.verbose) log(`FLIP ${id} ${target} at ${offset}`);
         } catch (error) {
