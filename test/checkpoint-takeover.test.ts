@@ -102,7 +102,7 @@ describe('takeover', () => {
     controller.abort();
   });
 
-  test('watchWriters, when the region offers it, reports a dropped writer at once', async () => {
+  test('watchWriters, when the region offers it, reports a dropped writer at once; a dropped connection that made no fenced write is not one', async () => {
     env = openEmbedded(64 * 1024);
     (await openPrimary(env.region, { mode: 'append', heartbeatMs: 1 })).writer;
     let drop: ((event: unknown) => void) | undefined;
@@ -119,8 +119,10 @@ describe('takeover', () => {
     const backup = await CheckpointReader.open(watched);
     const watching = backup.watchPrimary({ leaseMs: 60_000 });
     await waitFor('the subscription', () => drop !== undefined);
-    drop!({ reason: 2, user: 'primary' });
-    await expect(watching).resolves.toMatchObject({ reason: 'disconnected', event: { reason: 2 } });
+    // A connection that never made a fenced write (a resync agent, a tool) is not the primary leaving.
+    drop!({ reason: 'disconnected', user: 'resync', fencedWriter: false });
+    drop!({ reason: 'disconnected', user: 'primary', fencedWriter: true });
+    await expect(watching).resolves.toMatchObject({ reason: 'disconnected', event: { user: 'primary', fencedWriter: true } });
     await waitFor('unsubscribe', () => unsubscribed);
   });
 

@@ -162,6 +162,77 @@ run('mirrored set: damage on one replica', () => {
     await taken.writer.close();
   });
 
+  test('a damaged epoch word on the read replica under a watching backup: the watch reads the other copy, and still sees the primary go', async () => {
+    const name = `d${++count}`;
+    await createMirroredRegion(set.directory, pool, name, SIZE, 2);
+    const primary = await open(name);
+    // No heartbeat: the writer's next fenced write would meet the damaged epoch word first.
+    const writer = (await openPrimary(primary, { mode: 'append', heartbeatMs: 0 })).writer;
+    await writer.append(Buffer.from('before'));
+    const [reader, other] = primary.configuration.inSync;
+    const backup = await CheckpointReader.open(await open(name));
+    let settled: string | undefined;
+    const watching = backup.watchPrimary({ leaseMs: 60_000, pollMs: 5 });
+    watching.then((failure) => (settled = `resolved ${failure.reason}: ${failure.detail}`), (error: PmuError) => (settled = `rejected ${error.code}: ${error.message}`));
+    await flip(reader, name, EPOCH_OFFSET + 3);
+    // The watch's next poll meets the damage, and the damaged copy leaves the set.
+    await waitFor('the damaged replica to leave the set', async () => (await set.directory.config(name)).inSync.join() === other);
+    expect(settled).toBeUndefined();
+    await writer.close();
+    await primary.close();
+    // The primary's connections drop: the watch hears it from the intact copy.
+    expect(await watching).toMatchObject({ reason: 'disconnected', event: { fencedWriter: true } });
+  });
+
+  test('a damaged cursor word on the read replica: the reader clears and the writer finds room from the other copy, no EBUSY or ECORRUPT', async () => {
+    const name = `d${++count}`;
+    await createMirroredRegion(set.directory, pool, name, SIZE, 2);
+    const primary = await open(name);
+    const writer = (await openPrimary(primary, { mode: 'append', heartbeatMs: 0 })).writer;
+    const record = Buffer.alloc(8192, 0x33);
+    let appended = 0;
+    for (;;) {
+      const outcome = await writer.append(record).then(() => 'ok', (error: PmuError) => error.code);
+      if (outcome !== 'ok') {
+        expect(outcome).toBe('EFULL');
+        break;
+      }
+      appended++;
+    }
+    const follower = await CheckpointReader.open(await open(name));
+    const [reader, other] = (await set.directory.config(name)).inSync;
+    const { records } = await follower.readBatch();
+    expect(records).toHaveLength(appended);
+    // The reader's clear swaps the cursor word on the read replica first: damaged there, it
+    // used to read as another reader's move (EBUSY).
+    await flip(reader, name, CURSOR_POSITION_OFFSET + 1);
+    await follower.clear(records[Math.floor(records.length / 2)].sequence);
+    expect((await set.directory.config(name)).inSync).toEqual([other]);
+    // The writer lacks room and reads the cursor again: from the intact copy.
+    expect(await writer.append(record)).toBe(appended + 1);
+    await follower.clear(appended + 1);
+    await writer.close();
+  });
+
+  test('a damaged cursor word on the read replica while the ring is full: the writer that reads it for room gets it from the other copy', async () => {
+    const name = `d${++count}`;
+    await createMirroredRegion(set.directory, pool, name, SIZE, 2);
+    const primary = await open(name);
+    const writer = (await openPrimary(primary, { mode: 'append', heartbeatMs: 0 })).writer;
+    const record = Buffer.alloc(8192, 0x44);
+    let appended = 0;
+    while ((await writer.append(record).then(() => 'ok', (error: PmuError) => error.code)) === 'ok') appended++;
+    const follower = await CheckpointReader.open(await open(name));
+    const { records } = await follower.readBatch();
+    await follower.clear(records[records.length - 1].sequence);
+    const [reader, other] = (await set.directory.config(name)).inSync;
+    await flip(reader, name, CURSOR_POSITION_OFFSET + 1);
+    // Room by the cursor, which only the damaged copy's word could hide: it used to be ECORRUPT.
+    expect(await writer.append(record)).toBe(appended + 1);
+    expect((await set.directory.config(name)).inSync).toEqual([other]);
+    await writer.close();
+  });
+
   /** A 2-copy overwrite log whose primary wrote checkpoints 1..3 'flushed'. */
   async function overwriteOf3(): Promise<string> {
     const name = `d${++count}`;

@@ -117,7 +117,7 @@ describe('watchWriters', () => {
     const writer = await primary.openRegion('watched');
     await writer.close();
     await waitFor('closed event', () => events.length === 1);
-    expect(events[0]).toEqual({ user: 'primary', reason: 'closed' });
+    expect(events[0]).toEqual({ user: 'primary', reason: 'closed', fencedWriter: false });
   });
 
   test("a writer whose connection drops is reported as 'disconnected'", async () => {
@@ -125,7 +125,19 @@ describe('watchWriters', () => {
     await primary.openRegion('watched');
     primary.dropConnection();
     await waitFor('disconnected event', () => events.length === 2);
-    expect(events[1]).toEqual({ user: 'primary', reason: 'disconnected' });
+    expect(events[1]).toEqual({ user: 'primary', reason: 'disconnected', fencedWriter: false });
+  });
+
+  test('a writer that made fenced writes is reported with fencedWriter: true (a backup takes over on those only); its later plain re-open is not', async () => {
+    const primary = await h.connect('primary');
+    const writer = await primary.openRegion('watched');
+    // Epoch word 0 holds 0: a write fenced on epoch 0 succeeds.
+    await writer.write(8, Buffer.from('fenced'), { fence: { offset: 0, epoch: 0n } });
+    await expect(writer.write(8, Buffer.from('x'), { fence: { offset: 0, epoch: 7n } })).rejects.toMatchObject({ code: 'EFENCED' });
+    primary.dropConnection();
+    await waitFor('fenced writer event', () => events.length === 3);
+    expect(events[2]).toEqual({ user: 'primary', reason: 'disconnected', fencedWriter: true });
+    events.pop(); // the tests below count the events from two
   });
 
   test('readers, and the subscriber itself, are not reported', async () => {
@@ -142,10 +154,10 @@ describe('watchWriters', () => {
     await (await primary.openRegion('watched')).close();
     await waitFor('the later writer event', () => events.length === 4);
     expect(events.slice(2)).toEqual([
-      { user: 'admin', reason: 'closed' },
-      { user: 'primary', reason: 'closed' },
+      { user: 'admin', reason: 'closed', fencedWriter: false },
+      { user: 'primary', reason: 'closed', fencedWriter: false },
     ]);
-    expect(ownEvents).toEqual([{ user: 'primary', reason: 'closed' }]);
+    expect(ownEvents).toEqual([{ user: 'primary', reason: 'closed', fencedWriter: false }]);
     await stop();
   });
 

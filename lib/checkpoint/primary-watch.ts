@@ -3,7 +3,10 @@
  * - a lease: the writer's heartbeat word has not changed for `leaseMs`, measured by this
  *   process's own monotonic clock (no clock is ever compared across hosts);
  * - the region's own report that a writer's connection dropped, when the region offers
- *   `watchWriters(listener)` (a RemoteRegion does; a LocalRegion has no other writers).
+ *   `watchWriters(listener)` (a RemoteRegion does; a LocalRegion has no other writers). Only
+ *   an event about a connection that made fenced writes counts (`fencedWriter`; an event
+ *   without that field counts too): a resync agent or a tool that held the region read-write
+ *   and closed it is not the primary leaving.
  * A change of epoch means someone else took over: the watch then follows the new primary.
  */
 import { performance } from 'node:perf_hooks';
@@ -11,6 +14,7 @@ import { PmuError } from '../unit/errors';
 import { Region } from '../unit/region';
 import { decodeWord } from './format/checked-word';
 import { EPOCH_OFFSET } from './format/layout';
+import { withRepair } from './repair';
 
 export interface WatchPrimaryOptions {
   /** Heartbeat silence that counts as a failed primary. Default 1000 ms. */
@@ -57,8 +61,10 @@ export function watchPrimary(region: Region, options: WatchPrimaryOptions, onEpo
 
     const watchWriters = (region as unknown as { watchWriters?: WatchWriters }).watchWriters;
     if (typeof watchWriters === 'function') {
-      const onWriterGone = (event: unknown) =>
+      const onWriterGone = (event: unknown) => {
+        if ((event as { fencedWriter?: unknown } | null)?.fencedWriter === false) return;
         finish({ failure: { reason: 'disconnected', detail: `the PMU reports the writer of region '${region.name}' left`, epoch: epoch ?? 0n, event } });
+      };
       Promise.resolve(watchWriters.call(region, onWriterGone)).then(
         (handle) => {
           const stop = toUnsubscribe(handle);
@@ -71,7 +77,13 @@ export function watchPrimary(region: Region, options: WatchPrimaryOptions, onEpo
 
     const poll = async () => {
       try {
-        const words = await region.read(EPOCH_OFFSET, 16);
+        // A damaged epoch word on one copy of a mirrored region is that copy's damage: read
+        // from a copy that passes (withRepair), as every other reader path does.
+        const words = await withRepair(region, async () => {
+          const read = await region.read(EPOCH_OFFSET, 16);
+          decodeWord('epoch', read.readBigUInt64LE(0), region.name, EPOCH_OFFSET);
+          return read;
+        });
         if (settled) return;
         const now = performance.now();
         const currentEpoch = decodeWord('epoch', words.readBigUInt64LE(0), region.name, EPOCH_OFFSET);

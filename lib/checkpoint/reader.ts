@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isPmuError, PmuError } from '../unit/errors';
 import { Region } from '../unit/region';
-import { encodeWord } from './format/checked-word';
+import { decodeWord, encodeWord } from './format/checked-word';
 import { damageError, findVouchingRecord } from './format/damage';
 import { LogHeader, readCheckedWord, readHeader, wordBytes } from './format/header';
 import { CheckpointMode, CURSOR_POSITION_OFFSET, CURSOR_SEQUENCE_OFFSET, HEADER_BYTES } from './format/layout';
@@ -196,7 +196,14 @@ export class CheckpointReader {
     // sequence describes an earlier record.
     await this.region.write(CURSOR_SEQUENCE_OFFSET, wordBytes(encodeWord('cursor sequence', sequence)), { durability: 'mapped' });
     const expected = encodeWord('cursor position', this.clearedPosition);
-    const previous = await this.region.compareAndSwap(CURSOR_POSITION_OFFSET, expected, encodeWord('cursor position', position), { durability: 'mapped' });
+    // A word that fails its own check is damage on the copy that decided the swap, not another
+    // reader: decodeWord makes it ECORRUPT, and withRepair asks again of a copy that passes
+    // (nothing was swapped; the sequence word above is already on every copy).
+    const previous = await withRepair(this.region, async () => {
+      const found = await this.region.compareAndSwap(CURSOR_POSITION_OFFSET, expected, encodeWord('cursor position', position), { durability: 'mapped' });
+      if (found !== expected) decodeWord('cursor position', found, this.region.name, CURSOR_POSITION_OFFSET);
+      return found;
+    });
     if (previous !== expected) {
       throw new PmuError('EBUSY', `the cursor of region '${this.region.name}' was moved by someone else (expected position ${this.clearedPosition}, found word 0x${previous.toString(16)}): only one reader may clear a log`);
     }

@@ -18,6 +18,7 @@ import { CURSOR_POSITION_OFFSET } from './format/layout';
 import { fenceFor, LogHeader, readCheckedWord } from './format/header';
 import { encodePad, END_MARK_BYTES, epochTag, frameFor, isSplitPayload, RecordFrame, recordBytes, RECORD_HEADER_BYTES, sealFrame, sealSplit, SplitPayload } from './format/record';
 import { LogPoint } from './format/log-scan';
+import { withRepair } from './repair';
 import { WriterHealth } from './writer-health';
 
 export type WhenFull = 'error' | 'wait';
@@ -213,7 +214,7 @@ export class RingAppender {
   private async refreshCursor(): Promise<void> {
     try {
       for (;;) {
-        const cleared = Number(await readCheckedWord(this.region, 'cursor position', CURSOR_POSITION_OFFSET));
+        const cleared = Number(await withRepair(this.region, () => readCheckedWord(this.region, 'cursor position', CURSOR_POSITION_OFFSET)));
         if (cleared !== this.clearedHint) {
           // The reader's clear makes the cursor visible before its flush completes: make it
           // durable before writing over what it freed, or an OS crash could leave the old

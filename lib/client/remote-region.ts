@@ -16,6 +16,7 @@ import {
   CAS_FIXED_BYTES,
   CHECKSUM_FIXED_BYTES,
   DATA_PREFIX_BYTES,
+  EVENT_FLAG_FENCED_WRITER,
   EVENT_WRITER_CLOSED,
   FLAG_FENCE,
   FLUSH_FIXED_BYTES,
@@ -36,6 +37,12 @@ export interface WriterEvent {
   /** The user whose read-write connection closed the region or went away. */
   user: string;
   reason: 'closed' | 'disconnected';
+  /**
+   * The connection had made fenced writes on the region: it was the region's epoch writer (a
+   * checkpoint primary). A resync agent, a scrubber's repair or a tool that held the region
+   * read-write leaves with false; a backup takes over only on true.
+   */
+  fencedWriter: boolean;
 }
 
 export type WriterListener = (event: WriterEvent) => void;
@@ -276,7 +283,8 @@ export class RemoteRegion implements Region {
 
   /** @internal Called by the client when a subscription's EVENT arrives. */
   static deliver(watch: Watch, reason: number, user: string): void {
-    watch.listener({ user, reason: reason === EVENT_WRITER_CLOSED ? 'closed' : 'disconnected' });
+    const fencedWriter = (reason & EVENT_FLAG_FENCED_WRITER) !== 0;
+    watch.listener({ user, reason: (reason & ~EVENT_FLAG_FENCED_WRITER) === EVENT_WRITER_CLOSED ? 'closed' : 'disconnected', fencedWriter });
   }
 
   /**

@@ -13,7 +13,7 @@ import { LocalRegion } from '../unit/local-region';
 import { NativeEntry } from '../unit/native';
 import { PersistentMemoryUnit } from '../unit/unit';
 import { Principal, rightsFor } from './access';
-import { KEY_BYTES, RIGHTS_NONE, RIGHTS_READ, RIGHTS_READ_WRITE } from '../wire/protocol';
+import { EVENT_FLAG_FENCED_WRITER, KEY_BYTES, RIGHTS_NONE, RIGHTS_READ, RIGHTS_READ_WRITE } from '../wire/protocol';
 
 export interface Binding {
   handle: number;
@@ -27,11 +27,24 @@ export interface Binding {
   /** Tells this region from a later one that reuses the handle. */
   createdGeneration: number;
   region: LocalRegion;
+  /** This connection made a fenced WRITE here: it is the region's epoch writer (EVENT_FLAG_FENCED_WRITER). */
+  fencedWriter: boolean;
 }
 
 export interface Refusal {
   code: PmuErrorCode;
   message: string;
+}
+
+/**
+ * The EVENT reason for a read-write binding that is closing or losing its write right: with
+ * EVENT_FLAG_FENCED_WRITER when it made fenced writes. It has left as a writer, so the flag is
+ * cleared (a later fenced write sets it again).
+ */
+export function takeLeaveReason(binding: Binding, reason: number): number {
+  const fenced = binding.fencedWriter;
+  binding.fencedWriter = false;
+  return fenced ? reason | EVENT_FLAG_FENCED_WRITER : reason;
 }
 
 export type BindingChange = { binding: Binding; change: 'dropped' | 'downgraded' };
@@ -69,8 +82,11 @@ export class BindingTable {
       keyWords: [key.readUInt32LE(0), key.readUInt32LE(4), key.readUInt32LE(8), key.readUInt32LE(12)],
       createdGeneration: entry.createdGeneration,
       region: unit.regionFor(entry),
+      fencedWriter: false,
     };
     const previous = this.map.get(entry.handle);
+    // Re-opened read-write on the same region: still the writer it was.
+    if (previous && previous.createdGeneration === binding.createdGeneration && rights === RIGHTS_READ_WRITE) binding.fencedWriter = previous.fencedWriter;
     this.map.set(entry.handle, binding);
     this.revoked.delete(entry.handle);
     return { binding, previous };

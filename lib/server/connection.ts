@@ -43,7 +43,7 @@ import { readIntoShared } from '../wire/shared-read';
 import type { SpareBody } from '../wire/spare-body';
 import { Principal } from './access';
 import { Admitted } from './admission';
-import { BindingTable } from './bindings';
+import { BindingTable, takeLeaveReason } from './bindings';
 import { Authenticated, checkAuth, helloBody } from './handshake';
 import { BODY_PROGRESS_BYTES } from './limits';
 import { admitWrite } from './ops/data-ops';
@@ -241,10 +241,10 @@ export class ServerConnection implements Session, Admitted {
     for (const { binding, change } of this.bindings.revalidate(principal, entryOf)) {
       this.host.log.info('access.revoked', { connection: this.connectionId, user: principal.user, region: binding.name, change });
       // A writer that lost its write right has left as a writer: watchers hear of it.
-      if (change === 'downgraded') this.host.subscriptions.writerGone(this, principal.user, binding.handle, EVENT_WRITER_CLOSED);
+      if (change === 'downgraded') this.host.subscriptions.writerGone(this, principal.user, binding.handle, takeLeaveReason(binding, EVENT_WRITER_CLOSED));
       else {
         this.host.subscriptions.dropHandle(this, binding.handle);
-        if (binding.rights === RIGHTS_READ_WRITE) this.host.subscriptions.writerGone(this, principal.user, binding.handle, EVENT_WRITER_DISCONNECTED);
+        if (binding.rights === RIGHTS_READ_WRITE) this.host.subscriptions.writerGone(this, principal.user, binding.handle, takeLeaveReason(binding, EVENT_WRITER_DISCONNECTED));
       }
     }
   }
@@ -522,7 +522,7 @@ export class ServerConnection implements Session, Admitted {
     const held = this.bindings.clear();
     this.host.subscriptions.dropSession(this);
     for (const binding of held) {
-      if (binding.rights === RIGHTS_READ_WRITE) this.host.subscriptions.writerGone(this, user, binding.handle, EVENT_WRITER_DISCONNECTED);
+      if (binding.rights === RIGHTS_READ_WRITE) this.host.subscriptions.writerGone(this, user, binding.handle, takeLeaveReason(binding, EVENT_WRITER_DISCONNECTED));
     }
     this.host.connectionClosed(this);
     for (const resolve of this.idleWaiters.splice(0)) resolve();

@@ -99,6 +99,12 @@ export function rightsBits(rights: Rights): number {
 
 export const EVENT_WRITER_CLOSED = 1;
 export const EVENT_WRITER_DISCONNECTED = 2;
+/**
+ * Set in an EVENT's reason byte when the connection that left had made a fenced WRITE on the
+ * region: it was the region's epoch writer (a checkpoint primary), not a tool or a resync agent
+ * that also held it read-write. A backup takes over only on those.
+ */
+export const EVENT_FLAG_FENCED_WRITER = 0x80;
 
 /** Fixed field sizes of the data ops: u32 handle | key[16] | u64 vaddr, then per-op fields. */
 export const DATA_PREFIX_BYTES = 4 + KEY_BYTES + 8;

@@ -50,11 +50,15 @@ export function onWrite(session: Session, id: number, flags: number, body: Buffe
     const durability = durabilityOfWireCode(code);
     if (!durability) return session.replyError(id, 'EINVAL', `WRITE with durability code ${code}, which names no level`);
     // The unit refuses a level its Region type cannot give (EINVAL naming it), like any caller.
-    session.track(id, binding.region.write(offset, payload, { durability, fence }).then(() => EMPTY));
+    session.track(id, binding.region.write(offset, payload, { durability, fence }).then(() => {
+      if (fence) binding.fencedWriter = true;
+      return EMPTY;
+    }));
   } else {
     // 'mapped': the copy into the mapping is the whole job, so answer now, with no promise
     // in between. A refusal (EFENCED, EIO) throws and the dispatcher replies with its code.
     binding.region.writeSync(offset, payload, fence ? { durability: 'mapped', fence } : MAPPED);
+    if (fence) binding.fencedWriter = true;
     session.reply(id, EMPTY);
   }
 }

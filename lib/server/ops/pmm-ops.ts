@@ -9,6 +9,7 @@ import { NativeEntry } from '../../unit/native';
 import { PmuError } from '../../unit/errors';
 import { isWellFormed } from '../../unit/validate';
 import { rightsFor } from '../access';
+import { takeLeaveReason } from '../bindings';
 import { EVENT_WRITER_CLOSED, KEY_BYTES, OPEN_REPLY_BYTES, RIGHTS_NONE, RIGHTS_READ, RIGHTS_READ_WRITE, rightsName, writeU64 } from '../../wire/protocol';
 import type { Session } from '../session';
 
@@ -30,7 +31,7 @@ export function onOpen(session: Session, id: number, body: Buffer): void {
   const rights = wanted === RIGHTS_NONE ? allowed : wanted;
   const { binding, previous } = session.bindings.bind(session.host.unit, entry, rights);
   // Downgrading an open from rw to r is a writer leaving: watchers hear of it.
-  if (previous && previous.rights === RIGHTS_READ_WRITE && rights !== RIGHTS_READ_WRITE) session.host.subscriptions.writerGone(session, user, entry.handle, EVENT_WRITER_CLOSED);
+  if (previous && previous.rights === RIGHTS_READ_WRITE && rights !== RIGHTS_READ_WRITE) session.host.subscriptions.writerGone(session, user, entry.handle, takeLeaveReason(previous, EVENT_WRITER_CLOSED));
   const reply = Buffer.alloc(OPEN_REPLY_BYTES);
   reply.writeUInt32LE(binding.handle, 0);
   reply[4] = rights;
@@ -46,7 +47,7 @@ export function onCloseRegion(session: Session, id: number, body: Buffer): void 
   if (!('region' in found)) return session.replyError(id, found.code, found.message);
   // Its subscriptions stay: they end with UNWATCH or the connection (docs/PROTOCOL.md).
   session.bindings.delete(found.handle);
-  if (found.rights === RIGHTS_READ_WRITE) session.host.subscriptions.writerGone(session, session.principal.user, found.handle, EVENT_WRITER_CLOSED);
+  if (found.rights === RIGHTS_READ_WRITE) session.host.subscriptions.writerGone(session, session.principal.user, found.handle, takeLeaveReason(found, EVENT_WRITER_CLOSED));
   session.reply(id, EMPTY);
 }
 
