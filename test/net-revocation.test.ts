@@ -49,7 +49,7 @@ describe('grants and regions changed through the server', () => {
     await expect(backup.write(0, Buffer.from('no'))).rejects.toMatchObject({ code: 'EACCESS' });
     expect((await backup.read(0, 2)).toString()).toBe('rw');
     await waitFor('the writer-closed event', () => events.length === 1);
-    expect(events[0]).toEqual({ user: 'backup', reason: 'closed' });
+    expect(events[0]).toEqual({ user: 'backup', reason: 'closed', fencedWriter: false });
   });
 
   test('a revoked watcher stops hearing events', async () => {
