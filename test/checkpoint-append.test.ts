@@ -117,6 +117,31 @@ describe('append mode', () => {
     await expect(writer.append(payload(11, FILL))).rejects.toMatchObject({ code: 'EFULL' });
   });
 
+  test("a clear whose swap landed but whose answer was ECONFIG (a mirrored set's configuration changed under it) reads the word: its own new position is success; another's is EBUSY", async () => {
+    const { region } = withRing(4096);
+    const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0 })).writer;
+    for (let i = 0; i < 4; i++) await writer.append(payload(i, FILL));
+    // Like a MirroredRegion whose set changed during the swap: the swap is done, the answer is unknown.
+    let unknown = 1;
+    const uncertain = Object.assign(Object.create(region) as Region, {
+      compareAndSwap: async (offset: number, expected: bigint, value: bigint, options?: WriteOptions) => {
+        const previous = await region.compareAndSwap(offset, expected, value, options);
+        if (unknown-- > 0) throw new PmuError('ECONFIG', "region 'x': the set's configuration changed during compare-and-swap; its outcome is unknown: read the word and retry");
+        return previous;
+      },
+    });
+    const reader = await CheckpointReader.open(uncertain);
+    expect((await reader.readBatch()).records).toHaveLength(4);
+    await reader.clear(2);
+    // The cursor moved past record 2, once: a fresh reader starts at 3.
+    const fresh = await CheckpointReader.open(region);
+    expect((await fresh.readBatch()).records.map((r) => r.sequence)).toEqual([3, 4]);
+    // Someone else moves the cursor elsewhere while our swap's answer is lost: EBUSY, as without ECONFIG.
+    await fresh.clear(4);
+    unknown = 1;
+    await expect(reader.clear(3)).rejects.toMatchObject({ code: 'EBUSY' });
+  });
+
   test("'wait' mode waits for the reader to clear, and gives up at its deadline", async () => {
     const { region } = withRing(4096);
     const writer = (await openPrimary(region, { mode: 'append', heartbeatMs: 0, whenFull: 'wait', fullWaitMs: 2000 })).writer;

@@ -196,14 +196,28 @@ export class CheckpointReader {
     // sequence describes an earlier record.
     await this.region.write(CURSOR_SEQUENCE_OFFSET, wordBytes(encodeWord('cursor sequence', sequence)), { durability: 'mapped' });
     const expected = encodeWord('cursor position', this.clearedPosition);
+    const desired = encodeWord('cursor position', position);
     // A word that fails its own check is damage on the copy that decided the swap, not another
     // reader: decodeWord makes it ECORRUPT, and withRepair asks again of a copy that passes
-    // (nothing was swapped; the sequence word above is already on every copy).
-    const previous = await withRepair(this.region, async () => {
-      const found = await this.region.compareAndSwap(CURSOR_POSITION_OFFSET, expected, encodeWord('cursor position', position), { durability: 'mapped' });
-      if (found !== expected) decodeWord('cursor position', found, this.region.name, CURSOR_POSITION_OFFSET);
-      return found;
-    });
+    // (nothing was swapped; the sequence word above is already on every copy). A mirrored set
+    // whose configuration changed under the swap cannot say whether it landed (ECONFIG): the
+    // word itself says, read again; finding our own new position means an earlier try landed.
+    const swap = async (): Promise<bigint> => {
+      for (let tries = 0; ; tries++) {
+        try {
+          const found = await this.region.compareAndSwap(CURSOR_POSITION_OFFSET, expected, desired, { durability: 'mapped' });
+          if (found !== expected) decodeWord('cursor position', found, this.region.name, CURSOR_POSITION_OFFSET);
+          return found === desired ? expected : found;
+        } catch (error) {
+          if (!(error instanceof PmuError) || error.code !== 'ECONFIG' || tries >= 8) throw error;
+          const found = (await this.region.read(CURSOR_POSITION_OFFSET, 8)).readBigUInt64LE(0);
+          decodeWord('cursor position', found, this.region.name, CURSOR_POSITION_OFFSET);
+          if (found === desired) return expected;
+          if (found !== expected) return found;
+        }
+      }
+    };
+    const previous = await withRepair(this.region, swap);
     if (previous !== expected) {
       throw new PmuError('EBUSY', `the cursor of region '${this.region.name}' was moved by someone else (expected position ${this.clearedPosition}, found word 0x${previous.toString(16)}): only one reader may clear a log`);
     }
