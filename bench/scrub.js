@@ -9,7 +9,8 @@
 //      first region (the bytes it scrubbed during the window are counted: 0 fails the run),
 //      (c) during a resync of a --resync-mib region whose every byte differs on the target (done
 //      by pmu2's own replica agent, as in production; the window is its resync-start..resync-done).
-//   node bench/scrub.js [--mib 256] [--resync-mib 64] [--rate-mib RATE] [--seconds 5] [--no-bytes]
+//   node bench/scrub.js [--mib 256] [--resync-mib 64] [--rate-mib RATE] [--resync-rate-mib RATE] [--seconds 5] [--no-bytes]
+//   (--resync-rate-mib: pmu2's agent resyncs at that rate, as `pmu serve --join --resync-rate`; default no limit)
 // --rate-mib overrides the scrubber's default rate; --no-bytes skips 1 and 2. Needs dist/ and etcd.
 // Processes: etcd, two PMU processes (bench/peers/pmu-replica.js, each with its replica agent),
 // this one as the client.
@@ -22,7 +23,7 @@ const { withoutReplica } = require('../dist/mirror/config');
 const { startEtcdProcess, startPmuReplica, freePort, waitFor, USER, SECRET } = require('./lib/cluster');
 const { summarize } = require('./lib/stats');
 
-const { values } = parseArgs({ options: { mib: { type: 'string', default: '256' }, 'resync-mib': { type: 'string', default: '64' }, 'rate-mib': { type: 'string' }, seconds: { type: 'string', default: '5' }, 'no-bytes': { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { mib: { type: 'string', default: '256' }, 'resync-mib': { type: 'string', default: '64' }, 'rate-mib': { type: 'string' }, 'resync-rate-mib': { type: 'string' }, seconds: { type: 'string', default: '5' }, 'no-bytes': { type: 'boolean', default: false } } });
 const MiB = 1024 * 1024;
 const size = Number(values.mib) * MiB;
 const resyncSize = Number(values['resync-mib']) * MiB;
@@ -40,7 +41,7 @@ async function main() {
   await directory.init(2);
   const agentEvents = [];
   for (const id of ['pmu1', 'pmu2']) {
-    const env = { UNIT: path.join(work, `${id}.pmu`), UNIT_BYTES: String(size + resyncSize + 64 * MiB), PORT: String(await freePort()), ETCD: etcd.url, SET: 'bench', ID: id };
+    const env = { UNIT: path.join(work, `${id}.pmu`), UNIT_BYTES: String(size + resyncSize + 64 * MiB), PORT: String(await freePort()), ETCD: etcd.url, SET: 'bench', ID: id, ...(values['resync-rate-mib'] ? { RESYNC_BYTES_PER_SECOND: String(Number(values['resync-rate-mib']) * MiB) } : {}) };
     procs.push(await startPmuReplica(id, env, (event) => agentEvents.push(event)));
   }
   const pool = new PmuPool(directory, { user: USER, secret: SECRET, timeoutMs: 5000 });
@@ -140,12 +141,12 @@ async function main() {
   results.writer = {
     alone,
     scrubber: { ...scrubbing, rateMiBps: rate ? rate / MiB : 'default', bytesScrubbed: scrubbed, measuredMiBps: scrubRate },
-    resync: { ...resyncing, mib: resyncSize / MiB, seconds: (done - started) / 1000, equalAfter: rsSame },
+    resync: { ...resyncing, mib: resyncSize / MiB, rateMiBps: values['resync-rate-mib'] ? Number(values['resync-rate-mib']) : 'unlimited', seconds: (done - started) / 1000, equalAfter: rsSame },
   };
   log(`4 KiB 'flushed' write on a mirrored x2 region, one at a time:`);
   log(`  alone (${seconds} s):                      p50 ${us(alone.p50)}  p99 ${us(alone.p99)}  (n ${alone.n})`);
   log(`  scrubber at ${rate ? `${rate / MiB} MiB/s` : 'its default rate'} (${seconds} s, ${(scrubbed / MiB).toFixed(0)} MiB scrubbed, ${scrubRate.toFixed(1)} MiB/s): p50 ${us(scrubbing.p50)}  p99 ${us(scrubbing.p99)}  (n ${scrubbing.n})`);
-  log(`  resync of ${resyncSize / MiB} MiB by pmu2's agent (${((done - started) / 1000).toFixed(2)} s): p50 ${us(resyncing.p50)}  p99 ${us(resyncing.p99)}  max ${us(resyncing.max)}  (n ${resyncing.n})${rsSame ? '' : '  (first 16 MiB NOT equal after!)'}`);
+  log(`  resync of ${resyncSize / MiB} MiB by pmu2's agent${values['resync-rate-mib'] ? ` at ${values['resync-rate-mib']} MiB/s` : ''} (${((done - started) / 1000).toFixed(2)} s): p50 ${us(resyncing.p50)}  p99 ${us(resyncing.p99)}  max ${us(resyncing.max)}  (n ${resyncing.n})${rsSame ? '' : '  (first 16 MiB NOT equal after!)'}`);
   await rs.close();
   await lat.close();
   await big.close();

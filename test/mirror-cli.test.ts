@@ -138,5 +138,11 @@ run('pmu cluster with pmu serve --join', () => {
     const exit = await waitForExit(noId);
     expect(exit.code).toBe(2);
     expect((await pmu(['serve', '--data', 'y', '--scrub', '64MiB'])).stderr).toMatch(/--scrub needs --join/);
+    expect((await pmu(['serve', '--data', 'y', '--resync-rate', '32MiB'])).stderr).toMatch(/--resync-rate needs --join/);
+    const zero = spawn(process.execPath, [PMU, 'serve', '--data', 'z', '--join', etcd.url, '--id', 'z', '--resync-rate', '0'], { cwd: dir, env: { ...process.env, ...SET_ENV } });
+    let zeroErr = '';
+    zero.stderr.on('data', (chunk) => (zeroErr += chunk));
+    expect((await waitForExit(zero)).code).toBe(2);
+    expect(zeroErr).toMatch(/--resync-rate 0 would never heal/);
   }, 30_000);
 });

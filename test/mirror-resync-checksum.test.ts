@@ -95,4 +95,20 @@ run('checksum-skipping resync', () => {
     for (const pmu of region.configuration.inSync) expect((await replicaBytes(pmu, region.name)).equals(expected)).toBe(true);
     await region.close();
   }, 30_000);
+  test('bytesPerSecond paces what a resync copies (what matches does not count), and a rate that is not positive is EINVAL', async () => {
+    const { region, second, expected } = await diverged(10);
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      await expect(resync(set.directory, set.pool(2000), region.name, second, { bytesPerSecond: bad })).rejects.toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/bytesPerSecond must be a positive number/) });
+    }
+    const tally: ResyncTally = { bytesRead: 0, bytesWritten: 0, checksums: 0, bytesSkipped: 0 };
+    const rate = 1 << 20;
+    const started = Date.now();
+    await resync(set.directory, set.pool(2000), region.name, second, { tally, bytesPerSecond: rate });
+    const elapsed = Date.now() - started;
+    // No writer: each differing piece is copied once, and the last one waits for its turn.
+    expect(tally.bytesWritten).toBeGreaterThanOrEqual(65536);
+    expect(elapsed).toBeGreaterThanOrEqual(Math.floor((tally.bytesWritten / rate) * 1000 * 0.95));
+    for (const pmu of (await set.directory.config(region.name)).inSync) expect((await replicaBytes(pmu, region.name)).equals(expected)).toBe(true);
+    await region.close();
+  }, 30_000);
 });

@@ -16,6 +16,8 @@ const { MirrorDirectory, PmuPool, startReplicaAgent } = require('pmu/mirror');
   await directory.addPmu({ id: env.ID, url: `tcp://${env.HOST || '127.0.0.1'}:${env.PORT}`, capacity: unitBytes });
   const pool = new PmuPool(directory, { user: process.env.PMU_USER, secret: process.env.PMU_SECRET, timeoutMs: 2000 });
   startReplicaAgent(directory, pool, env.ID, {
+    // RESYNC_BYTES_PER_SECOND: what `pmu serve --join --resync-rate` sets.
+    resyncBytesPerSecond: env.RESYNC_BYTES_PER_SECOND ? Number(env.RESYNC_BYTES_PER_SECOND) : undefined,
     onEvent: (event) => process.stdout.write(`${Date.now()} AGENT ${event.kind} ${event.region}${event.detail ? ' ' + event.detail.replace(/\n/g, ' ') : ''}\n`),
   });
   process.stdout.write(`${Date.now()} READY\n`);

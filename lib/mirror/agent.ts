@@ -37,6 +37,8 @@ export interface AgentOptions {
   /** How often the directory is checked. Default 250 ms. */
   intervalMs?: number;
   chunkBytes?: number;
+  /** Data bytes a resync copies per second (ResyncOptions.bytesPerSecond); default no limit. */
+  resyncBytesPerSecond?: number;
   /** Backoff of a region whose resync keeps failing; default RESYNC_BACKOFF. */
   backoff?: BackoffPolicy;
   counters?: MirrorCounters;
@@ -81,7 +83,7 @@ export function startReplicaAgent(directory: MirrorDirectory, pool: PmuPool, pmu
       if (failed && Date.now() < failed.retryAt) continue;
       options.onEvent?.({ kind: 'resync-start', region: config.name });
       try {
-        await resync(directory, pool, config.name, pmu, { chunkBytes: options.chunkBytes, signal: controller.signal });
+        await resync(directory, pool, config.name, pmu, { chunkBytes: options.chunkBytes, bytesPerSecond: options.resyncBytesPerSecond, signal: controller.signal });
         failing.delete(config.name);
         options.onEvent?.({ kind: 'resync-done', region: config.name });
       } catch (error) {

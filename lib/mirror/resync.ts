@@ -34,6 +34,7 @@ import { MAX_CHECKSUM_BYTES } from '../wire/protocol';
 import { trustedSource } from './trusted-source';
 import { RegionConfig, withInSync, withSyncing } from './config';
 import { MirrorDirectory, Progress } from './directory';
+import { pacer } from './pacer';
 import { resetMembership, stampAll, stampJoining } from './membership';
 import { PmuPool } from './pool';
 
@@ -57,6 +58,13 @@ export interface ResyncOptions {
   checksums?: boolean;
   /** Counts what this resync moves. */
   tally?: ResyncTally;
+  /**
+   * Data bytes copied per second, all chunks together (what a checksum finds equal does not
+   * count): a resync at full speed takes the source's and the target's disks and event loops
+   * from the writers for its whole length. Default: no limit (the set runs on fewer copies
+   * until the resync is done).
+   */
+  bytesPerSecond?: number;
   /** Chunks copied at once; default 4. */
   parallel?: number;
   /** Called after each chunk. */
@@ -116,6 +124,8 @@ export async function resync(directory: MirrorDirectory, pool: PmuPool, name: st
 
 async function resyncOnce(directory: MirrorDirectory, pool: PmuPool, name: string, pmu: string, options: ResyncOptions): Promise<RegionConfig> {
   const chunkBytes = options.chunkBytes ?? 1 << 20;
+  const rate = options.bytesPerSecond;
+  if (rate !== undefined && !(rate > 0 && Number.isFinite(rate))) throw new PmuError('EINVAL', `resync bytesPerSecond must be a positive number, got ${rate}`);
   let config = await directory.config(name);
   if (config.inSync.includes(pmu)) return config;
   const target = await ensureRegion(pool, pmu, name, config.size, false);
@@ -162,7 +172,9 @@ async function resyncOnce(directory: MirrorDirectory, pool: PmuPool, name: strin
       throw error;
     }
   };
+  const pace = rate === undefined ? undefined : pacer(rate, options.signal);
   const copy = async (at: number, length: number) => {
+    await pace?.(length);
     let data = await source.read(at, length);
     tally.bytesRead += length;
     for (let tries = 0; ; tries++) {

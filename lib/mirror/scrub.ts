@@ -39,6 +39,7 @@ import { MAX_CHECKSUM_BYTES } from '../wire/protocol';
 import { RegionConfig } from './config';
 import { leaveInSync } from './leave';
 import { MirrorDirectory } from './directory';
+import { pacer } from './pacer';
 import { PmuPool } from './pool';
 import { resync } from './resync';
 
@@ -140,17 +141,6 @@ function sameSums(a: Map<string, number>, b: Map<string, number>): boolean {
   if (a.size !== b.size) return false;
   for (const [pmu, sum] of a) if (b.get(pmu) !== sum) return false;
   return true;
-}
-
-/** Paces work to `bytesPerSecond`: wait(n) returns when n more bytes fit. */
-function pacer(bytesPerSecond: number, signal?: AbortSignal): (bytes: number) => Promise<void> {
-  const started = Date.now();
-  let done = 0;
-  return async (bytes) => {
-    done += bytes;
-    const due = started + (done / bytesPerSecond) * 1000 - Date.now();
-    if (due > 0) await sleep(due, undefined, { signal }).catch(() => undefined);
-  };
 }
 
 /** One scrub pass over region `name`. */

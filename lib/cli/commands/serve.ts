@@ -70,6 +70,7 @@ SIGHUP reloads the users file (it is also watched, and \`pmu user\` signals the 
     set: { type: 'string', value: 'NAME', group: MIRROR, help: "the set's name (default 'default', or PMU_SET)" },
     advertise: { type: 'string', value: 'URL', group: MIRROR, help: 'the address others reach this PMU at (default the TCP address it listens on)' },
     scrub: { type: 'string', value: 'RATE', group: MIRROR, help: 'with --join: scrub, every minute, the regions this PMU is the read replica of\n(compare replicas by checksum at RATE per replica, e.g. 64MiB; repair from a\nmajority of 3; metrics pmu_scrub_*). Off by default.' },
+    'resync-rate': { type: 'string', value: 'RATE', group: MIRROR, help: 'with --join: copy at most RATE per second when resyncing a copy of this PMU\n(e.g. 32MiB; what a checksum finds equal does not count), so writers keep\ntheir latency during a resync. Default: no limit (the set heals fastest).' },
     'set-ca': { ...SET_CA_OPTION, group: MIRROR },
     ...ETCD_LOGIN_OPTIONS,
   },
@@ -97,6 +98,9 @@ SIGHUP reloads the users file (it is also watched, and \`pmu user\` signals the 
     const join = values.join as string | undefined;
     if (values.scrub !== undefined && !join) throw new UsageError('--scrub needs --join: it scrubs the mirrored regions of a PMU set');
     const scrubRate = values.scrub === undefined ? undefined : parseSize('--scrub', values.scrub as string);
+    if (values['resync-rate'] !== undefined && !join) throw new UsageError('--resync-rate needs --join: it paces the resyncs of a PMU set');
+    const resyncRate = values['resync-rate'] === undefined ? undefined : parseSize('--resync-rate', values['resync-rate'] as string);
+    if (resyncRate === 0) throw new UsageError('--resync-rate 0 would never heal a copy: give a rate such as 32MiB, or leave it out for no limit');
     const scrubCounters: ScrubCounters | undefined = scrubRate === undefined ? undefined : { bytesScrubbed: 0, mismatches: 0, repairs: 0 };
     const mirrorCounters: MirrorCounters | undefined = join ? { joinFailures: 0, joined: 0, resyncFailures: 0 } : undefined;
     if (join && !values.id) throw new UsageError('--join needs --id ID: the name of this PMU in the set');
@@ -265,6 +269,7 @@ SIGHUP reloads the users file (it is also watched, and \`pmu user\` signals the 
         const pool = new PmuPool(set, { user: process.env.PMU_USER, secret: process.env.PMU_SECRET, timeoutMs: 5000, tls: setTls });
         agent = startReplicaAgent(set, pool, id, {
           counters: mirrorCounters,
+          resyncBytesPerSecond: resyncRate,
           onEvent: (event) => {
             if (event.kind === 'resync-failed') {
               log.warn('resync.failed', { region: event.region, code: event.code, error: event.detail, attempts: event.attempts, retryInMs: event.retryInMs });
