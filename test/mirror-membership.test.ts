@@ -9,7 +9,7 @@
  */
 import { Etcd3 } from 'etcd3';
 import { MirroredRegion } from '../lib/mirror/mirrored-region';
-import { decodeMembership, membershipRegionName, MEMBERSHIP_BYTES, vouch } from '../lib/mirror/membership';
+import { decodeMembership, membershipRegionName, MEMBERSHIP_BYTES, stampInSync, vouch } from '../lib/mirror/membership';
 import { PmuPool } from '../lib/mirror/pool';
 import { createMirroredRegion, resync } from '../lib/mirror/resync';
 import { RegionConfig } from '../lib/mirror/config';
@@ -129,6 +129,35 @@ run('mirrored set: replicas remember the configurations they served under', () =
     expect(writer.stats.repairs).toBe(1);
   });
 
+  test('a forged entry in the window before a drop is stamped: a reader that saw the replica dropped does not trust it back, and reads the write acknowledged after the stamps', async () => {
+    const name = `m${++count}`;
+    await createMirroredRegion(set.directory, pool, name, SIZE, 2);
+    const writer = await open(name);
+    await writer.write(0, Buffer.from('v1'), { durability: 'flushed' });
+    await writer.close();
+    const both = await set.directory.config(name);
+    const [stale, good] = both.inSync;
+    const reader = await open(name);
+    expect((await reader.read(0, 2)).toString()).toBe('v1');
+    // A writer drops `stale` (its etcd transaction), and before its stamps land the key is forged back.
+    const dropped = { ...both, inSync: [good], epoch: both.epoch + 1 };
+    await putConfig(dropped);
+    await waitFor('the reader sees the drop', () => reader.configuration.epoch >= dropped.epoch);
+    const forged = { ...dropped, inSync: [stale, good], epoch: dropped.epoch + 1 };
+    await putConfig(forged);
+    await waitFor('the reader adopts the forged entry', () => reader.configuration.epoch >= forged.epoch);
+    // Every record still lists both: only what the reader saw tells `stale` was out.
+    expect((await reader.read(0, 2)).toString()).toBe('v1');
+    expect(reader.stats.lastRead?.pmu).toBe(good);
+    expect(reader.configuration.inSync).toEqual([good]);
+    // The writer's stamps land and it acknowledges v2 on `good` alone: the reader reads it.
+    await stampInSync(pool, good, dropped);
+    const direct = set.pool(2000);
+    await (await direct.openRegion(good, name)).write(0, Buffer.from('v2'), { durability: 'flushed' });
+    await direct.close();
+    expect((await reader.read(0, 2)).toString()).toBe('v2');
+  });
+
   test('a real resync is vouched for (no replica dropped), and a rollback to before it is still caught', async () => {
     const { name, stale, good, after } = await staleReplica();
     const joined = await resync(set.directory, pool, name, stale);
@@ -191,6 +220,20 @@ describe('membership rules (vouch)', () => {
     // A joining epoch newer than the directory itself vouches for nothing.
     const ahead = new Map([...memberships, ['c', record(3, ['a', 'b', 'c'], 9)]]);
     expect(vouch(config(['a', 'c'], 8), ahead).untrusted.map((entry) => entry.pmu)).toEqual(['c']);
+  });
+  test('a replica this process saw out at epoch E is trusted back only if it joined after E, whatever the records list', () => {
+    // The drop at 8 is not stamped yet: every record still lists a, b, c at 7.
+    const unstamped = new Map([
+      ['a', record(7, ['a', 'b', 'c'])],
+      ['b', record(7, ['a', 'b', 'c'])],
+      ['c', record(7, ['a', 'b', 'c'], 2)],
+    ]);
+    expect(vouch(config(['c', 'a', 'b'], 9), unstamped).untrusted).toEqual([]);
+    const untrusted = vouch(config(['c', 'a', 'b'], 9), unstamped, new Map([['c', 8]])).untrusted;
+    expect(untrusted.map((entry) => entry.pmu)).toEqual(['c']);
+    expect(untrusted[0].why).toMatch(/'c' was out of the in-sync set at configuration 8 and has not been resynced since/);
+    // A real resync joined it at 9: trusted.
+    expect(vouch(config(['c', 'a', 'b'], 9), new Map([...unstamped, ['c', record(7, ['a', 'b', 'c'], 9)]]), new Map([['c', 8]])).untrusted).toEqual([]);
   });
   test('a damaged slot is ignored: the record loses a step, it never invents one', () => {
     const bytes = Buffer.alloc(MEMBERSHIP_BYTES);

@@ -184,22 +184,36 @@ export interface Vouching {
  * the directory lists in sync must appear in that stamp, or have been joining since (its
  * `joining` epoch is newer than the stamp and not newer than the directory): otherwise it was
  * dropped at that stamp or before and never came back through a resync, whatever etcd says.
+ *
+ * `seenOut` closes the window in which the stamps of a drop have not landed yet (they follow
+ * its etcd transaction; no write is acked meanwhile, but a reader that vouched then would go on
+ * reading the dropped copy after the next ack): a replica this process itself saw outside the
+ * in-sync set at epoch E is trusted again only if it joined after E (its `joining` record).
  */
-export function vouch(config: RegionConfig, memberships: Map<string, Membership>): Vouching {
+export function vouch(config: RegionConfig, memberships: Map<string, Membership>, seenOut: ReadonlyMap<string, number> = new Map()): Vouching {
+  const rejoinedUnseen = (pmu: string) => {
+    const out = seenOut.get(pmu);
+    if (out === undefined) return false;
+    const joining = memberships.get(pmu)?.joining ?? 0;
+    return !(joining > out && joining <= config.epoch);
+  };
+  const unseenWhy = (pmu: string) => `'${pmu}' was out of the in-sync set at configuration ${seenOut.get(pmu)} and has not been resynced since (its record says it last joined at ${memberships.get(pmu)?.joining || 'no epoch'})`;
   let newest: { pmu: string; stamp: Stamp } | undefined;
   for (const [pmu, membership] of memberships) {
     if (membership.newest && (!newest || membership.newest.epoch > newest.stamp.epoch)) newest = { pmu, stamp: membership.newest };
   }
-  if (!newest) return { untrusted: [] };
-  if (newest.stamp.epoch > config.epoch) return { rolledBack: { pmu: newest.pmu, epoch: newest.stamp.epoch }, untrusted: [] };
-  const { pmu: witness, stamp } = newest;
-  const untrusted = config.inSync
-    .filter((pmu) => {
-      if (stamp.inSync.includes(pmu)) return false;
+  if (newest && newest.stamp.epoch > config.epoch) return { rolledBack: { pmu: newest.pmu, epoch: newest.stamp.epoch }, untrusted: [] };
+  const untrusted: Array<{ pmu: string; why: string }> = [];
+  for (const pmu of config.inSync) {
+    if (newest && !newest.stamp.inSync.includes(pmu)) {
       const joining = memberships.get(pmu)?.joining ?? 0;
-      return !(joining > stamp.epoch && joining <= config.epoch);
-    })
-    .map((pmu) => ({ pmu, why: `replica '${witness}' remembers configuration ${stamp.epoch} with only ${stamp.inSync.join(', ')} in sync, and '${pmu}' has not been resynced since` }));
+      if (!(joining > newest.stamp.epoch && joining <= config.epoch)) {
+        untrusted.push({ pmu, why: `replica '${newest.pmu}' remembers configuration ${newest.stamp.epoch} with only ${newest.stamp.inSync.join(', ')} in sync, and '${pmu}' has not been resynced since` });
+        continue;
+      }
+    }
+    if (rejoinedUnseen(pmu)) untrusted.push({ pmu, why: unseenWhy(pmu) });
+  }
   return { untrusted };
 }
 
@@ -209,10 +223,10 @@ export function vouch(config: RegionConfig, memberships: Map<string, Membership>
  * then the configuration is read again, after the records, and only one still older than a
  * record means the directory went backwards.
  */
-export async function checkAgainstReplicas(pool: PmuPool, config: RegionConfig, readConfig: () => Promise<RegionConfig>): Promise<{ config: RegionConfig; vouching: Vouching }> {
+export async function checkAgainstReplicas(pool: PmuPool, config: RegionConfig, readConfig: () => Promise<RegionConfig>, seenOut?: ReadonlyMap<string, number>): Promise<{ config: RegionConfig; vouching: Vouching }> {
   let current = config;
   for (let attempt = 0; attempt < 5; attempt++) {
-    const vouching = vouch(current, await readMemberships(pool, current, pool.timeoutMs));
+    const vouching = vouch(current, await readMemberships(pool, current, pool.timeoutMs), seenOut);
     if (!vouching.rolledBack) return { config: current, vouching };
     const fresh = await readConfig();
     if (fresh.epoch < vouching.rolledBack.epoch) return { config: fresh, vouching };

@@ -79,6 +79,8 @@ export class MirroredRegion implements Region {
    * in-sync set is checked before anything is read from it or acked on it.
    */
   private vouched: Set<string> | undefined;
+  /** Replicas this region saw out of the in-sync set, and the newest epoch it saw that at. */
+  private readonly seenOut = new Map<string, number>();
   private vouching: Promise<void> | undefined;
   private readonly fenceOffset: number;
   private readonly chunkBytes: number;
@@ -94,6 +96,7 @@ export class MirroredRegion implements Region {
     this.name = config.name;
     this.size = config.size;
     this.config = config;
+    this.noteOut(config);
     this.fenceOffset = options.fenceOffset ?? EPOCH_OFFSET;
     this.chunkBytes = options.chunkBytes ?? 1 << 20;
     this.leaseSeconds = options.leaseSeconds ?? 3;
@@ -417,6 +420,11 @@ export class MirroredRegion implements Region {
     };
   }
 
+  /** Replicas of `config` outside its in-sync set, at its epoch (membership.ts, vouch's seenOut). */
+  private noteOut(config: RegionConfig): void {
+    for (const pmu of config.replicas) if (!config.inSync.includes(pmu)) this.seenOut.set(pmu, Math.max(config.epoch, this.seenOut.get(pmu) ?? 0));
+  }
+
   private isVouched(): boolean {
     return this.vouched !== undefined && this.config.inSync.every((pmu) => this.vouched!.has(pmu));
   }
@@ -431,7 +439,7 @@ export class MirroredRegion implements Region {
   private checkReplicas(): Promise<void> {
     this.vouching ??= (async () => {
       for (let attempt = 0; attempt < 10; attempt++) {
-        const { config, vouching } = await checkAgainstReplicas(this.pool, this.config, () => this.readConfig());
+        const { config, vouching } = await checkAgainstReplicas(this.pool, this.config, () => this.readConfig(), this.seenOut);
         const untrusted = vouching.untrusted.map((entry) => entry.pmu);
         if (vouching.rolledBack || (untrusted.length > 0 && untrusted.length === config.inSync.length)) {
           this.rolledBack ??= directoryBehind(config, vouching, this.directory.etcdUrl);
@@ -556,6 +564,7 @@ export class MirroredRegion implements Region {
     }
     if (config.epoch === this.config.epoch) return;
     this.config = config;
+    this.noteOut(config);
     if (this.vouched) this.vouched = new Set(config.inSync.filter((pmu) => this.vouched!.has(pmu)));
     this.maybePublish();
   }
