@@ -158,6 +158,29 @@ run('mirrored set: replicas remember the configurations they served under', () =
     expect((await reader.read(0, 2)).toString()).toBe('v2');
   });
 
+  test('a reader that never saw the drop (its configuration jumped past it to a forged entry) checks the records again and does not read the dropped copy', async () => {
+    const name = `m${++count}`;
+    await createMirroredRegion(set.directory, pool, name, SIZE, 2);
+    const writer = await open(name);
+    await writer.write(0, Buffer.from('v1'), { durability: 'flushed' });
+    await writer.close();
+    const both = await set.directory.config(name);
+    const [stale, good] = both.inSync;
+    const reader = await open(name);
+    expect((await reader.read(0, 2)).toString()).toBe('v1');
+    // The drop is stamped on `good` and v2 acknowledged there alone; etcd is then forged past it.
+    const dropped = { ...both, inSync: [good], epoch: both.epoch + 1 };
+    await stampInSync(pool, good, dropped);
+    const direct = set.pool(2000);
+    await (await direct.openRegion(good, name)).write(0, Buffer.from('v2'), { durability: 'flushed' });
+    await direct.close();
+    const forged = { ...dropped, inSync: [stale, good], epoch: dropped.epoch + 1 };
+    await putConfig(forged);
+    await waitFor('the reader adopts the forged entry', () => reader.configuration.epoch >= forged.epoch);
+    expect((await reader.read(0, 2)).toString()).toBe('v2');
+    expect(reader.stats.lastRead?.pmu).toBe(good);
+  });
+
   test('a real resync is vouched for (no replica dropped), and a rollback to before it is still caught', async () => {
     const { name, stale, good, after } = await staleReplica();
     const joined = await resync(set.directory, pool, name, stale);

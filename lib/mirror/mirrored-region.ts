@@ -563,9 +563,12 @@ export class MirroredRegion implements Region {
       return;
     }
     if (config.epoch === this.config.epoch) return;
+    // The next epoch keeps what was vouched for, less what left. A jump past epochs never seen
+    // checks again: a replica dropped and forged back in between looks unchanged from here.
+    const next = config.epoch === this.config.epoch + 1;
     this.config = config;
     this.noteOut(config);
-    if (this.vouched) this.vouched = new Set(config.inSync.filter((pmu) => this.vouched!.has(pmu)));
+    if (this.vouched) this.vouched = next ? new Set(config.inSync.filter((pmu) => this.vouched!.has(pmu))) : undefined;
     this.maybePublish();
   }
 
