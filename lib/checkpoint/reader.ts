@@ -201,13 +201,13 @@ export class CheckpointReader {
     // reader: decodeWord makes it ECORRUPT, and withRepair asks again of a copy that passes
     // (nothing was swapped; the sequence word above is already on every copy). A mirrored set
     // whose configuration changed under the swap cannot say whether it landed (ECONFIG): the
-    // word itself says, read again; finding our own new position means an earlier try landed.
+    // word itself says, read again; finding our own new position there means our swap landed.
     const swap = async (): Promise<bigint> => {
       for (let tries = 0; ; tries++) {
         try {
           const found = await this.region.compareAndSwap(CURSOR_POSITION_OFFSET, expected, desired, { durability: 'mapped' });
           if (found !== expected) decodeWord('cursor position', found, this.region.name, CURSOR_POSITION_OFFSET);
-          return found === desired ? expected : found;
+          return found;
         } catch (error) {
           if (!(error instanceof PmuError) || error.code !== 'ECONFIG' || tries >= 8) throw error;
           const found = (await this.region.read(CURSOR_POSITION_OFFSET, 8)).readBigUInt64LE(0);
