@@ -84,6 +84,20 @@ run('mirrored set: replicas remember the configurations they served under', () =
     return { name, stale, good, before, after };
   }
 
+  /** 'v1' on both replicas, and a reader that has read it (both vouched for). */
+  async function readerOfBoth(): Promise<{ name: string; stale: string; good: string; both: RegionConfig; reader: MirroredRegion }> {
+    const name = `m${++count}`;
+    await createMirroredRegion(set.directory, pool, name, SIZE, 2);
+    const writer = await open(name);
+    await writer.write(0, Buffer.from('v1'), { durability: 'flushed' });
+    await writer.close();
+    const both = await set.directory.config(name);
+    const [stale, good] = both.inSync;
+    const reader = await open(name);
+    expect((await reader.read(0, 2)).toString()).toBe('v1');
+    return { name, stale, good, both, reader };
+  }
+
   test('etcd restored from an older copy, opened only afterwards: EROLLBACK naming the replica that remembers newer, nothing read from the stale copy', async () => {
     const { name, good, before, after } = await staleReplica();
     await putConfig(before); // the stale replica is the read replica again
@@ -130,15 +144,7 @@ run('mirrored set: replicas remember the configurations they served under', () =
   });
 
   test('a forged entry in the window before a drop is stamped: a reader that saw the replica dropped does not trust it back, and reads the write acknowledged after the stamps', async () => {
-    const name = `m${++count}`;
-    await createMirroredRegion(set.directory, pool, name, SIZE, 2);
-    const writer = await open(name);
-    await writer.write(0, Buffer.from('v1'), { durability: 'flushed' });
-    await writer.close();
-    const both = await set.directory.config(name);
-    const [stale, good] = both.inSync;
-    const reader = await open(name);
-    expect((await reader.read(0, 2)).toString()).toBe('v1');
+    const { name, stale, good, both, reader } = await readerOfBoth();
     // A writer drops `stale` (its etcd transaction), and before its stamps land the key is forged back.
     const dropped = { ...both, inSync: [good], epoch: both.epoch + 1 };
     await putConfig(dropped);
@@ -159,15 +165,7 @@ run('mirrored set: replicas remember the configurations they served under', () =
   });
 
   test('a reader that never saw the drop (its configuration jumped past it to a forged entry) checks the records again and does not read the dropped copy', async () => {
-    const name = `m${++count}`;
-    await createMirroredRegion(set.directory, pool, name, SIZE, 2);
-    const writer = await open(name);
-    await writer.write(0, Buffer.from('v1'), { durability: 'flushed' });
-    await writer.close();
-    const both = await set.directory.config(name);
-    const [stale, good] = both.inSync;
-    const reader = await open(name);
-    expect((await reader.read(0, 2)).toString()).toBe('v1');
+    const { name, stale, good, both, reader } = await readerOfBoth();
     // The drop is stamped on `good` and v2 acknowledged there alone; etcd is then forged past it.
     const dropped = { ...both, inSync: [good], epoch: both.epoch + 1 };
     await stampInSync(pool, good, dropped);
